@@ -1,0 +1,250 @@
+//! `AuthPolicy`: single sign-on in front of one upstream service.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use super::rules;
+
+/// Protects one upstream service with single sign-on. The controller runs a
+/// gateway Deployment and Service for it, configured from the named
+/// IdentityProviders and the access rules below.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "authgate.dev",
+    version = "v1alpha1",
+    kind = "AuthPolicy",
+    plural = "authpolicies",
+    shortname = "ap",
+    category = "authgate",
+    namespaced,
+    cel,
+    status = "AuthPolicyStatus",
+    printcolumn = r#"{"name":"Providers","type":"string","jsonPath":".spec.providers"}"#,
+    printcolumn = r#"{"name":"Upstream","type":"string","jsonPath":".status.upstream"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthPolicySpec {
+    /// The service that signed-in users reach.
+    pub upstream: Upstream,
+
+    /// Public URL of the protected service, as users type it. The OAuth2
+    /// callback is `externalUrl` + `/oauth2/callback`. Must be https://
+    /// except for loopback hosts.
+    #[x_kube(validation = Rule::new(rules::SECURE_URL).message(format!("externalUrl {}", rules::SECURE_URL_MESSAGE).as_str()))]
+    #[schemars(length(min = 1, max = 2048))]
+    pub external_url: String,
+
+    /// Names of IdentityProviders in this namespace users may sign in with.
+    /// With several, users pick one on a sign-in page.
+    #[x_kube(validation = Rule::new("self.all(p, self.exists_one(q, q == p))").message("providers must not repeat a name"))]
+    #[schemars(length(min = 1, max = 8), inner(length(min = 1, max = 253)))]
+    pub providers: Vec<String>,
+
+    /// Who may enter, on top of each provider's own filters.
+    #[serde(default)]
+    pub access: AccessRules,
+
+    /// Session cookie settings.
+    #[serde(default)]
+    pub session: SessionSettings,
+
+    /// What the gateway forwards to the upstream.
+    #[serde(default)]
+    pub forward: ForwardSettings,
+
+    /// `Enabled` (default) requires sign-in. `Disabled` passes every request
+    /// through unauthenticated, for services already behind another gate;
+    /// it is flagged in status.
+    #[serde(default)]
+    pub authentication: Authentication,
+
+    /// Settings of the gateway Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewaySettings>,
+}
+
+/// Where to send authenticated requests: exactly one of `service` or `url`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("has(self.service) != has(self.url)").message("upstream must set exactly one of service or url"))]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    /// A Service in this namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceUpstream>,
+    /// An absolute http:// or https:// URL.
+    #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']").message("upstream.url must be an absolute http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A Service in the policy's namespace.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct ServiceUpstream {
+    /// Service name.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// Service port number.
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+/// Access rules of a policy. A user must pass their provider's filters AND
+/// these. Every non-empty list must match; an empty list does not restrict.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRules {
+    /// Allowed email domains: `example.com` exactly, `.example.com` any subdomain.
+    #[x_kube(validation = Rule::new(rules::DOMAINS).message(rules::DOMAINS_MESSAGE))]
+    #[schemars(length(max = 64), inner(length(max = 254)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_domains: Vec<String>,
+    /// GitHub organizations or GitLab groups (any of).
+    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_orgs: Vec<String>,
+    /// GitHub teams as `org/team-slug` (any of).
+    #[x_kube(validation = Rule::new(rules::TEAMS).message(rules::TEAMS_MESSAGE))]
+    #[schemars(length(max = 64), inner(length(max = 256)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_teams: Vec<String>,
+    /// Groups claim values (any of).
+    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_groups: Vec<String>,
+    /// Individual verified email addresses (any of).
+    #[x_kube(validation = Rule::new("self.all(e, e.matches('^[^@\\\\s]+@[^@\\\\s]+$'))").message("allowedEmails entries must be email addresses with exactly one '@'"))]
+    #[schemars(length(max = 256), inner(length(max = 254)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_emails: Vec<String>,
+    /// Let in every user who can sign in with a public provider (github,
+    /// google, gitlab.com) even though no filter restricts who that is.
+    /// Without it such a policy is refused with `NoAccessRestriction`.
+    #[serde(default)]
+    pub allow_all_users: bool,
+}
+
+/// Session cookie settings.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionSettings {
+    /// Session lifetime, as a duration such as `12h` or `30m`.
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("session.ttl must be a duration such as 30m, 12h or 1h30m"))]
+    #[schemars(length(max = 32))]
+    #[serde(default = "default_ttl")]
+    pub ttl: String,
+    /// Name of the session cookie.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message("session.cookieName may contain only letters, digits, '_' and '-'"))]
+    #[schemars(length(min = 1, max = 64))]
+    #[serde(default = "default_cookie_name")]
+    pub cookie_name: String,
+    /// Domain attribute of the cookie, to share a session across subdomains.
+    #[x_kube(validation = Rule::new("self.matches('^\\\\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\\\.)+[A-Za-z]{2,63}$')").message("session.cookieDomain must be a bare hostname such as example.com"))]
+    #[schemars(length(max = 254))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_domain: Option<String>,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self { ttl: default_ttl(), cookie_name: default_cookie_name(), cookie_domain: None }
+    }
+}
+
+fn default_ttl() -> String {
+    "12h".to_owned()
+}
+fn default_cookie_name() -> String {
+    "_authgate".to_owned()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// What reaches the upstream with each request.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardSettings {
+    /// Send `Authorization: Bearer <access token>`.
+    #[serde(default = "default_true")]
+    pub access_token: bool,
+    /// Send `X-Auth-Request-User`, `-Email` and `-Groups`.
+    #[serde(default = "default_true")]
+    pub identity_headers: bool,
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        Self { access_token: true, identity_headers: true }
+    }
+}
+
+/// Whether the gateway requires sign-in.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Authentication {
+    /// Sign-in required.
+    #[default]
+    Enabled,
+    /// Pass-through, no sign-in.
+    Disabled,
+}
+
+/// Settings of the gateway Deployment.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewaySettings {
+    /// Number of gateway pods. Default 1 (the controller's default may differ).
+    #[schemars(range(min = 0, max = 100))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Gateway image; defaults to the controller's configured image.
+    #[schemars(length(max = 512))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Compute resources of the gateway container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// Node selector of the gateway pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Tolerations of the gateway pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+}
+
+/// Observed state of an AuthPolicy.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthPolicyStatus {
+    /// Generation of the spec this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions: Accepted, ResolvedRefs, Ready, Reconciling and,
+    /// for errors that need a person, Stalled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The upstream URL the gateway forwards to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+}
+
+impl AuthPolicySpec {
+    /// URL the gateway forwards to, for a policy in `namespace`.
+    pub fn upstream_url(&self, namespace: &str) -> Option<String> {
+        match (&self.upstream.service, &self.upstream.url) {
+            (Some(svc), None) => {
+                Some(format!("http://{}.{namespace}.svc:{}", svc.name, svc.port))
+            }
+            (None, Some(url)) => Some(url.clone()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! Custom resource types of the `authgate.dev/v1alpha1` API, their status
+//! condition helpers and defaults. Nothing in here performs I/O.
+
+pub mod auth_policy;
+pub mod conditions;
+pub mod identity_provider;
+mod rules;
+
+pub use auth_policy::{
+    AccessRules, Authentication, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, ForwardSettings,
+    GatewaySettings, ServiceUpstream, SessionSettings, Upstream,
+};
+pub use identity_provider::{
+    ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec,
+    IdentityProviderStatus, ProviderType, ResolvedEndpoints, SecretKeyRef,
+};
+
+/// API group of every authgate resource.
+pub const GROUP: &str = "authgate.dev";
+/// The one served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// Field manager used for every server-side apply and status patch.
+pub const FIELD_MANAGER: &str = "authgate";

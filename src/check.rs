@@ -1,0 +1,209 @@
+//! `authgate check`: offline validation of manifests, as a GitOps pipeline
+//! runs it before anything reaches a cluster.
+//!
+//! It applies, in order: the CRD schema (typed decoding), the CRDs' CEL
+//! rules (evaluated client-side), the semantic checks the controller makes,
+//! and the one-provider-per-type rule across every file given.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use kube::ResourceExt;
+use serde::de::DeserializeOwned;
+use thiserror::Error;
+
+use crate::api::{AuthPolicy, IdentityProvider, ProviderType};
+use crate::controller::auth_policy::render::{parse_ttl, policy_filters};
+use crate::controller::auth_policy::unrestricted_public_provider;
+use crate::controller::identity_provider::filters_of;
+
+/// Failures to read input, as opposed to problems found in it.
+#[derive(Debug, Error)]
+pub enum CheckError {
+    /// A path could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// One problem in one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// File it was found in.
+    pub file: PathBuf,
+    /// `Kind namespace/name`, or the document index when unnamed.
+    pub resource: String,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file.display(), self.resource, self.message)
+    }
+}
+
+struct Found<T> {
+    file: PathBuf,
+    obj: T,
+}
+
+fn label<K: ResourceExt>(kind: &str, obj: &K) -> String {
+    format!("{kind} {}/{}", obj.namespace().unwrap_or_else(|| "default".into()), obj.name_any())
+}
+
+/// Every YAML file under the given paths, sorted.
+fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| CheckError::Io { path: p.clone(), source })?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|source| CheckError::Io { path: p.clone(), source })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            let nested: Vec<PathBuf> = entries
+                .into_iter()
+                .filter(|e| e.is_dir() || e.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            out.extend(files(&nested)?);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn decode<T: DeserializeOwned>(doc: &serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(doc.clone()).map_err(|e| format!("does not match the schema: {e}"))
+}
+
+/// Checks every manifest under `paths`. Non-authgate documents are ignored.
+pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
+    let mut problems = Vec::new();
+    let mut idps: Vec<Found<IdentityProvider>> = Vec::new();
+    let mut policies: Vec<Found<AuthPolicy>> = Vec::new();
+    for file in files(paths)? {
+        let text = std::fs::read_to_string(&file).map_err(|source| CheckError::Io { path: file.clone(), source })?;
+        let docs: Vec<serde_json::Value> = match serde_saphyr::from_multiple(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(Problem { file: file.clone(), resource: "-".into(), message: format!("invalid YAML: {e}") });
+                continue;
+            }
+        };
+        for (i, doc) in docs.into_iter().enumerate() {
+            let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+            if !api_version.starts_with("authgate.dev/") {
+                continue;
+            }
+            let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+            let unnamed = format!("{kind} (document {})", i + 1);
+            let mut push = |resource: String, message: String| problems.push(Problem { file: file.clone(), resource, message });
+            if api_version != "authgate.dev/v1alpha1" {
+                push(unnamed, format!("unknown apiVersion {api_version}; expected authgate.dev/v1alpha1"));
+                continue;
+            }
+            match kind.as_str() {
+                "IdentityProvider" => match decode::<IdentityProvider>(&doc) {
+                    Ok(obj) => {
+                        let name = label(&kind, &obj);
+                        for m in cel_problems(obj.validate_cel()) {
+                            push(name.clone(), m);
+                        }
+                        for m in filters_of(&obj.spec).problems() {
+                            push(name.clone(), m);
+                        }
+                        idps.push(Found { file: file.clone(), obj });
+                    }
+                    Err(e) => push(unnamed, e),
+                },
+                "AuthPolicy" => match decode::<AuthPolicy>(&doc) {
+                    Ok(obj) => {
+                        let name = label(&kind, &obj);
+                        for m in cel_problems(obj.validate_cel()) {
+                            push(name.clone(), m);
+                        }
+                        for m in policy_filters(&obj.spec.access).problems() {
+                            push(name.clone(), m);
+                        }
+                        if parse_ttl(&obj.spec.session.ttl).is_none() {
+                            push(name.clone(), format!("session.ttl {:?} is not a duration such as 12h", obj.spec.session.ttl));
+                        }
+                        policies.push(Found { file: file.clone(), obj });
+                    }
+                    Err(e) => push(unnamed, e),
+                },
+                other => push(unnamed, format!("unknown kind {other:?}")),
+            }
+        }
+    }
+    problems.extend(cross_checks(&idps, &policies));
+    Ok(problems)
+}
+
+fn cel_problems<E: fmt::Display>(result: Result<(), E>) -> Vec<String> {
+    match result {
+        Ok(()) => Vec::new(),
+        Err(e) => e.to_string().lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim().to_owned()).collect(),
+    }
+}
+
+fn ns_of<K: ResourceExt>(obj: &K) -> String {
+    obj.namespace().unwrap_or_else(|| "default".into())
+}
+
+/// One provider per type per namespace, and policy-level checks that need
+/// the providers.
+fn cross_checks(idps: &[Found<IdentityProvider>], policies: &[Found<AuthPolicy>]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut first: BTreeMap<(String, ProviderType), &Found<IdentityProvider>> = BTreeMap::new();
+    for f in idps {
+        let key = (ns_of(&f.obj), f.obj.spec.provider_type);
+        match first.get(&key) {
+            Some(winner) => problems.push(Problem {
+                file: f.file.clone(),
+                resource: label("IdentityProvider", &f.obj),
+                message: format!(
+                    "DuplicateType: {} is also a {} provider in namespace {} ({}); only one provider per type is active per namespace",
+                    winner.obj.name_any(),
+                    key.1,
+                    key.0,
+                    winner.file.display()
+                ),
+            }),
+            None => {
+                first.insert(key, f);
+            }
+        }
+    }
+    for f in policies {
+        let ns = ns_of(&f.obj);
+        let mut named = Vec::new();
+        for wanted in &f.obj.spec.providers {
+            match idps.iter().find(|i| ns_of(&i.obj) == ns && &i.obj.name_any() == wanted) {
+                Some(i) => named.push((i.obj.name_any(), &i.obj.spec)),
+                None => problems.push(Problem {
+                    file: f.file.clone(),
+                    resource: label("AuthPolicy", &f.obj),
+                    message: format!("provider {wanted:?} is not defined in namespace {ns} in the checked files"),
+                }),
+            }
+        }
+        if let Some(m) = unrestricted_public_provider(&f.obj.spec, named) {
+            problems.push(Problem { file: f.file.clone(), resource: label("AuthPolicy", &f.obj), message: format!("NoAccessRestriction: {m}") });
+        }
+    }
+    problems
+}
+
+/// Convenience for one path.
+pub fn check_path(path: &Path) -> Result<Vec<Problem>, CheckError> {
+    check(&[path.to_path_buf()])
+}

@@ -1,0 +1,212 @@
+//! Reconciles `AuthPolicy`: resolves providers, validates access rules with
+//! `crate::access`, writes the Secret, Deployment and Service, and reports
+//! the gateway's readiness.
+//!
+//! When anything is wrong, nothing is written except status: the last good
+//! Secret and Deployment keep serving.
+
+pub mod readiness;
+pub mod render;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+
+use super::children::{self, apply};
+use super::context::Context;
+use super::error::{Error, Result};
+use super::identity_provider::{self, discovery, filters_of};
+use super::status;
+use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
+use crate::api::{Authentication, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, IdentityProviderSpec};
+use readiness::Rollout;
+use render::{ResolvedProvider, policy_filters};
+
+/// A problem that stops the policy from being (re)applied.
+struct Blocked {
+    condition: &'static str,
+    reason: &'static str,
+    message: String,
+    terminal: bool,
+}
+
+impl Blocked {
+    fn new(condition: &'static str, reason: &'static str, message: impl Into<String>, terminal: bool) -> Self {
+        Self { condition, reason, message: message.into(), terminal }
+    }
+}
+
+/// Reconciles one AuthPolicy.
+pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Action> {
+    if policy.metadata.deletion_timestamp.is_some() {
+        // Owner references let the garbage collector remove the children.
+        return Ok(Action::await_change());
+    }
+    let ns = policy.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let name = policy.name_any();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+
+    let outcome = match resolve(&policy, &ns, &ctx).await? {
+        Ok(providers) => write_children(&policy, &ns, &ctx, &providers).await?,
+        Err(blocked) => Err(blocked),
+    };
+    let deployment = deployments.get_opt(&children::gateway_name(&name)).await?;
+    let rollout = readiness::rollout(deployment.as_ref());
+    let new = status_for(&policy, &ns, outcome, &rollout);
+    status::publish(&ctx, policy.as_ref(), policy.status.as_ref(), &new, |s| status::ready(&s.conditions)).await?;
+    Ok(Action::requeue(ctx.settings.resync))
+}
+
+/// Resolves every named provider to a Ready one with its secret, and checks
+/// the access rules.
+async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<Vec<ResolvedProvider>, Blocked>> {
+    let problems = policy_filters(&policy.spec.access).problems();
+    if !problems.is_empty() {
+        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problems.join("; "), true)));
+    }
+    if render::parse_ttl(&policy.spec.session.ttl).is_none() {
+        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", format!("session.ttl {:?} is not a duration such as 12h", policy.spec.session.ttl), true)));
+    }
+    let mut resolved = Vec::with_capacity(policy.spec.providers.len());
+    for wanted in &policy.spec.providers {
+        let key = kube::runtime::reflector::ObjectRef::<crate::api::IdentityProvider>::new(wanted).within(ns);
+        let Some(idp) = ctx.providers.get(&key) else {
+            return Ok(Err(Blocked::new(
+                RESOLVED_REFS,
+                "ProviderNotFound",
+                format!("IdentityProvider {wanted:?} does not exist in namespace {ns:?}"),
+                false,
+            )));
+        };
+        let conds = idp.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+        if !conditions::is_true(conds, READY) {
+            let why = conditions::find(conds, READY).map(|c| format!("{}: {}", c.reason, c.message)).unwrap_or_else(|| "not reconciled yet".into());
+            return Ok(Err(Blocked::new(RESOLVED_REFS, "ProviderNotReady", format!("IdentityProvider {wanted:?} is not Ready ({why})"), false)));
+        }
+        match identity_provider::read_secret(ctx, ns, &idp.spec.client_secret_ref).await? {
+            Ok(client_secret) => resolved.push(ResolvedProvider { idp, client_secret }),
+            Err(e) => {
+                return Ok(Err(Blocked::new(RESOLVED_REFS, "ProviderNotReady", format!("IdentityProvider {wanted:?}: {e}"), false)));
+            }
+        }
+    }
+    let specs = resolved.iter().map(|p| (p.idp.name_any(), &p.idp.spec));
+    if let Some(message) = unrestricted_public_provider(&policy.spec, specs) {
+        return Ok(Err(Blocked::new(ACCEPTED, "NoAccessRestriction", message, true)));
+    }
+    Ok(Ok(resolved))
+}
+
+/// Closed by default: if a provider is open to the public and neither it nor
+/// the policy restricts who may enter, explains why the policy is refused.
+/// `access.allowAllUsers` and `authentication: Disabled` opt out explicitly.
+pub fn unrestricted_public_provider<'a>(
+    spec: &AuthPolicySpec,
+    providers: impl IntoIterator<Item = (String, &'a IdentityProviderSpec)>,
+) -> Option<String> {
+    if spec.authentication == Authentication::Disabled || spec.access.allow_all_users || !policy_filters(&spec.access).is_empty() {
+        return None;
+    }
+    let (name, open) = providers
+        .into_iter()
+        .find(|(_, p)| discovery::is_public(p) && filters_of(p).is_empty())?;
+    Some(format!(
+        "IdentityProvider {name:?} ({}) lets anyone with an account sign in, and neither it nor this policy restricts who may enter. Add allowedDomains, allowedOrgs, allowedTeams, allowedGroups or allowedEmails, or set access.allowAllUsers: true deliberately.",
+        open.provider_type
+    ))
+}
+
+/// Renders and applies the Secret, Deployment and Service.
+async fn write_children(policy: &AuthPolicy, ns: &str, ctx: &Context, providers: &[ResolvedProvider]) -> Result<Result<(), Blocked>> {
+    let name = policy.name_any();
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
+
+    let Some(upstream) = policy.spec.upstream_url(ns) else {
+        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
+    };
+    let existing_secret = secrets.get_opt(&children::secret_name(&name)).await?;
+    let keys = children::secret::cookie_keys(existing_secret.as_ref());
+    let config = match render::gateway_config(policy, &upstream, providers, keys) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
+    };
+    let data = children::secret::data(&config)?;
+    let config_hash = children::secret::content_hash(&data);
+
+    let mut wrote = 0;
+    let secret = children::secret::build(policy, &data);
+    wrote += count(apply::ensure(&secrets, existing_secret.as_ref(), secret).await?);
+    let existing_dep = deployments.get_opt(&children::gateway_name(&name)).await?;
+    let dep = children::deployment::build(policy, &ctx.settings, &config_hash);
+    wrote += count(apply::ensure(&deployments, existing_dep.as_ref(), dep).await?);
+    let existing_svc = services.get_opt(&children::gateway_name(&name)).await?;
+    wrote += count(apply::ensure(&services, existing_svc.as_ref(), children::service::build(policy)).await?);
+    for _ in 0..wrote {
+        ctx.metrics.wrote("AuthPolicy");
+    }
+    if wrote > 0 {
+        tracing::info!(name = %name, namespace = %ns, children = wrote, "applied gateway children");
+    }
+    Ok(Ok(()))
+}
+
+fn count(a: apply::Applied) -> usize {
+    usize::from(a == apply::Applied::Changed)
+}
+
+fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollout: &Rollout) -> AuthPolicyStatus {
+    let previous = policy.status.clone().unwrap_or_default();
+    let spec = &policy.spec;
+    let desired = match outcome {
+        Err(b) => {
+            let keep = "; the last good gateway configuration keeps serving";
+            let msg = format!("{}{keep}", b.message);
+            let mut d = Vec::new();
+            if b.condition == ACCEPTED {
+                d.push(Desired::falsy(ACCEPTED, b.reason, b.message.clone()));
+            } else {
+                d.push(Desired::truthy(ACCEPTED, "Valid", ""));
+                d.push(Desired::falsy(b.condition, b.reason, b.message.clone()));
+            }
+            d.push(Desired::falsy(READY, b.reason, msg));
+            if b.terminal {
+                d.push(Desired::truthy(STALLED, b.reason, b.message));
+            }
+            d
+        }
+        Ok(()) => {
+            let accepted = if spec.authentication == Authentication::Disabled {
+                Desired::truthy(ACCEPTED, "AuthenticationDisabled", "WARNING: authentication is Disabled; every request reaches the upstream without sign-in")
+            } else if spec.access.allow_all_users {
+                Desired::truthy(ACCEPTED, "AllowAllUsers", "WARNING: access.allowAllUsers lets anyone who can sign in with these providers enter")
+            } else {
+                Desired::truthy(ACCEPTED, "Valid", "")
+            };
+            let mut d = vec![accepted, Desired::truthy(RESOLVED_REFS, "Resolved", "")];
+            match rollout {
+                Rollout::Available => d.push(Desired::truthy(READY, "Available", "gateway is available")),
+                Rollout::Progressing(m) => {
+                    d.push(Desired::falsy(READY, "GatewayProgressing", m.clone()));
+                    d.push(Desired::truthy(RECONCILING, "GatewayProgressing", m.clone()));
+                }
+                Rollout::Unavailable(m) => d.push(Desired::falsy(READY, "GatewayUnavailable", m.clone())),
+                Rollout::Failed(m) => {
+                    d.push(Desired::falsy(READY, "GatewayFailed", m.clone()));
+                    d.push(Desired::truthy(STALLED, "GatewayFailed", m.clone()));
+                }
+            }
+            d
+        }
+    };
+    let generation = policy.metadata.generation;
+    AuthPolicyStatus {
+        observed_generation: generation,
+        conditions: status::merged(&previous.conditions, &desired, generation),
+        upstream: spec.upstream_url(ns),
+    }
+}

@@ -1,0 +1,121 @@
+//! From a policy and its resolved providers to the gateway's config.
+
+use url::Url;
+
+use crate::access::Filters;
+use crate::api::{AccessRules, AuthPolicy, IdentityProvider};
+use crate::controller::identity_provider::filters_of;
+use crate::gateway::config::{ProviderConfig, Redacted, SessionConfig};
+use crate::gateway::GatewayConfig;
+
+/// A provider the policy may use: Ready, with its client secret in hand.
+pub struct ResolvedProvider {
+    /// The IdentityProvider.
+    pub idp: std::sync::Arc<IdentityProvider>,
+    /// Its client secret.
+    pub client_secret: String,
+}
+
+/// The policy's own filters.
+pub fn policy_filters(access: &AccessRules) -> Filters {
+    Filters {
+        allowed_domains: access.allowed_domains.clone(),
+        allowed_orgs: access.allowed_orgs.clone(),
+        allowed_teams: access.allowed_teams.clone(),
+        allowed_groups: access.allowed_groups.clone(),
+        allowed_emails: access.allowed_emails.clone(),
+    }
+}
+
+/// Parses a session duration such as `12h` or `1h30m`.
+pub fn parse_ttl(ttl: &str) -> Option<u64> {
+    humantime::parse_duration(ttl).ok().map(|d| d.as_secs()).filter(|&s| s > 0)
+}
+
+/// Why a config could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A URL did not parse.
+    #[error("{field} is not a valid URL: {value:?}")]
+    BadUrl {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// The provider has no resolved endpoints yet.
+    #[error("IdentityProvider {0:?} has no resolved endpoints")]
+    NoEndpoints(String),
+    /// The session TTL did not parse.
+    #[error("session.ttl {0:?} is not a duration such as 12h")]
+    BadTtl(String),
+}
+
+fn url(field: &'static str, value: &str) -> Result<Url, RenderError> {
+    Url::parse(value).map_err(|_| RenderError::BadUrl { field, value: value.to_owned() })
+}
+
+fn opt_url(field: &'static str, value: Option<&String>) -> Result<Option<Url>, RenderError> {
+    value.map(|v| url(field, v)).transpose()
+}
+
+/// Renders the complete gateway config.
+pub fn gateway_config(
+    policy: &AuthPolicy,
+    upstream: &str,
+    providers: &[ResolvedProvider],
+    keys: Vec<Redacted>,
+) -> Result<GatewayConfig, RenderError> {
+    let spec = &policy.spec;
+    let providers = providers
+        .iter()
+        .map(|p| {
+            let name = kube::ResourceExt::name_any(p.idp.as_ref());
+            let ep = p.idp.status.as_ref().and_then(|s| s.endpoints.as_ref()).ok_or_else(|| RenderError::NoEndpoints(name.clone()))?;
+            Ok(ProviderConfig {
+                name,
+                provider_type: p.idp.spec.provider_type,
+                client_id: p.idp.spec.client_id.clone(),
+                client_secret: Redacted::new(p.client_secret.clone()),
+                issuer_url: opt_url("issuer", ep.issuer.as_ref())?,
+                authorize_url: url("authorizeUrl", &ep.authorize_url)?,
+                token_url: url("tokenUrl", &ep.token_url)?,
+                userinfo_url: opt_url("userinfoUrl", ep.userinfo_url.as_ref())?,
+                jwks_url: opt_url("jwksUrl", ep.jwks_url.as_ref())?,
+                api_url: opt_url("apiUrl", ep.api_url.as_ref())?,
+                scopes: p.idp.spec.effective_scopes(),
+                claims: p.idp.spec.claims.clone().unwrap_or_default(),
+                filters: filters_of(&p.idp.spec),
+            })
+        })
+        .collect::<Result<Vec<_>, RenderError>>()?;
+    Ok(GatewayConfig {
+        listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::gateway::config::DEFAULT_PORT)),
+        external_url: url("externalUrl", &spec.external_url)?,
+        upstream: url("upstream", upstream)?,
+        authentication: spec.authentication,
+        providers,
+        access: policy_filters(&spec.access),
+        allow_all_users: spec.access.allow_all_users,
+        session: SessionConfig {
+            cookie_name: spec.session.cookie_name.clone(),
+            cookie_domain: spec.session.cookie_domain.clone(),
+            ttl_seconds: parse_ttl(&spec.session.ttl).ok_or_else(|| RenderError::BadTtl(spec.session.ttl.clone()))?,
+            keys,
+        },
+        forward: spec.forward.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_parses() {
+        assert_eq!(parse_ttl("12h"), Some(43200));
+        assert_eq!(parse_ttl("1h30m"), Some(5400));
+        assert_eq!(parse_ttl("0s"), None);
+        assert_eq!(parse_ttl("soon"), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! `<policy>-gateway` Deployment: hardened pods running `authgate gateway`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use super::{CONFIG_DIR, CONFIG_FILE, gateway_name, labels, secret_name};
+use crate::api::AuthPolicy;
+use crate::controller::context::Settings;
+use crate::gateway::config::DEFAULT_PORT;
+
+/// Pod-template annotation with the hash of the credentials Secret's content.
+/// A change rolls the pods.
+pub const CONFIG_HASH: &str = "authgate.dev/config-hash";
+
+fn probe(path: &str, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(2),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+/// The desired Deployment.
+pub fn build(policy: &AuthPolicy, settings: &Settings, config_hash: &str) -> Deployment {
+    let name = policy.name_any();
+    let gw = policy.spec.gateway.clone().unwrap_or_default();
+    let container = Container {
+        name: "gateway".into(),
+        image: Some(gw.image.unwrap_or_else(|| settings.gateway_image.clone())),
+        image_pull_policy: settings.gateway_image_pull_policy.clone(),
+        args: Some(vec!["gateway".into(), "--config".into(), format!("{CONFIG_DIR}/{CONFIG_FILE}")]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: i32::from(DEFAULT_PORT),
+            protocol: Some("TCP".into()),
+            ..ContainerPort::default()
+        }]),
+        readiness_probe: Some(probe("/readyz", 5)),
+        liveness_probe: Some(probe("/healthz", 10)),
+        resources: gw.resources,
+        security_context: Some(SecurityContext {
+            run_as_non_root: Some(true),
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Capabilities::default() }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let pod_labels = labels::labels(&name);
+    Deployment {
+        metadata: labels::child_meta(policy, gateway_name(&name)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(gw.replicas.unwrap_or(settings.gateway_replicas)),
+            selector: LabelSelector { match_labels: Some(labels::selector(&name)), ..LabelSelector::default() },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: Some(BTreeMap::from([(CONFIG_HASH.to_owned(), config_hash.to_owned())])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    node_selector: gw.node_selector,
+                    tolerations: gw.tolerations,
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+                        ..PodSecurityContext::default()
+                    }),
+                    volumes: Some(vec![Volume {
+                        name: "config".into(),
+                        secret: Some(SecretVolumeSource {
+                            secret_name: Some(secret_name(&name)),
+                            default_mode: Some(0o440),
+                            ..SecretVolumeSource::default()
+                        }),
+                        ..Volume::default()
+                    }]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}

@@ -1,0 +1,64 @@
+//! State shared by every reconcile.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+
+use super::metrics::Metrics;
+use crate::api::{AuthPolicy, IdentityProvider};
+
+/// Settings of the controller, from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Image of gateway pods unless a policy sets its own.
+    pub gateway_image: String,
+    /// Pull policy of the gateway image.
+    pub gateway_image_pull_policy: Option<String>,
+    /// Replicas of a gateway Deployment unless a policy sets them.
+    pub gateway_replicas: i32,
+    /// How often an unchanged resource is looked at again.
+    pub resync: Duration,
+    /// Timeout of OIDC discovery requests.
+    pub discovery_timeout: Duration,
+}
+
+/// Everything a reconcile needs.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Client for OIDC discovery: no redirects, short timeout.
+    pub http: reqwest::Client,
+    /// Cache of every IdentityProvider.
+    pub providers: Store<IdentityProvider>,
+    /// Cache of every AuthPolicy.
+    pub policies: Store<AuthPolicy>,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Controller settings.
+    pub settings: Settings,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Context {
+    /// Builds the context; `providers` and `policies` come from the controllers' reflectors.
+    pub fn new(
+        client: Client,
+        providers: Store<IdentityProvider>,
+        policies: Store<AuthPolicy>,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.discovery_timeout)
+            .build()
+            .expect("the HTTP client configuration is static");
+        let reporter = Reporter { controller: "authgate".into(), instance: std::env::var("POD_NAME").ok() };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Self { client, http, providers, policies, recorder, settings, metrics }
+    }
+}

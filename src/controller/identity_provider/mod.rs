@@ -1,0 +1,163 @@
+//! Reconciles `IdentityProvider`: validation, one-per-type precedence,
+//! Secret and endpoint resolution, status.
+
+pub mod discovery;
+pub mod precedence;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+
+use super::context::Context;
+use super::error::{Error, Result};
+use super::status;
+use crate::access::Filters;
+use crate::api::conditions::{ACCEPTED, Desired, READY, RESOLVED_REFS, STALLED};
+use crate::api::{IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ResolvedEndpoints, SecretKeyRef};
+
+/// The provider-wide filters of a spec.
+pub fn filters_of(spec: &IdentityProviderSpec) -> Filters {
+    Filters {
+        allowed_domains: spec.allowed_domains.clone(),
+        allowed_orgs: spec.allowed_orgs.clone(),
+        allowed_teams: spec.allowed_teams.clone(),
+        allowed_groups: spec.allowed_groups.clone(),
+        allowed_emails: Vec::new(),
+    }
+}
+
+/// Why a Secret reference did not resolve.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretRefError {
+    /// No such Secret.
+    #[error("Secret {0:?} not found")]
+    NotFound(String),
+    /// The Secret lacks the key or it is empty.
+    #[error("Secret {0:?} has no non-empty key {1:?}")]
+    MissingKey(String, String),
+}
+
+impl SecretRefError {
+    /// Condition reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "SecretNotFound",
+            Self::MissingKey(..) => "SecretKeyNotFound",
+        }
+    }
+}
+
+/// Reads the value a SecretKeyRef points to. Transport errors are errors;
+/// a missing Secret or key is a user problem, returned as `Ok(Err(..))`.
+pub async fn read_secret(ctx: &Context, ns: &str, r: &SecretKeyRef) -> Result<Result<String, SecretRefError>> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(secret) = api.get_opt(&r.name).await? else {
+        return Ok(Err(SecretRefError::NotFound(r.name.clone())));
+    };
+    let value = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&r.key))
+        .map(|b| String::from_utf8_lossy(&b.0).trim_end_matches(['\n', '\r']).to_owned())
+        .filter(|v| !v.is_empty());
+    Ok(value.ok_or_else(|| SecretRefError::MissingKey(r.name.clone(), r.key.clone())))
+}
+
+/// What the reconcile concluded, before it becomes conditions.
+enum Verdict {
+    Duplicate { winner: String },
+    Invalid(String),
+    Unresolved { reason: &'static str, message: String, terminal: bool },
+    Ready(ResolvedEndpoints),
+}
+
+/// Reconciles one IdentityProvider.
+pub async fn reconcile(idp: Arc<IdentityProvider>, ctx: Arc<Context>) -> Result<Action> {
+    if idp.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = idp.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
+    let verdict = judge(&idp, &ns, &ctx).await?;
+    let requeue = match &verdict {
+        Verdict::Unresolved { terminal: false, .. } => ctx.settings.resync.min(std::time::Duration::from_secs(30)),
+        _ => ctx.settings.resync,
+    };
+    let new = status_for(&idp, verdict);
+    status::publish(&ctx, idp.as_ref(), idp.status.as_ref(), &new, |s| status::ready(&s.conditions)).await?;
+    Ok(Action::requeue(requeue))
+}
+
+async fn judge(idp: &IdentityProvider, ns: &str, ctx: &Context) -> Result<Verdict> {
+    let all = ctx.providers.state();
+    if let Some(w) = precedence::winner(idp, &all)
+        && w.name_any() != idp.name_any()
+    {
+        return Ok(Verdict::Duplicate { winner: w.name_any() });
+    }
+    let problems = filters_of(&idp.spec).problems();
+    if !problems.is_empty() {
+        return Ok(Verdict::Invalid(problems.join("; ")));
+    }
+    if let Err(e) = read_secret(ctx, ns, &idp.spec.client_secret_ref).await? {
+        return Ok(Verdict::Unresolved { reason: e.reason(), message: format!("clientSecretRef: {e}"), terminal: false });
+    }
+    match discovery::resolve(&ctx.http, &idp.spec).await {
+        Ok(endpoints) => Ok(Verdict::Ready(endpoints)),
+        Err(e) => Ok(Verdict::Unresolved { reason: e.reason(), message: e.to_string(), terminal: e.is_terminal() }),
+    }
+}
+
+fn status_for(idp: &IdentityProvider, verdict: Verdict) -> IdentityProviderStatus {
+    let previous = idp.status.clone().unwrap_or_default();
+    let kind = idp.spec.provider_type;
+    let (desired, endpoints) = match verdict {
+        Verdict::Duplicate { winner } => {
+            let msg = format!(
+                "IdentityProvider {winner:?} is the active {kind} provider in this namespace (oldest wins); only one provider per type is allowed. Delete this one or {winner:?}."
+            );
+            (
+                vec![
+                    Desired::falsy(ACCEPTED, "DuplicateType", msg.clone()),
+                    Desired::falsy(READY, "DuplicateType", msg.clone()),
+                    Desired::truthy(STALLED, "DuplicateType", msg),
+                ],
+                None,
+            )
+        }
+        Verdict::Invalid(msg) => (
+            vec![
+                Desired::falsy(ACCEPTED, "Invalid", msg.clone()),
+                Desired::falsy(READY, "Invalid", msg.clone()),
+                Desired::truthy(STALLED, "Invalid", msg),
+            ],
+            None,
+        ),
+        Verdict::Unresolved { reason, message, terminal } => {
+            let mut d = vec![
+                Desired::truthy(ACCEPTED, "Valid", ""),
+                Desired::falsy(RESOLVED_REFS, reason, message.clone()),
+                Desired::falsy(READY, reason, message.clone()),
+            ];
+            if terminal {
+                d.push(Desired::truthy(STALLED, reason, message));
+            }
+            (d, previous.endpoints.clone())
+        }
+        Verdict::Ready(endpoints) => (
+            vec![
+                Desired::truthy(ACCEPTED, "Valid", ""),
+                Desired::truthy(RESOLVED_REFS, "Resolved", ""),
+                Desired::truthy(READY, "Ready", format!("{kind} provider is ready")),
+            ],
+            Some(endpoints),
+        ),
+    };
+    let generation = idp.metadata.generation;
+    IdentityProviderStatus {
+        observed_generation: generation,
+        conditions: status::merged(&previous.conditions, &desired, generation),
+        endpoints,
+    }
+}

@@ -1,0 +1,158 @@
+//! The operator: reconcilers for IdentityProvider and AuthPolicy, their
+//! shared context, metrics and the health/metrics server.
+
+pub mod auth_policy;
+pub mod children;
+pub mod context;
+pub mod error;
+pub mod health;
+pub mod identity_provider;
+pub mod metrics;
+pub mod status;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use tracing::{info, warn};
+
+pub use context::{Context, Settings};
+pub use error::{Error, Result};
+
+use crate::api::{AuthPolicy, IdentityProvider};
+
+fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
+where
+    K: ResourceExt,
+{
+    move |obj, err, _ctx| {
+        warn!(kind, name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
+        Action::requeue(Duration::from_secs(5))
+    }
+}
+
+/// Wraps a reconcile with timing and metrics.
+async fn timed<K, F, Fut>(kind: &'static str, obj: Arc<K>, ctx: Arc<Context>, f: F) -> Result<Action>
+where
+    F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action>>,
+{
+    let start = Instant::now();
+    let metrics = ctx.metrics.clone();
+    let result = f(obj, ctx).await;
+    metrics.observe(kind, start.elapsed(), result.as_ref().err().map(Error::metric_label));
+    result
+}
+
+/// Runs both controllers until `shutdown` resolves.
+pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metrics>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    let wc = watcher::Config::default().any_semantic();
+    let idps: Api<IdentityProvider> = Api::all(client.clone());
+    let policies: Api<AuthPolicy> = Api::all(client.clone());
+    let secrets: Api<Secret> = Api::all(client.clone());
+
+    let idp_controller = Controller::new(idps.clone(), wc.clone());
+    let idp_store = idp_controller.store();
+    let ap_controller = Controller::new(policies, wc.clone());
+    let ap_store = ap_controller.store();
+    let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), settings, metrics));
+
+    // IdentityProvider: react to its Secrets and to same-type siblings.
+    let by_secret = idp_store.clone();
+    let by_sibling = idp_store.clone();
+    let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut idp_stop = shutdown_tx.subscribe();
+    let mut ap_stop = shutdown_tx.subscribe();
+    let idp_run = idp_controller
+        .watches(secrets.clone(), wc.clone(), move |secret: Secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            by_secret
+                .state()
+                .into_iter()
+                .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
+                .map(|i| ObjectRef::from_obj(i.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches(idps, wc.clone(), move |changed: IdentityProvider| {
+            let ns = changed.namespace();
+            by_sibling
+                .state()
+                .into_iter()
+                .filter(|i| i.namespace() == ns && i.spec.provider_type == changed.spec.provider_type && i.name_any() != changed.name_any())
+                .map(|i| ObjectRef::from_obj(i.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(async move {
+            let _ = idp_stop.recv().await;
+        })
+        .run(
+            |o, c| timed("IdentityProvider", o, c, identity_provider::reconcile),
+            error_policy::<IdentityProvider>("IdentityProvider"),
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
+    // AuthPolicy: react to children, to providers it names and to their Secrets.
+    let for_idp = ap_store.clone();
+    let for_secret = ap_store.clone();
+    let idp_for_secret = idp_store.clone();
+    let ap_run = ap_controller
+        .owns(Api::<Deployment>::all(client.clone()), wc.clone())
+        .owns(Api::<Service>::all(client.clone()), wc.clone())
+        .watches(Api::<IdentityProvider>::all(client.clone()), wc.clone(), move |idp: IdentityProvider| {
+            policies_naming(&for_idp, idp.namespace(), &[idp.name_any()])
+        })
+        .watches(secrets, wc, move |secret: Secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            let mut refs: Vec<ObjectRef<AuthPolicy>> = secret
+                .owner_references()
+                .iter()
+                .filter(|o| o.kind == "AuthPolicy" && o.controller == Some(true))
+                .map(|o| ObjectRef::new(&o.name).within(ns.as_deref().unwrap_or_default()))
+                .collect();
+            let users: Vec<String> = idp_for_secret
+                .state()
+                .into_iter()
+                .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
+                .map(|i| i.name_any())
+                .collect();
+            if !users.is_empty() {
+                refs.extend(policies_naming(&for_secret, ns, &users));
+            }
+            refs
+        })
+        .graceful_shutdown_on(async move {
+            let _ = ap_stop.recv().await;
+        })
+        .run(|o, c| timed("AuthPolicy", o, c, auth_policy::reconcile), error_policy::<AuthPolicy>("AuthPolicy"), ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    info!("controllers started");
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(());
+    });
+    futures::join!(idp_run, ap_run);
+    info!("controllers stopped");
+}
+
+fn policies_naming(
+    store: &kube::runtime::reflector::Store<AuthPolicy>,
+    ns: Option<String>,
+    providers: &[String],
+) -> Vec<ObjectRef<AuthPolicy>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace() == ns && p.spec.providers.iter().any(|n| providers.contains(n)))
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}

@@ -1,0 +1,16 @@
+//! authgate: a Kubernetes operator and authenticating reverse proxy that puts
+//! single sign-on in front of internal services.
+//!
+//! - [`api`]: the `IdentityProvider` and `AuthPolicy` resources.
+//! - [`access`]: filters and redirect validation, shared by both halves.
+//! - [`controller`]: reconcilers that turn resources into gateways.
+//! - [`gateway`]: the proxy itself.
+//! - [`check`]: offline validation of manifests.
+
+pub mod access;
+pub mod api;
+pub mod check;
+pub mod controller;
+pub mod crd;
+pub mod gateway;
+pub mod telemetry;

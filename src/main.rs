@@ -1,0 +1,154 @@
+//! `authgate`: one binary, one subcommand per role.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use authgate::controller::{self, Settings, health, metrics::Metrics};
+use authgate::{check, crd, gateway, telemetry};
+
+#[derive(Parser, Debug)]
+#[command(name = "authgate", version, about = "Single sign-on in front of internal services, as a Kubernetes operator")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "AUTHGATE_LOG_FORMAT", default_value = "json", value_parser = ["json", "text"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the operator.
+    Controller(ControllerArgs),
+    /// Run one gateway.
+    Gateway(gateway::GatewayArgs),
+    /// Print the CRDs, or write them into a directory.
+    Crd {
+        /// Write one file per CRD into this directory instead of printing.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Validate manifests offline: schema, CEL rules, semantics, one provider per type.
+    Check {
+        /// Files or directories of YAML manifests.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ControllerArgs {
+    /// Address of /healthz, /readyz, /metrics and /loglevel.
+    #[arg(long, env = "AUTHGATE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Gateway image used when a policy sets none.
+    #[arg(long, env = "AUTHGATE_GATEWAY_IMAGE", default_value = concat!("authgate:", env!("CARGO_PKG_VERSION")))]
+    gateway_image: String,
+    /// Pull policy of the gateway image.
+    #[arg(long, env = "AUTHGATE_GATEWAY_IMAGE_PULL_POLICY")]
+    gateway_image_pull_policy: Option<String>,
+    /// Gateway replicas when a policy sets none.
+    #[arg(long, env = "AUTHGATE_GATEWAY_REPLICAS", default_value_t = 1)]
+    gateway_replicas: i32,
+    /// Seconds between resyncs of unchanged resources.
+    #[arg(long, env = "AUTHGATE_RESYNC_SECONDS", default_value_t = 300)]
+    resync_seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::install_crypto_provider();
+    match cli.command {
+        Command::Crd { out: Some(dir) } => match crd::write_all(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Crd { out: None } => {
+            print!("{}", crd::render_all());
+            ExitCode::SUCCESS
+        }
+        Command::Check { paths } => run_check(&paths),
+        Command::Gateway(args) => {
+            telemetry::init("info", cli.log_format == "json");
+            match gateway::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "gateway failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Controller(args) => {
+            let log = telemetry::init("info,kube=warn", cli.log_format == "json");
+            match run_controller(args, log).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "controller failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn run_check(paths: &[PathBuf]) -> ExitCode {
+    match check::check(paths) {
+        Ok(problems) if problems.is_empty() => {
+            println!("ok: no problems found");
+            ExitCode::SUCCESS
+        }
+        Ok(problems) => {
+            for p in &problems {
+                println!("{p}");
+            }
+            eprintln!("{} problem(s) found", problems.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) -> anyhow::Result<()> {
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = health::HealthState { metrics: metrics.clone(), ready: ready.clone(), log };
+    tokio::spawn(async move {
+        if let Err(e) = health::serve(args.metrics_addr, state).await {
+            tracing::error!(error = %e, "health server failed");
+            std::process::exit(1);
+        }
+    });
+    let settings = Settings {
+        gateway_image: args.gateway_image,
+        gateway_image_pull_policy: args.gateway_image_pull_policy,
+        gateway_replicas: args.gateway_replicas,
+        resync: Duration::from_secs(args.resync_seconds.max(1)),
+        discovery_timeout: Duration::from_secs(10),
+    };
+    ready.store(true, Ordering::Relaxed);
+    controller::run(client, settings, metrics, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term.recv() => {},
+    }
+}
