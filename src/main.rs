@@ -56,6 +56,9 @@ struct ControllerArgs {
     /// Gateway replicas when a policy sets none.
     #[arg(long, env = "AUTHGATE_GATEWAY_REPLICAS", default_value_t = 1)]
     gateway_replicas: i32,
+    /// Watch and reconcile only this namespace (default: all namespaces).
+    #[arg(long, env = "AUTHGATE_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
     /// Seconds between resyncs of unchanged resources.
     #[arg(long, env = "AUTHGATE_RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
@@ -138,6 +141,7 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
         gateway_replicas: args.gateway_replicas,
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         discovery_timeout: Duration::from_secs(10),
+        watch_namespace: args.watch_namespace,
     };
     ready.store(true, Ordering::Relaxed);
     controller::run(client, settings, metrics, shutdown_signal()).await;

@@ -18,8 +18,11 @@ pub fn safe_redirect(rd: &str, external: &Url) -> Option<String> {
     // Browsers strip tabs and newlines and treat `\` like `/`; decoding once
     // exposes encoded forms of both. Anything suspicious in either form is out.
     let decoded = percent_decode_str(rd).decode_utf8().ok()?;
+    if rd.chars().any(char::is_whitespace) {
+        return None;
+    }
     for form in [rd, decoded.as_ref()] {
-        if form.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        if form.chars().any(|c| c.is_control() || c == '\\') {
             return None;
         }
         if form.starts_with("//") {

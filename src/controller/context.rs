@@ -23,6 +23,8 @@ pub struct Settings {
     pub resync: Duration,
     /// Timeout of OIDC discovery requests.
     pub discovery_timeout: Duration,
+    /// Watch only this namespace (a namespace-scoped install); all when `None`.
+    pub watch_namespace: Option<String>,
 }
 
 /// Everything a reconcile needs.

@@ -53,9 +53,10 @@ where
 /// Runs both controllers until `shutdown` resolves.
 pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metrics>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
     let wc = watcher::Config::default().any_semantic();
-    let idps: Api<IdentityProvider> = Api::all(client.clone());
-    let policies: Api<AuthPolicy> = Api::all(client.clone());
-    let secrets: Api<Secret> = Api::all(client.clone());
+    let scope = settings.watch_namespace.clone();
+    let idps: Api<IdentityProvider> = scoped(&client, scope.as_deref());
+    let policies: Api<AuthPolicy> = scoped(&client, scope.as_deref());
+    let secrets: Api<Secret> = scoped(&client, scope.as_deref());
 
     let idp_controller = Controller::new(idps.clone(), wc.clone());
     let idp_store = idp_controller.store();
@@ -104,9 +105,9 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
     let for_secret = ap_store.clone();
     let idp_for_secret = idp_store.clone();
     let ap_run = ap_controller
-        .owns(Api::<Deployment>::all(client.clone()), wc.clone())
-        .owns(Api::<Service>::all(client.clone()), wc.clone())
-        .watches(Api::<IdentityProvider>::all(client.clone()), wc.clone(), move |idp: IdentityProvider| {
+        .owns(scoped::<Deployment>(&client, scope.as_deref()), wc.clone())
+        .owns(scoped::<Service>(&client, scope.as_deref()), wc.clone())
+        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc.clone(), move |idp: IdentityProvider| {
             policies_naming(&for_idp, idp.namespace(), &[idp.name_any()])
         })
         .watches(secrets, wc, move |secret: Secret| {
@@ -142,6 +143,17 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
     });
     futures::join!(idp_run, ap_run);
     info!("controllers stopped");
+}
+
+/// An Api over every namespace, or over one when the controller is scoped.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 fn policies_naming(

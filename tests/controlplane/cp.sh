@@ -16,7 +16,11 @@
 #   CP_KCM_PORT        kube-controller-manager secure port (default 16444)
 #   CP_SCHEDULER_PORT  kube-scheduler secure port (default 16445)
 #   CP_KWOK_PORT       kwok metrics/health port (default 16446)
-#   CP_TIMEOUT         seconds to wait for each component (default 90)
+#   CP_TIMEOUT         seconds to wait for each component to become ready (default 90)
+#   CP_STOP_GRACE      seconds between SIGTERM and SIGKILL when stopping (default 20)
+#   CP_RESTART_PAUSE   seconds restart-apiserver waits while it is down (default 2)
+#   CP_KCM_CONTROLLERS override kube-controller-manager --controllers
+#   CP_KEEP_ON_FAILURE=1  leave already-started components running if start fails
 #   GO                 go command (default: `go` on PATH, else /usr/local/go/bin/go)
 set -euo pipefail
 
@@ -38,6 +42,7 @@ KCM_PORT="${CP_KCM_PORT:-16444}"
 SCHEDULER_PORT="${CP_SCHEDULER_PORT:-16445}"
 KWOK_PORT="${CP_KWOK_PORT:-16446}"
 TIMEOUT="${CP_TIMEOUT:-90}"
+STOP_GRACE="${CP_STOP_GRACE:-20}"
 SERVICE_CIDR="10.96.0.0/16"
 NODE_NAME="kwok-node-0"
 
@@ -81,17 +86,17 @@ cmd_build() {
   log "building Kubernetes $K8S_VERSION + etcd $ETCD_VERSION into $CP_BIN (cold build: tens of minutes on 2 cores)"
   (
     cd "$HERE"
-    "$go" build -trimpath -ldflags="-s -w$x" -o "$tmp/" \
+    "$go" build -trimpath -buildvcs=false -ldflags="-s -w$x" -o "$tmp/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kube-scheduler \
       k8s.io/kubernetes/cmd/kubectl
-    "$go" build -trimpath -ldflags="-s -w" -o "$tmp/etcd" ./etcd
+    "$go" build -trimpath -buildvcs=false -ldflags="-s -w" -o "$tmp/etcd" ./etcd
   )
   log "building kwok $KWOK_VERSION"
   (
     cd "$tmp"  # outside our module: go install pkg@version uses kwok's own go.mod
-    GOBIN="$tmp" GOFLAGS="${GOFLAGS:-}" "$go" install -trimpath -ldflags="-s -w" \
+    GOBIN="$tmp" "$go" install -trimpath -buildvcs=false -ldflags="-s -w" \
       "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   )
   echo "$STAMP" > "$tmp/.stamp"
@@ -170,9 +175,9 @@ stop_component() {
   pid="$(pid_of "$name" || true)"
   if [[ -n "$pid" ]] && { is_running "$name" || group_alive "$pid"; }; then
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do group_alive "$pid" || break; sleep 0.1; done
+    for ((i = 0; i < STOP_GRACE * 10; i++)); do group_alive "$pid" || break; sleep 0.1; done
     if group_alive "$pid"; then
-      log "$name (pgid $pid) still alive after 15s; sending SIGKILL"
+      log "$name (pgid $pid) still alive after ${STOP_GRACE}s; sending SIGKILL"
       kill -KILL -- "-$pid" 2>/dev/null || true
       for ((i = 0; i < 50; i++)); do group_alive "$pid" || break; sleep 0.1; done
     fi
@@ -305,7 +310,8 @@ cmd_start() {
   done
 
   cmd_build
-  mkdir -p "$LOGS" "$PIDS" "$STATE/etcd"
+  mkdir -p "$LOGS" "$PIDS"
+  mkdir -p -m 700 "$STATE/etcd"
   gen_pki
   write_kubeconfig
   cp "$HERE/kwok-stages.yaml" "$STATE/kwok.yaml"
@@ -324,6 +330,11 @@ cmd_start() {
   launch etcd
   wait_for etcd "GET /health" check_etcd
 
+  # --disable-admission-plugins=TaintNodesByCondition: there is no node-lifecycle
+  #   controller to lift the node.kubernetes.io/not-ready taint, so keep the node taint-free.
+  # --shutdown-send-retry-after=true: on SIGTERM wait only 2s (not 60s) for open
+  #   watches, so stop/restart-apiserver are quick yet graceful.
+  # --endpoint-reconciler-type=none: 127.0.0.1 is not a valid Endpoints address.
   save_args kube-apiserver "$CP_BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 \
@@ -340,6 +351,8 @@ cmd_start() {
     --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --endpoint-reconciler-type=none \
+    --disable-admission-plugins=TaintNodesByCondition \
+    --shutdown-send-retry-after=true \
     --allow-privileged=true
   launch kube-apiserver
   wait_for kube-apiserver "GET /readyz" check_apiserver
@@ -348,6 +361,7 @@ cmd_start() {
     --kubeconfig="$KCFG" \
     --authentication-kubeconfig="$KCFG" \
     --authorization-kubeconfig="$KCFG" \
+    --authentication-skip-lookup=true \
     --bind-address=127.0.0.1 \
     --secure-port="$KCM_PORT" \
     --cert-dir="$PKI/kube-controller-manager" \
@@ -362,6 +376,7 @@ cmd_start() {
     --kubeconfig="$KCFG" \
     --authentication-kubeconfig="$KCFG" \
     --authorization-kubeconfig="$KCFG" \
+    --authentication-skip-lookup=true \
     --bind-address=127.0.0.1 \
     --secure-port="$SCHEDULER_PORT" \
     --cert-dir="$PKI/kube-scheduler" \

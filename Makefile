@@ -1,0 +1,27 @@
+# authgate — one command per job. See README.md.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/authgate/target
+
+.PHONY: test demo generate lint build controlplane bench
+
+## Everything CI runs: set-up, control plane, OP, browser, lint, all tests.
+test:
+	bash scripts/test.sh
+
+## Local control plane + OP + controller + a gateway for examples/, then a URL to sign in at.
+demo:
+	bash scripts/demo.sh
+
+## Regenerate crds/ and the chart's CRDs from the Rust types.
+generate:
+	cargo run --quiet -- crd --out crds
+	cargo run --quiet -- crd --out charts/authgate/crds
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+build:
+	cargo build --release
+
+controlplane:
+	bash tests/controlplane/cp.sh build
