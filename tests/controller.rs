@@ -1,0 +1,387 @@
+//! The controller against a real kube-apiserver, controller-manager,
+//! scheduler and kwok node (started by `make test`).
+
+mod cluster;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use authgate::api::{AuthPolicy, IdentityProvider};
+use cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, repo, wait_for};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, ResourceExt};
+
+const T: Duration = Duration::from_secs(60);
+
+async fn idp_state(api: &Api<IdentityProvider>, name: &str, type_: &str) -> Option<(String, String)> {
+    let o = api.get_opt(name).await.ok()??;
+    cond_state(&o.status?.conditions, type_)
+}
+
+async fn ap_state(api: &Api<AuthPolicy>, name: &str, type_: &str) -> Option<(String, String)> {
+    let o = api.get_opt(name).await.ok()??;
+    cond_state(&o.status?.conditions, type_)
+}
+
+fn is(state: Option<(String, String)>, status: &str, reason: &str) -> Option<()> {
+    (state? == (status.to_owned(), reason.to_owned())).then_some(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn examples_apply_print_columns_and_become_ready() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("examples");
+    let out = c.kubectl(&["apply", "-n", &ns.name, "-f", &repo("examples").to_string_lossy()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    let idps: Api<IdentityProvider> = c.api(&ns.name);
+    let aps: Api<AuthPolicy> = c.api(&ns.name);
+    for name in ["github", "gitlab", "google"] {
+        wait_for(&format!("{name} Ready"), T, || async { is(idp_state(&idps, name, "Ready").await, "True", "Ready") }).await;
+    }
+    // The example OIDC issuer is not reachable here: reported, not hidden.
+    wait_for("corp-oidc DiscoveryFailed", T, || async {
+        is(idp_state(&idps, "corp-oidc", "ResolvedRefs").await, "False", "DiscoveryFailed")
+    })
+    .await;
+    wait_for("wiki ProviderNotReady", T, || async { is(ap_state(&aps, "wiki", "Ready").await, "False", "ProviderNotReady") }).await;
+
+    let out = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=60s", "idp/github"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=90s", "ap/grafana", "ap/ci-dashboard"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let text = |args: &[&str]| String::from_utf8(c.kubectl(args).stdout).unwrap();
+    let idp_table = text(&["get", "idp", "-n", &ns.name]);
+    let header: Vec<&str> = idp_table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "TYPE", "READY", "REASON", "AGE"], "{idp_table}");
+    let github_row: Vec<&str> = idp_table.lines().find(|l| l.starts_with("github")).unwrap().split_whitespace().collect();
+    assert_eq!(&github_row[..4], ["github", "github", "True", "Ready"], "{idp_table}");
+    let oidc_row = idp_table.lines().find(|l| l.starts_with("corp-oidc")).unwrap();
+    assert!(oidc_row.contains("oidc") && oidc_row.contains("False") && oidc_row.contains("DiscoveryFailed"), "{idp_table}");
+    let wide = text(&["get", "identityproviders", "-n", &ns.name, "-o", "wide"]);
+    assert!(wide.lines().next().unwrap().contains("MESSAGE"), "{wide}");
+
+    let ap_table = text(&["get", "ap", "-n", &ns.name]);
+    let header: Vec<&str> = ap_table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PROVIDERS", "UPSTREAM", "READY", "REASON", "AGE"], "{ap_table}");
+    let grafana = ap_table.lines().find(|l| l.starts_with("grafana")).unwrap();
+    assert!(grafana.contains("[\"github\"]") && grafana.contains("http://grafana.") && grafana.contains("True") && grafana.contains("Available"), "{ap_table}");
+
+    let all = text(&["get", "authgate", "-n", &ns.name]);
+    assert!(all.contains("identityprovider.authgate.dev/github") && all.contains("authpolicy.authgate.dev/grafana"), "{all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admission_rejects_invalid_resources_with_clear_messages() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("admission");
+    let mut dir: Vec<_> = std::fs::read_dir(repo("tests/fixtures/invalid")).unwrap().map(|e| e.unwrap().path()).collect();
+    dir.sort();
+    assert!(dir.len() >= 10);
+    for path in &dir {
+        let text = std::fs::read_to_string(path).unwrap();
+        let expect = text.lines().next().unwrap().trim_start_matches("# expect: ");
+        let out = c.kubectl(&["apply", "-n", &ns.name, "-f", &path.to_string_lossy()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{} was admitted", path.display());
+        assert!(stderr.contains(expect), "{}: expected {expect:?} in: {stderr}", path.display());
+    }
+    // `type` is immutable.
+    c.apply(&ns.name, &github_provider_yaml("gh", "gh-secret", "v1"));
+    let out = c.kubectl(&["patch", "-n", &ns.name, "idp/gh", "--type=merge", "-p", r#"{"spec":{"type":"gitlab","allowedOrgs":null}}"#]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("type is immutable"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn duplicate_type_is_reported_and_deleting_the_winner_promotes_the_next() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("dup");
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    let idps: Api<IdentityProvider> = c.api(&ns.name);
+    c.apply(&ns.name, &github_provider_yaml("first", "s1", "one"));
+    wait_for("first Ready", T, || async { is(idp_state(&idps, "first", "Ready").await, "True", "Ready") }).await;
+    // creationTimestamp has second resolution; make the order unambiguous.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    c.apply(&ns.name, &github_provider_yaml("second", "s2", "two"));
+    wait_for("second DuplicateType", T, || async { is(idp_state(&idps, "second", "Accepted").await, "False", "DuplicateType") }).await;
+    let second = idps.get("second").await.unwrap();
+    let conds = second.status.unwrap().conditions;
+    assert_eq!(cond_state(&conds, "Ready"), Some(("False".into(), "DuplicateType".into())));
+    assert_eq!(cond_state(&conds, "Stalled"), Some(("True".into(), "DuplicateType".into())));
+    let msg = &cluster::condition(&conds, "Accepted").unwrap().message;
+    assert!(msg.contains("\"first\""), "message must name the winner: {msg}");
+    assert_eq!(idp_state(&idps, "first", "Ready").await, Some(("True".into(), "Ready".into())));
+    // A DuplicateType event was published for the loser.
+    let events = String::from_utf8(c.kubectl(&["get", "events.events.k8s.io", "-n", &ns.name, "-o", "json"]).stdout).unwrap();
+    assert!(events.contains("DuplicateType"), "no DuplicateType event");
+
+    idps.delete("first", &DeleteParams::default()).await.unwrap();
+    wait_for("second promoted", T, || async { is(idp_state(&idps, "second", "Ready").await, "True", "Ready") }).await;
+    let conds = idps.get("second").await.unwrap().status.unwrap().conditions;
+    assert!(cluster::condition(&conds, "Stalled").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_secret_is_reported_and_creating_it_makes_the_provider_ready() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("secret");
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    let idps: Api<IdentityProvider> = c.api(&ns.name);
+    let yaml = github_provider_yaml("gh", "late-secret", "v1");
+    let idp_only = yaml.split("---").nth(1).unwrap();
+    c.apply(&ns.name, idp_only);
+    wait_for("SecretNotFound", T, || async { is(idp_state(&idps, "gh", "ResolvedRefs").await, "False", "SecretNotFound") }).await;
+    assert_eq!(idp_state(&idps, "gh", "Ready").await, Some(("False".into(), "SecretNotFound".into())));
+    // The Secret watch reacts: no restart, no waiting for a resync.
+    c.apply(&ns.name, yaml.split("---").next().unwrap());
+    wait_for("Ready after Secret appears", Duration::from_secs(20), || async {
+        is(idp_state(&idps, "gh", "Ready").await, "True", "Ready")
+    })
+    .await;
+}
+
+/// A local OpenID issuer whose discovery document claims `claimed_issuer`.
+async fn discovery_server(claimed_issuer: Option<String>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let issuer = claimed_issuer.unwrap_or_else(|| base.clone());
+    let b = base.clone();
+    let app = axum::Router::new().route(
+        "/.well-known/openid-configuration",
+        axum::routing::get(move || {
+            let (issuer, b) = (issuer.clone(), b.clone());
+            async move {
+                axum::Json(serde_json::json!({
+                    "issuer": issuer,
+                    "authorization_endpoint": format!("{b}/auth"),
+                    "token_endpoint": format!("{b}/token"),
+                    "userinfo_endpoint": format!("{b}/me"),
+                    "jwks_uri": format!("{b}/jwks"),
+                    "response_types_supported": ["code"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"]
+                }))
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oidc_discovery_resolves_endpoints_and_reports_issuer_mismatch() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("oidc");
+    let good = discovery_server(None).await;
+    let liar = discovery_server(Some("https://someone-else.example.com".into())).await;
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    let idps: Api<IdentityProvider> = c.api(&ns.name);
+    let idp = |name: &str, issuer: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData: {{client-secret: x}}\n---\napiVersion: authgate.dev/v1alpha1\nkind: IdentityProvider\nmetadata: {{name: {name}}}\nspec: {{type: oidc, clientId: c, clientSecretRef: {{name: {name}, key: client-secret}}, issuerUrl: '{issuer}'}}\n"
+        )
+    };
+    c.apply(&ns.name, &idp("good", &good));
+    wait_for("good Ready", T, || async { is(idp_state(&idps, "good", "Ready").await, "True", "Ready") }).await;
+    let endpoints = idps.get("good").await.unwrap().status.unwrap().endpoints.unwrap();
+    assert_eq!(endpoints.issuer.as_deref(), Some(good.as_str()));
+    assert_eq!(endpoints.token_url, format!("{good}/token"));
+    assert_eq!(endpoints.jwks_url, Some(format!("{good}/jwks")));
+
+    // Only one oidc provider per namespace: use a second namespace for the liar.
+    let ns2 = c.namespace("oidc-liar");
+    let _ctl2 = ControllerProcess::start(&c, &ns2.name, 300);
+    let idps2: Api<IdentityProvider> = c.api(&ns2.name);
+    c.apply(&ns2.name, &idp("liar", &liar));
+    wait_for("IssuerMismatch", T, || async { is(idp_state(&idps2, "liar", "ResolvedRefs").await, "False", "IssuerMismatch") }).await;
+    let conds = idps2.get("liar").await.unwrap().status.unwrap().conditions;
+    let msg = &cluster::condition(&conds, "Ready").unwrap().message;
+    assert!(msg.contains("someone-else.example.com") && msg.contains(&liar), "{msg}");
+    assert_eq!(cond_state(&conds, "Stalled"), Some(("True".into(), "IssuerMismatch".into())));
+}
+
+struct Children {
+    secret: Secret,
+    deployment: Deployment,
+    service: Service,
+}
+
+async fn children(c: &cluster::Cluster, ns: &str, policy: &str) -> Option<Children> {
+    let secret = c.api::<Secret>(ns).get_opt(&format!("{policy}-auth-credentials")).await.ok()??;
+    let deployment = c.api::<Deployment>(ns).get_opt(&format!("{policy}-gateway")).await.ok()??;
+    let service = c.api::<Service>(ns).get_opt(&format!("{policy}-gateway")).await.ok()??;
+    Some(Children { secret, deployment, service })
+}
+
+fn secret_value(s: &Secret, key: &str) -> String {
+    String::from_utf8(s.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+fn config_hash(d: &Deployment) -> String {
+    d.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().annotations.as_ref().unwrap()["authgate.dev/config-hash"].clone()
+}
+
+async fn ready_policy(c: &cluster::Cluster, ns: &str, ctl_resync: u64) -> (ControllerProcess, Api<AuthPolicy>) {
+    let ctl = ControllerProcess::start(c, ns, ctl_resync);
+    c.apply(ns, &github_provider_yaml("gh", "gh-secret", "first-secret"));
+    c.apply(ns, &policy_yaml("app", &["gh"]));
+    let aps: Api<AuthPolicy> = c.api(ns);
+    wait_for("policy Ready", Duration::from_secs(90), || async { is(ap_state(&aps, "app", "Ready").await, "True", "Available") }).await;
+    (ctl, aps)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_children_are_owned_hardened_and_garbage_collected() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("children");
+    let (_ctl, aps) = ready_policy(&c, &ns.name, 300).await;
+    let policy = aps.get("app").await.unwrap();
+    let ch = children(&c, &ns.name, "app").await.expect("children exist");
+    for meta in [&ch.secret.metadata, &ch.deployment.metadata, &ch.service.metadata] {
+        let owner = &meta.owner_references.as_ref().unwrap()[0];
+        assert_eq!(owner.uid, policy.uid().unwrap());
+        assert_eq!(owner.controller, Some(true));
+        let labels = meta.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "authgate");
+        assert_eq!(labels["app.kubernetes.io/instance"], "app");
+    }
+    // The Secret holds a complete config and a long random cookie key.
+    let yaml = secret_value(&ch.secret, "gateway.yaml");
+    let cfg = authgate::gateway::GatewayConfig::from_yaml(&yaml).unwrap();
+    assert_eq!(cfg.providers[0].client_secret.expose(), "first-secret");
+    assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/oauth2/callback");
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD.decode(secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY")).unwrap();
+    assert!(key.len() >= 64);
+    assert_eq!(secret_value(&ch.secret, "OAUTH_CLIENT_ID"), "client-gh");
+    assert_eq!(secret_value(&ch.secret, "OAUTH_CALLBACK_URL"), "https://app.example.com/oauth2/callback");
+    assert_eq!(secret_value(&ch.secret, "OAUTH_REQUESTED_SCOPES"), "read:org user:email");
+    // Hardened pods.
+    let pod = ch.deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let ctr = &pod.containers[0];
+    let sc = ctr.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.run_as_non_root, Some(true));
+    assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
+    assert!(ctr.readiness_probe.is_some() && ctr.liveness_probe.is_some());
+    assert_eq!(ctr.args.as_ref().unwrap()[..], ["gateway", "--config", "/etc/authgate/gateway.yaml"]);
+    assert!(!config_hash(&ch.deployment).contains("first-secret"));
+
+    // Deleting the policy lets the real garbage collector remove the children.
+    aps.delete("app", &DeleteParams::default()).await.unwrap();
+    wait_for("children garbage-collected", Duration::from_secs(60), || async {
+        let s = c.api::<Secret>(&ns.name).get_opt("app-auth-credentials").await.ok()?;
+        let d = c.api::<Deployment>(&ns.name).get_opt("app-gateway").await.ok()?;
+        let v = c.api::<Service>(&ns.name).get_opt("app-gateway").await.ok()?;
+        (s.is_none() && d.is_none() && v.is_none()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_secret_change_rolls_pods_and_keeps_the_cookie_key() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("rotate");
+    let (_ctl, _aps) = ready_policy(&c, &ns.name, 300).await;
+    let before = children(&c, &ns.name, "app").await.unwrap();
+    let hash_before = config_hash(&before.deployment);
+    let key_before = secret_value(&before.secret, "COOKIE_ENCRYPTION_KEY");
+    c.apply(&ns.name, github_provider_yaml("gh", "gh-secret", "second-secret").split("---").next().unwrap());
+    let after = wait_for("new config hash", T, || async {
+        let ch = children(&c, &ns.name, "app").await?;
+        (config_hash(&ch.deployment) != hash_before).then_some(ch)
+    })
+    .await;
+    assert_eq!(secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY"), key_before);
+    assert_eq!(secret_value(&after.secret, "OAUTH_CLIENT_SECRET"), "second-secret");
+    let hash = config_hash(&after.deployment);
+    assert_eq!(hash.len(), 64);
+    assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_policy_naming_a_missing_provider_keeps_the_last_good_children() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("lastgood");
+    let (_ctl, aps) = ready_policy(&c, &ns.name, 300).await;
+    let before = children(&c, &ns.name, "app").await.unwrap();
+    let out = c.kubectl(&["patch", "-n", &ns.name, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["nope"]}}"#]);
+    assert!(out.status.success());
+    wait_for("ProviderNotFound", T, || async { is(ap_state(&aps, "app", "Ready").await, "False", "ProviderNotFound") }).await;
+    let conds = aps.get("app").await.unwrap().status.unwrap().conditions;
+    let msg = &cluster::condition(&conds, "Ready").unwrap().message;
+    assert!(msg.contains("\"nope\"") && msg.contains("keeps serving"), "{msg}");
+    let after = children(&c, &ns.name, "app").await.unwrap();
+    assert_eq!(after.secret.data, before.secret.data);
+    assert_eq!(after.secret.resource_version(), before.secret.resource_version());
+    assert_eq!(after.deployment.spec, before.deployment.spec);
+    assert_eq!(after.deployment.metadata.generation, before.deployment.metadata.generation);
+    // An unrestricted public provider is refused the same way.
+    let out = c.kubectl(&["patch", "-n", &ns.name, "idp/gh", "--type=json", "-p", r#"[{"op":"remove","path":"/spec/allowedOrgs"}]"#]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = c.kubectl(&["patch", "-n", &ns.name, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["gh"]}}"#]);
+    assert!(out.status.success());
+    wait_for("NoAccessRestriction", T, || async { is(ap_state(&aps, "app", "Accepted").await, "False", "NoAccessRestriction") }).await;
+    let again = children(&c, &ns.name, "app").await.unwrap();
+    assert_eq!(again.secret.data, before.secret.data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn steady_state_writes_nothing_over_several_resyncs() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("steady");
+    let (ctl, aps) = ready_policy(&c, &ns.name, 2).await;
+    let idps: Api<IdentityProvider> = c.api(&ns.name);
+    // Let the Ready flip and its Event settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let snapshot = || async {
+        let ch = children(&c, &ns.name, "app").await.unwrap();
+        let mut m = BTreeMap::new();
+        m.insert("idp", idps.get("gh").await.unwrap().resource_version());
+        m.insert("policy", aps.get("app").await.unwrap().resource_version());
+        m.insert("secret", ch.secret.resource_version());
+        m.insert("deployment", ch.deployment.resource_version());
+        m.insert("service", ch.service.resource_version());
+        m
+    };
+    let writes = |text: &str| -> u64 {
+        text.lines().filter(|l| l.starts_with("authgate_controller_writes_total")).map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum()
+    };
+    let reconciles = |text: &str| -> u64 {
+        text.lines().filter(|l| l.starts_with("authgate_controller_reconciles_total")).map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum()
+    };
+    let before = snapshot().await;
+    let m1 = ctl.metrics().await;
+    tokio::time::sleep(Duration::from_secs(8)).await; // four resync periods
+    let after = snapshot().await;
+    let m2 = ctl.metrics().await;
+    assert_eq!(before, after, "resourceVersions changed at steady state");
+    assert!(reconciles(&m2) > reconciles(&m1) + 2, "resyncs did run:\n{m2}");
+    assert_eq!(writes(&m1), writes(&m2), "no writes at steady state");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unready_gateway_pods_make_the_policy_not_ready() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("unready");
+    let (_ctl, aps) = ready_policy(&c, &ns.name, 300).await;
+    let pods: Api<Pod> = c.api(&ns.name);
+    let list = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=app")).await.unwrap();
+    assert!(!list.items.is_empty());
+    for pod in &list.items {
+        let name = pod.name_any();
+        // Tell kwok to leave this pod's status alone, then mark it unready.
+        let out = c.kubectl(&["annotate", "-n", &ns.name, "pod", &name, "kwok.x-k8s.io/status=custom", "--overwrite"]);
+        assert!(out.status.success());
+        let patch = r#"{"status":{"conditions":[{"type":"Ready","status":"False","reason":"TestUnready"},{"type":"ContainersReady","status":"False","reason":"TestUnready"}]}}"#;
+        let out = c.kubectl(&["patch", "-n", &ns.name, "pod", &name, "--subresource=status", "-p", patch]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    wait_for("GatewayUnavailable", T, || async { is(ap_state(&aps, "app", "Ready").await, "False", "GatewayUnavailable") }).await;
+    let conds = aps.get("app").await.unwrap().status.unwrap().conditions;
+    assert!(cluster::condition(&conds, "Ready").unwrap().message.contains("0 of 1"));
+}
