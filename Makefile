@@ -15,6 +15,7 @@ demo:
 generate:
 	cargo run --quiet -- crd --out crds
 	cargo run --quiet -- crd --out charts/authgate/crds
+	cargo run --quiet -- crd --reference > docs/reference.md
 
 lint:
 	cargo fmt --check

@@ -36,3 +36,62 @@ pub fn write_all(dir: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A Markdown field reference of every CRD, generated from the same schema
+/// (`docs/reference.md`).
+pub fn reference_markdown() -> String {
+    use std::fmt::Write;
+    let mut out = String::from(
+        "# Field reference\n\nGenerated from the CRDs by `make generate`; do not edit. `kubectl explain` shows the same text.\n",
+    );
+    for (_, crd) in all() {
+        let kind = &crd.spec.names.kind;
+        let version = &crd.spec.versions[0];
+        let _ = write!(
+            out,
+            "\n## {kind} ({}/{})\n\nShort names: {}. Categories: {}.\n\n| Field | Type | Description |\n| --- | --- | --- |\n",
+            crd.spec.group,
+            version.name,
+            crd.spec.names.short_names.clone().unwrap_or_default().join(", "),
+            crd.spec.names.categories.clone().unwrap_or_default().join(", "),
+        );
+        let schema = version.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref());
+        if let Some(schema) = schema.and_then(|s| serde_json::to_value(s).ok()) {
+            for section in ["spec", "status"] {
+                if let Some(sub) = schema.pointer(&format!("/properties/{section}")) {
+                    walk(&mut out, section, sub);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn walk(out: &mut String, path: &str, schema: &serde_json::Value) {
+    use std::fmt::Write;
+    let ty = match schema.get("type").and_then(|t| t.as_str()) {
+        Some("array") => {
+            let item = schema.pointer("/items/type").and_then(|t| t.as_str()).unwrap_or("object");
+            format!("[]{item}")
+        }
+        Some(t) => t.to_owned(),
+        None => "any".to_owned(),
+    };
+    let mut description = schema.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ").replace('|', "\\|");
+    if let Some(default) = schema.get("default") {
+        let _ = write!(description, " Default: `{default}`.");
+    }
+    for rule in schema.get("x-kubernetes-validations").and_then(|v| v.as_array()).into_iter().flatten() {
+        if let Some(m) = rule.get("message").and_then(|m| m.as_str()) {
+            let _ = write!(description, " Rule: {}.", m.replace('|', "\\|"));
+        }
+    }
+    let _ = writeln!(out, "| `{path}` | {ty} | {} |", description.trim());
+    let props = schema.get("properties").or_else(|| schema.pointer("/items/properties"));
+    if let Some(props) = props.and_then(|p| p.as_object()) {
+        let suffix = if schema.get("items").is_some() { "[]" } else { "" };
+        for (name, sub) in props {
+            walk(out, &format!("{path}{suffix}.{name}"), sub);
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use authgate::controller::{self, Settings, health, metrics::Metrics};
+use authgate::controller::{self, Settings, health, leader, metrics::Metrics};
 use authgate::{check, crd, gateway, telemetry};
 
 #[derive(Parser, Debug)]
@@ -33,6 +33,9 @@ enum Command {
         /// Write one file per CRD into this directory instead of printing.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print the Markdown field reference instead.
+        #[arg(long, conflicts_with = "out")]
+        reference: bool,
     },
     /// Validate manifests offline: schema, CEL rules, semantics, one provider per type.
     Check {
@@ -59,6 +62,18 @@ struct ControllerArgs {
     /// Watch and reconcile only this namespace (default: all namespaces).
     #[arg(long, env = "AUTHGATE_WATCH_NAMESPACE")]
     watch_namespace: Option<String>,
+    /// Elect a leader on a Lease, so replicas can run side by side.
+    #[arg(long, env = "AUTHGATE_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "AUTHGATE_LEASE_NAME", default_value = "authgate-controller")]
+    lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Seconds a Lease stays valid without renewal.
+    #[arg(long, env = "AUTHGATE_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
     /// Seconds between resyncs of unchanged resources.
     #[arg(long, env = "AUTHGATE_RESYNC_SECONDS", default_value_t = 300)]
     resync_seconds: u64,
@@ -69,14 +84,18 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::install_crypto_provider();
     match cli.command {
-        Command::Crd { out: Some(dir) } => match crd::write_all(&dir) {
+        Command::Crd { reference: true, .. } => {
+            print!("{}", crd::reference_markdown());
+            ExitCode::SUCCESS
+        }
+        Command::Crd { out: Some(dir), .. } => match crd::write_all(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {}: {e}", dir.display());
                 ExitCode::FAILURE
             }
         },
-        Command::Crd { out: None } => {
+        Command::Crd { out: None, .. } => {
             print!("{}", crd::render_all());
             ExitCode::SUCCESS
         }
@@ -144,8 +163,40 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
         watch_namespace: args.watch_namespace,
     };
     ready.store(true, Ordering::Relaxed);
-    controller::run(client, settings, metrics, shutdown_signal()).await;
+    if !args.leader_election {
+        metrics.leader.set(1);
+        controller::run(client, settings, metrics, shutdown_signal()).await;
+        return Ok(());
+    }
+    let lease = leader::LeaseSettings {
+        name: args.lease_name,
+        namespace: args.lease_namespace,
+        identity: std::env::var("POD_NAME").unwrap_or_else(|_| format!("authgate-{:08x}", rand_id())),
+        duration: Duration::from_secs(args.lease_seconds),
+    };
+    let mut leadership = tokio::select! {
+        l = leader::acquire(client.clone(), &lease) => l?,
+        () = shutdown_signal() => return Ok(()),
+    };
+    metrics.leader.set(1);
+    let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {},
+            () = leadership.lost() => { let _ = lost_tx.send(()); },
+        }
+        // Dropping leadership releases the Lease for the next replica.
+        drop(leadership);
+    };
+    controller::run(client, settings, metrics, stop).await;
+    if lost_rx.try_recv().is_ok() {
+        anyhow::bail!("lost leadership of Lease {}; exiting so a fresh replica can take over", lease.name);
+    }
     Ok(())
+}
+
+fn rand_id() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() ^ std::process::id()).unwrap_or(0)
 }
 
 async fn shutdown_signal() {

@@ -19,6 +19,14 @@ fn crds_and_chart_crds_are_fresh() {
 }
 
 #[test]
+fn field_reference_is_fresh() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference.md");
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(on_disk == authgate::crd::reference_markdown(), "docs/reference.md is stale: run `make generate`");
+    assert!(on_disk.contains("`spec.allowedTeams`") && on_disk.contains("org/team-slug"));
+}
+
+#[test]
 fn crds_carry_printer_columns_short_names_and_status() {
     for (_, crd) in authgate::crd::all() {
         let names = &crd.spec.names;

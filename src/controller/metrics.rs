@@ -55,6 +55,8 @@ pub struct Metrics {
     pub objects: Family<ObjectLabels, Gauge>,
     /// Writes issued to the apiserver (children applied, statuses patched).
     pub writes: Family<KindLabel, Counter>,
+    /// 1 while this replica holds the leader Lease (or runs without election).
+    pub leader: Gauge,
     registry: Registry,
 }
 
@@ -67,13 +69,15 @@ impl Default for Metrics {
         });
         let objects = Family::<ObjectLabels, Gauge>::default();
         let writes = Family::<KindLabel, Counter>::default();
+        let leader = Gauge::default();
         let mut registry = Registry::with_prefix("authgate_controller");
         registry.register("reconciles", "Reconciles by kind and result", reconciles.clone());
         registry.register("reconcile_errors", "Failed reconciles by kind and reason", errors.clone());
         registry.register("reconcile_duration_seconds", "Reconcile duration", duration.clone());
         registry.register("objects", "Objects by kind and Ready status", objects.clone());
         registry.register("writes", "Writes sent to the apiserver by kind", writes.clone());
-        Self { reconciles, errors, duration, objects, writes, registry }
+        registry.register("leader", "Whether this replica is the active leader", leader.clone());
+        Self { reconciles, errors, duration, objects, writes, leader, registry }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod context;
 pub mod error;
 pub mod health;
 pub mod identity_provider;
+pub mod leader;
 pub mod metrics;
 pub mod status;
 
@@ -18,6 +19,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tracing::{info, warn};
@@ -26,6 +28,36 @@ pub use context::{Context, Settings};
 pub use error::{Error, Result};
 
 use crate::api::{AuthPolicy, IdentityProvider};
+
+/// Backoff of the controllers' watch triggers. kube-runtime backs off the
+/// whole trigger stream on any watcher error; after an apiserver restart
+/// every watcher reports one `410 Gone` before relisting, and the default
+/// (800 ms doubling to 30 s) would stall reconciles for minutes. This one
+/// stays short and resets after 30 quiet seconds.
+fn trigger_backoff() -> ResetTimerBackoff<ShortBackoff> {
+    ResetTimerBackoff::new(ShortBackoff::default(), Duration::from_secs(30))
+}
+
+/// Doubling from 100 ms, capped at 3 s.
+#[derive(Default)]
+struct ShortBackoff {
+    next: Option<Duration>,
+}
+
+impl Iterator for ShortBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let current = self.next.unwrap_or(Duration::from_millis(100));
+        self.next = Some((current * 2).min(Duration::from_secs(3)));
+        Some(current)
+    }
+}
+
+impl Backoff for ShortBackoff {
+    fn reset(&mut self) {
+        self.next = None;
+    }
+}
 
 fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
 where
@@ -58,9 +90,9 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
     let policies: Api<AuthPolicy> = scoped(&client, scope.as_deref());
     let secrets: Api<Secret> = scoped(&client, scope.as_deref());
 
-    let idp_controller = Controller::new(idps.clone(), wc.clone());
+    let idp_controller = Controller::new(idps.clone(), wc.clone()).trigger_backoff(trigger_backoff());
     let idp_store = idp_controller.store();
-    let ap_controller = Controller::new(policies, wc.clone());
+    let ap_controller = Controller::new(policies, wc.clone()).trigger_backoff(trigger_backoff());
     let ap_store = ap_controller.store();
     let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), settings, metrics));
 
@@ -136,6 +168,7 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
         .run(|o, c| timed("AuthPolicy", o, c, auth_policy::reconcile), error_policy::<AuthPolicy>("AuthPolicy"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
+    tokio::spawn(count_objects(ctx.clone()));
     info!("controllers started");
     tokio::spawn(async move {
         shutdown.await;
@@ -143,6 +176,35 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
     });
     futures::join!(idp_run, ap_run);
     info!("controllers stopped");
+}
+
+/// Refreshes the objects-by-Ready gauge from the caches every few seconds.
+async fn count_objects(ctx: Arc<Context>) {
+    use crate::api::conditions::{READY, find};
+    let label = |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| match c.map(|c| c.status.as_str()) {
+        Some("True") => "True",
+        Some("False") => "False",
+        _ => "Unknown",
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        let mut counts: std::collections::HashMap<(&'static str, &'static str), i64> = std::collections::HashMap::new();
+        for i in ctx.providers.state() {
+            let ready = label(i.status.as_ref().and_then(|s| find(&s.conditions, READY)));
+            *counts.entry(("IdentityProvider", ready)).or_default() += 1;
+        }
+        for p in ctx.policies.state() {
+            let ready = label(p.status.as_ref().and_then(|s| find(&s.conditions, READY)));
+            *counts.entry(("AuthPolicy", ready)).or_default() += 1;
+        }
+        for kind in ["IdentityProvider", "AuthPolicy"] {
+            for ready in ["True", "False", "Unknown"] {
+                let n = counts.get(&(kind, ready)).copied().unwrap_or(0);
+                ctx.metrics.objects.get_or_create(&metrics::ObjectLabels { kind, ready }).set(n);
+            }
+        }
+    }
 }
 
 /// An Api over every namespace, or over one when the controller is scoped.

@@ -8,7 +8,9 @@
 #   cp.sh stop STATE_DIR            stop everything (idempotent)
 #   cp.sh restart-apiserver STATE_DIR
 #                                   stop kube-apiserver, wait, start it again
+#   cp.sh status STATE_DIR          list components; exit 1 if any is not running
 #
+# start writes STATE_DIR/{kubeconfig,logs/*.log,pids/*.pid,args/*,pki/,etcd/,kwok.yaml}.
 # Environment:
 #   AUTHGATE_CACHE     cache root (default $HOME/.cache/authgate)
 #   CP_APISERVER_PORT  kube-apiserver secure port (default 16443)
@@ -73,6 +75,7 @@ cmd_build() {
   local start=$SECONDS
   local tmp="$CACHE_ROOT/controlplane/$K8S_VERSION/bin.tmp.$$"
   rm -rf "$tmp"; mkdir -p "$tmp"
+  # shellcheck disable=SC2064 # expand $tmp now: it is a local
   trap "rm -rf '$tmp'" EXIT
 
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
@@ -311,6 +314,7 @@ cmd_start() {
 
   cmd_build
   mkdir -p "$LOGS" "$PIDS"
+  # shellcheck disable=SC2174 # STATE exists; only etcd/ needs 0700
   mkdir -p -m 700 "$STATE/etcd"
   gen_pki
   write_kubeconfig

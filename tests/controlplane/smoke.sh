@@ -6,7 +6,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CP="$HERE/cp.sh"
-STATE="${1:-$(mktemp -d -t authgate-cp.XXXXXX)}"
+STATE="${1:-}"
+own_state=0
+if [[ -z "$STATE" ]]; then STATE="$(mktemp -d -t authgate-cp.XXXXXX)"; own_state=1; fi
 eval "$("$CP" env)"
 passed=0
 failed=0
@@ -68,12 +70,10 @@ else
 fi
 
 "$CP" stop "$STATE"
-left=0
-for f in "$STATE"/args/*; do
-  bin="$(tr '\0' '\n' < "$f" | head -n 1)"
-  if ps -eo args= | grep -qF -- "$bin "; then left=1; fi
-done
-if ((left)); then bad "processes remain after stop"; else ok "no processes remain after stop"; fi
+# Every component's command line mentions a path inside STATE (data dir, kubeconfig, certs).
+# shellcheck disable=SC2009 # fixed-string match on whole command lines
+if ps -eo args= | grep -v grep | grep -qF -- "$STATE/"; then bad "processes remain after stop"; else ok "no processes remain after stop"; fi
 
 echo "$passed passed, $failed failed"
+if ((failed == 0 && own_state)); then rm -rf "$STATE"; else echo "state and logs kept in $STATE"; fi
 ((failed == 0))
