@@ -159,7 +159,19 @@ impl ControllerProcess {
 
     /// The controller's /metrics text.
     pub async fn metrics(&self) -> String {
-        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port)).await.unwrap().text().await.unwrap()
+        self.metrics_opt().await.expect("controller serves /metrics")
+    }
+
+    /// The controller's /metrics text, or `None` while it is not serving yet.
+    pub async fn metrics_opt(&self) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        reqwest::get(url).await.ok()?.text().await.ok()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crashed node would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
