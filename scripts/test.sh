@@ -28,5 +28,18 @@ export AUTHGATE_CP_SCRIPT="$ROOT/tests/controlplane/cp.sh"
 export AUTHGATE_KUBECTL="$CP_BIN/kubectl"
 export PATH="$CP_BIN:$PATH"
 
-echo "[test] cargo test" >&2
-cargo test --no-fail-fast -- "$@"
+export AUTHGATE_HELM="${AUTHGATE_HELM:-${AUTHGATE_CACHE:-$HOME/.cache/authgate}/tools/helm-v3.22.0/helm}"
+
+LOG="$STATE/test.log"
+status=0
+echo "[test] cargo test (controller as cluster admin)" >&2
+cargo test --no-fail-fast -- "$@" 2>&1 | tee "$LOG" || status=1
+# The reconcile suite again, with the controller holding only the Helm
+# chart's ServiceAccount token and RBAC: a missing permission fails here.
+echo "[test] cargo test (controller under the chart's RBAC)" >&2
+AUTHGATE_TEST_RBAC=chart cargo test --no-fail-fast --test controller --test controller_ha -- "$@" 2>&1 | tee -a "$LOG" || status=1
+
+# One closing line over every test binary and both passes.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$LOG"
+exit "$status"

@@ -31,7 +31,10 @@ async fn ready(aps: &Api<AuthPolicy>, name: &str) -> Option<()> {
 async fn exactly_one_leader_reconciles_and_a_standby_takes_over() {
     let Some(c) = connect().await else { return };
     let ns = c.namespace("ha");
-    let lease = ["--leader-election", "--lease-name", "authgate-test", "--lease-namespace", &ns.name, "--lease-seconds", "4"];
+    // Under the chart's RBAC, Leases may only live in the chart's namespace.
+    let lease_ns = if cluster::rbac_mode() { cluster::CHART_NAMESPACE.to_owned() } else { ns.name.clone() };
+    let lease_name = format!("authgate-{}", ns.name);
+    let lease = ["--leader-election", "--lease-name", &lease_name, "--lease-namespace", &lease_ns, "--lease-seconds", "4"];
     let a = ControllerProcess::start_with(&c, &ns.name, 300, &lease);
     let b = ControllerProcess::start_with(&c, &ns.name, 300, &lease);
     let (leader, standby) = wait_for("one leader", Duration::from_secs(30), || async {

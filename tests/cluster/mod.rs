@@ -90,6 +90,46 @@ impl Cluster {
         Namespace { name, kubectl: self.kubectl.clone(), kubeconfig: self.kubeconfig.clone() }
     }
 
+    /// The kubeconfig the controller runs with: the admin's, or, with
+    /// `AUTHGATE_TEST_RBAC=chart`, a token of the Helm chart's ServiceAccount
+    /// bound to nothing but the chart's own RBAC.
+    pub fn controller_kubeconfig(&self) -> PathBuf {
+        if !rbac_mode() {
+            return self.kubeconfig.clone();
+        }
+        static RESTRICTED: OnceLock<PathBuf> = OnceLock::new();
+        RESTRICTED.get_or_init(|| self.chart_identity()).clone()
+    }
+
+    fn chart_identity(&self) -> PathBuf {
+        let helm = std::env::var("AUTHGATE_HELM").unwrap_or_else(|_| "helm".into());
+        let rendered = Command::new(&helm)
+            .args(["template", "authgate", &repo("charts/authgate").to_string_lossy(), "--namespace", CHART_NAMESPACE])
+            .args(["--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"])
+            .output()
+            .unwrap_or_else(|e| panic!("RBAC mode needs helm ({helm}): {e}"));
+        assert!(rendered.status.success(), "helm template: {}", String::from_utf8_lossy(&rendered.stderr));
+        let _ = self.kubectl(&["create", "namespace", CHART_NAMESPACE]);
+        let out = self.kubectl_stdin(&["apply", "-f", "-"], &String::from_utf8_lossy(&rendered.stdout));
+        assert!(out.status.success(), "applying chart RBAC: {}", String::from_utf8_lossy(&out.stderr));
+        let token = self.kubectl(&["create", "token", "authgate", "-n", CHART_NAMESPACE, "--duration=2h"]);
+        assert!(token.status.success(), "{}", String::from_utf8_lossy(&token.stderr));
+        let token = String::from_utf8(token.stdout).unwrap();
+        let path = std::env::temp_dir().join(format!("authgate-rbac-{}.kubeconfig", std::process::id()));
+        let raw = self.kubectl(&["config", "view", "--raw", "--minify"]);
+        std::fs::write(&path, raw.stdout).unwrap();
+        let cfg = |args: &[&str]| {
+            let out = Command::new(&self.kubectl).arg("--kubeconfig").arg(&path).args(args).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        };
+        cfg(&["config", "set-credentials", "chart-sa", &format!("--token={}", token.trim())]);
+        cfg(&["config", "set-context", "--current", "--user=chart-sa"]);
+        // Prove the identity really is restricted before trusting the suite.
+        let probe = Command::new(&self.kubectl).arg("--kubeconfig").arg(&path).args(["auth", "can-i", "create", "clusterroles"]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "no", "chart identity must not be admin");
+        path
+    }
+
     /// A namespaced API.
     pub fn api<K>(&self, ns: &str) -> Api<K>
     where
@@ -97,6 +137,14 @@ impl Cluster {
     {
         Api::namespaced(self.client.clone(), ns)
     }
+}
+
+/// Namespace the chart installs into in RBAC mode; the leader Lease lives here.
+pub const CHART_NAMESPACE: &str = "authgate-system";
+
+/// Whether the controller runs under the chart's RBAC instead of as admin.
+pub fn rbac_mode() -> bool {
+    std::env::var("AUTHGATE_TEST_RBAC").is_ok_and(|v| v == "chart")
 }
 
 /// A namespace that is deleted (without waiting) on drop.
@@ -143,7 +191,7 @@ impl ControllerProcess {
             .arg("--resync-seconds")
             .arg(resync_seconds.to_string())
             .args(extra)
-            .env("KUBECONFIG", &cluster.kubeconfig)
+            .env("KUBECONFIG", cluster.controller_kubeconfig())
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
