@@ -385,3 +385,32 @@ async fn unready_gateway_pods_make_the_policy_not_ready() {
     let conds = aps.get("app").await.unwrap().status.unwrap().conditions;
     assert!(cluster::condition(&conds, "Ready").unwrap().message.contains("0 of 1"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_key_rotation_keeps_the_previous_key() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("rotation");
+    let (_ctl, _aps) = ready_policy(&c, &ns.name, 300).await;
+    let before = children(&c, &ns.name, "app").await.unwrap();
+    let old_key = secret_value(&before.secret, "COOKIE_ENCRYPTION_KEY");
+    let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "authgate.dev/rotate-cookie-key=2026-11-23"]);
+    assert!(out.status.success());
+    let after = wait_for("rotated key", T, || async {
+        let ch = children(&c, &ns.name, "app").await?;
+        (secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY") != old_key).then_some(ch)
+    })
+    .await;
+    assert_eq!(secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY_PREVIOUS"), old_key);
+    let cfg = authgate::gateway::GatewayConfig::from_yaml(&secret_value(&after.secret, "gateway.yaml")).unwrap();
+    assert_eq!(cfg.session.keys.len(), 2);
+    assert_eq!(cfg.session.keys[1].expose(), old_key);
+    assert_ne!(config_hash(&after.deployment), config_hash(&before.deployment));
+    // Rotation happens once per annotation value, not on every reconcile.
+    let new_key = secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY");
+    let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "unrelated=change"]);
+    assert!(out.status.success());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let again = children(&c, &ns.name, "app").await.unwrap();
+    assert_eq!(secret_value(&again.secret, "COOKIE_ENCRYPTION_KEY"), new_key);
+    assert_eq!(again.secret.resource_version(), after.secret.resource_version());
+}

@@ -130,7 +130,7 @@ async fn write_children(policy: &AuthPolicy, ns: &str, ctx: &Context, providers:
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
     };
     let existing_secret = secrets.get_opt(&children::secret_name(&name)).await?;
-    let keys = children::secret::cookie_keys(existing_secret.as_ref());
+    let keys = children::secret::cookie_keys(existing_secret.as_ref(), children::secret::rotation_of(policy));
     let config = match render::gateway_config(policy, &upstream, providers, keys) {
         Ok(c) => c,
         Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),

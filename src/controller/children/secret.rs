@@ -35,8 +35,17 @@ pub fn is_valid_cookie_key(value: &str) -> bool {
     STANDARD.decode(value.trim()).is_ok_and(|b| b.len() >= COOKIE_KEY_BYTES)
 }
 
-/// The cookie keys to use: the existing Secret's, when valid, else a new one.
-pub fn cookie_keys(existing: Option<&Secret>) -> Vec<Redacted> {
+/// Policy annotation that rotates the cookie key: set it to a new value
+/// (a date, a counter) and the next reconcile generates a fresh key, keeping
+/// the current one as the previous key so existing sessions stay valid.
+pub const ROTATE_ANNOTATION: &str = "authgate.dev/rotate-cookie-key";
+/// Secret annotation recording the rotation value last acted upon.
+pub const ROTATED_ANNOTATION: &str = "authgate.dev/cookie-key-rotation";
+
+/// The cookie keys to use, newest first: the existing Secret's when valid,
+/// else a new one; and a rotation when `rotation` differs from the one the
+/// Secret records.
+pub fn cookie_keys(existing: Option<&Secret>, rotation: Option<&str>) -> Vec<Redacted> {
     let read = |key: &str| {
         existing
             .and_then(|s| s.data.as_ref())
@@ -44,12 +53,14 @@ pub fn cookie_keys(existing: Option<&Secret>) -> Vec<Redacted> {
             .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
             .filter(|v| is_valid_cookie_key(v))
     };
-    let current = read(COOKIE_KEY).unwrap_or_else(generate_cookie_key);
-    let mut keys = vec![Redacted::new(current)];
-    if let Some(previous) = read(PREVIOUS_COOKIE_KEY) {
-        keys.push(Redacted::new(previous));
+    let recorded = existing.and_then(|s| s.metadata.annotations.as_ref()).and_then(|a| a.get(ROTATED_ANNOTATION)).map(String::as_str);
+    match read(COOKIE_KEY) {
+        Some(current) if rotation.is_some() && rotation != recorded => {
+            vec![Redacted::new(generate_cookie_key()), Redacted::new(current)]
+        }
+        Some(current) => std::iter::once(current).chain(read(PREVIOUS_COOKIE_KEY)).map(Redacted::new).collect(),
+        None => vec![Redacted::new(generate_cookie_key())],
     }
-    keys
 }
 
 /// Builds the Secret's data. Key names of the seed format describe the
@@ -90,12 +101,21 @@ pub fn content_hash(data: &BTreeMap<String, String>) -> String {
 /// The desired Secret.
 pub fn build(policy: &AuthPolicy, data: &BTreeMap<String, String>) -> Secret {
     let name = kube::ResourceExt::name_any(policy);
+    let mut metadata = labels::child_meta(policy, secret_name(&name));
+    if let Some(rotation) = rotation_of(policy) {
+        metadata.annotations = Some(BTreeMap::from([(ROTATED_ANNOTATION.to_owned(), rotation.to_owned())]));
+    }
     Secret {
-        metadata: labels::child_meta(policy, secret_name(&name)),
+        metadata,
         type_: Some("Opaque".into()),
         data: Some(data.iter().map(|(k, v)| (k.clone(), ByteString(v.as_bytes().to_vec()))).collect()),
         ..Secret::default()
     }
+}
+
+/// The rotation value a policy asks for, if any.
+pub fn rotation_of(policy: &AuthPolicy) -> Option<&str> {
+    policy.metadata.annotations.as_ref()?.get(ROTATE_ANNOTATION).map(String::as_str)
 }
 
 #[cfg(test)]
@@ -111,12 +131,16 @@ mod tests {
             data: Some(BTreeMap::from([(COOKIE_KEY.to_owned(), ByteString(k.clone().into_bytes()))])),
             ..Secret::default()
         };
-        assert_eq!(cookie_keys(Some(&existing))[0].expose(), k);
+        assert_eq!(cookie_keys(Some(&existing), None)[0].expose(), k);
+        let rotated = cookie_keys(Some(&existing), Some("2026-11"));
+        assert_eq!(rotated.len(), 2);
+        assert_ne!(rotated[0].expose(), k);
+        assert_eq!(rotated[1].expose(), k);
         let short = Secret {
             data: Some(BTreeMap::from([(COOKIE_KEY.to_owned(), ByteString(b"c2hvcnQ=".to_vec()))])),
             ..Secret::default()
         };
-        assert_ne!(cookie_keys(Some(&short))[0].expose(), "c2hvcnQ=");
+        assert_ne!(cookie_keys(Some(&short), None)[0].expose(), "c2hvcnQ=");
     }
 
     #[test]
