@@ -174,9 +174,8 @@ fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollo
                 d.push(Desired::falsy(b.condition, b.reason, b.message.clone()));
             }
             d.push(Desired::falsy(READY, b.reason, msg));
-            if b.terminal {
-                d.push(Desired::truthy(STALLED, b.reason, b.message));
-            }
+            // kstatus: a terminal error is Stalled; anything else is still in progress.
+            d.push(if b.terminal { Desired::truthy(STALLED, b.reason, b.message) } else { Desired::truthy(RECONCILING, b.reason, b.message) });
             d
         }
         Ok(()) => {
@@ -194,7 +193,10 @@ fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollo
                     d.push(Desired::falsy(READY, "GatewayProgressing", m.clone()));
                     d.push(Desired::truthy(RECONCILING, "GatewayProgressing", m.clone()));
                 }
-                Rollout::Unavailable(m) => d.push(Desired::falsy(READY, "GatewayUnavailable", m.clone())),
+                Rollout::Unavailable(m) => {
+                    d.push(Desired::falsy(READY, "GatewayUnavailable", m.clone()));
+                    d.push(Desired::truthy(RECONCILING, "GatewayUnavailable", m.clone()));
+                }
                 Rollout::Failed(m) => {
                     d.push(Desired::falsy(READY, "GatewayFailed", m.clone()));
                     d.push(Desired::truthy(STALLED, "GatewayFailed", m.clone()));

@@ -14,7 +14,7 @@ use super::context::Context;
 use super::error::{Error, Result};
 use super::status;
 use crate::access::Filters;
-use crate::api::conditions::{ACCEPTED, Desired, READY, RESOLVED_REFS, STALLED};
+use crate::api::conditions::{ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ResolvedEndpoints, SecretKeyRef};
 
 /// The provider-wide filters of a spec.
@@ -140,9 +140,8 @@ fn status_for(idp: &IdentityProvider, verdict: Verdict) -> IdentityProviderStatu
                 Desired::falsy(RESOLVED_REFS, reason, message.clone()),
                 Desired::falsy(READY, reason, message.clone()),
             ];
-            if terminal {
-                d.push(Desired::truthy(STALLED, reason, message));
-            }
+            // kstatus: a terminal error is Stalled; anything else is still in progress.
+            d.push(if terminal { Desired::truthy(STALLED, reason, message) } else { Desired::truthy(RECONCILING, reason, message) });
             (d, previous.endpoints.clone())
         }
         Verdict::Ready(endpoints) => (
