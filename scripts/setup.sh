@@ -26,3 +26,26 @@ fi
 
 # The control plane binaries (cached outside the repo, keyed by version).
 bash "$ROOT/tests/controlplane/cp.sh" build
+
+# GitOps tooling for tests/gitops.rs, built with Go into the cache (a no-op
+# when cached): helm, and the kstatus program (tests/kstatus, the real
+# sigs.k8s.io/cli-utils kstatus library) keyed by a hash of its sources.
+# tests/gitops.rs computes the same paths (AUTHGATE_HELM / AUTHGATE_KSTATUS override).
+TOOLS="${AUTHGATE_CACHE:-$HOME/.cache/authgate}/tools"
+HELM_VERSION=v3.22.0
+if [[ ! -x "$TOOLS/helm-$HELM_VERSION/helm" ]]; then
+  echo "[setup] go install helm $HELM_VERSION" >&2
+  mkdir -p "$TOOLS"
+  tmp="$(mktemp -d "$TOOLS/.helm.XXXXXX")"
+  GOBIN="$tmp" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  mkdir -p "$TOOLS/helm-$HELM_VERSION"
+  mv -f "$tmp/helm" "$TOOLS/helm-$HELM_VERSION/helm"
+  rm -rf "$tmp"
+fi
+kstatus_hash="$(cd "$ROOT/tests/kstatus" && cat go.mod go.sum main.go | sha256sum | cut -c1-16)"
+if [[ ! -x "$TOOLS/kstatus-$kstatus_hash/kstatus" ]]; then
+  echo "[setup] go build tests/kstatus" >&2
+  mkdir -p "$TOOLS/kstatus-$kstatus_hash"
+  (cd "$ROOT/tests/kstatus" && go build -mod=readonly -trimpath -buildvcs=false -o "$TOOLS/kstatus-$kstatus_hash/kstatus.tmp" .)
+  mv -f "$TOOLS/kstatus-$kstatus_hash/kstatus.tmp" "$TOOLS/kstatus-$kstatus_hash/kstatus"
+fi
