@@ -1,20 +1,89 @@
 //! The authenticating reverse proxy run by each policy's Deployment.
+//!
+//! - [`config`]: `gateway.yaml`, the contract with the controller.
+//! - [`settings`]: that file plus command-line / `AUTHGATE_*` overrides.
+//! - [`server`]: routes and handlers; [`proxy`]: forwarding upstream.
+//! - [`session`]: encrypted cookie sessions; [`providers`]: sign-in.
+//! - [`metrics`], [`pages`], [`error`].
 
 pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod pages;
+pub mod providers;
+pub mod proxy;
+pub mod server;
+pub mod session;
+pub mod settings;
 
-use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use config::GatewayConfig;
+pub use error::Error;
+pub use settings::{GatewayArgs, GatewaySettings};
 
-/// `authgate gateway` arguments.
-#[derive(clap::Args, Debug, Clone)]
-pub struct GatewayArgs {
-    /// Path of gateway.yaml, as the controller writes it.
-    #[arg(long, env = "AUTHGATE_CONFIG")]
-    pub config: Option<PathBuf>,
+use config::Authentication;
+
+/// Runs the gateway until SIGTERM or Ctrl-C.
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    let config = settings::load(&args.settings).await?;
+    let listen = config.listen;
+    let gateway = Arc::new(server::Gateway::new(config.clone())?);
+    let workers =
+        args.settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (bound, handles) = server::spawn_workers(gateway.clone(), listen, workers, stopped)
+        .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
+    if config.authentication == Authentication::Disabled {
+        tracing::warn!(
+            upstream = %config.upstream,
+            "AUTHENTICATION IS DISABLED: every request is passed to the upstream without sign-in"
+        );
+    }
+    tracing::info!(
+        listen = %bound,
+        workers,
+        external_url = %config.external_url,
+        upstream = %config.upstream,
+        providers = ?config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        "gateway listening"
+    );
+    tokio::spawn({
+        let gateway = gateway.clone();
+        async move { gateway.warm_up().await }
+    });
+    let mut workers_done =
+        futures::future::select_all(handles.into_iter().map(|h| tokio::task::spawn_blocking(move || h.join())));
+    tokio::select! {
+        () = shutdown_signal() => {
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+            let (_, _, rest) = workers_done.await;
+            futures::future::join_all(rest).await;
+            tracing::info!("gateway stopped");
+            Ok(())
+        }
+        (result, _, _) = &mut workers_done => {
+            let _ = stop.send(true);
+            match result {
+                Ok(Ok(Err(e))) => Err(anyhow::anyhow!("a serving thread failed: {e}")),
+                _ => Err(anyhow::anyhow!("a serving thread stopped unexpectedly")),
+            }
+        }
+    }
 }
 
-/// Runs the gateway until shutdown.
-pub async fn run(_args: GatewayArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the gateway is not implemented yet")
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
 }

@@ -1,0 +1,222 @@
+//! Prometheus metrics of the gateway.
+//!
+//! The per-request counters are created once at startup and incremented
+//! through their handles, and the latency histogram is lock-free, so the
+//! proxy hot path touches only atomics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::Registry;
+
+/// What became of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent upstream with a valid session.
+    Proxied,
+    /// Sent upstream without authentication (`authentication: Disabled`).
+    PassedThrough,
+    /// Browser without a session, sent to sign in.
+    LoginRedirect,
+    /// API client without a session, answered 401.
+    Unauthorized,
+    /// The upstream could not be reached.
+    UpstreamError,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 5] =
+        [Self::Proxied, Self::PassedThrough, Self::LoginRedirect, Self::Unauthorized, Self::UpstreamError];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Proxied => "proxied",
+            Self::PassedThrough => "passed_through",
+            Self::LoginRedirect => "login_redirect",
+            Self::Unauthorized => "unauthorized",
+            Self::UpstreamError => "upstream_error",
+        }
+    }
+}
+
+/// Labels of the request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// See [`Outcome`].
+    pub outcome: &'static str,
+}
+
+/// Labels of the login counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    /// Provider name.
+    pub provider: String,
+    /// `success` or why not.
+    pub result: &'static str,
+}
+
+/// Labels of the refresh counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefreshLabels {
+    /// `success`, `rejected` (sign in again) or `error`.
+    pub result: &'static str,
+}
+
+/// All gateway metrics.
+pub struct Metrics {
+    registry: Registry,
+    outcomes: [Counter; 5],
+    logins: Family<LoginLabels, Counter>,
+    refreshes: Family<RefreshLabels, Counter>,
+    upstream_latency: AtomicHistogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("authgate_gateway");
+        let requests = Family::<OutcomeLabels, Counter>::default();
+        let outcomes = Outcome::ALL.map(|o| requests.get_or_create_owned(&OutcomeLabels { outcome: o.label() }));
+        let logins = Family::<LoginLabels, Counter>::default();
+        let refreshes = Family::<RefreshLabels, Counter>::default();
+        let upstream_latency = AtomicHistogram::new(&[
+            0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
+        registry.register("requests", "Requests by outcome", requests);
+        registry.register("logins", "Completed or failed sign-ins by provider and result", logins.clone());
+        registry.register("token_refreshes", "Access token refreshes by result", refreshes.clone());
+        registry.register(
+            "upstream_duration_seconds",
+            "Time until the upstream's response headers arrived",
+            upstream_latency.clone(),
+        );
+        Self { registry, outcomes, logins, refreshes, upstream_latency }
+    }
+}
+
+impl Metrics {
+    /// Counts a request.
+    pub fn request(&self, outcome: Outcome) {
+        self.outcomes[outcome as usize].inc();
+    }
+
+    /// Counts a sign-in result.
+    pub fn login(&self, provider: &str, result: &'static str) {
+        self.logins.get_or_create(&LoginLabels { provider: provider.to_owned(), result }).inc();
+    }
+
+    /// Counts a refresh result.
+    pub fn refresh(&self, result: &'static str) {
+        self.refreshes.get_or_create(&RefreshLabels { result }).inc();
+    }
+
+    /// Records the time to the upstream's response headers.
+    pub fn upstream_latency(&self, elapsed: Duration) {
+        self.upstream_latency.observe(elapsed);
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// A histogram of durations built from atomics: observing takes no lock.
+/// Clones share the same buckets.
+#[derive(Debug, Clone)]
+pub struct AtomicHistogram {
+    inner: Arc<Buckets>,
+}
+
+#[derive(Debug)]
+struct Buckets {
+    bounds: Vec<f64>,
+    bounds_nanos: Vec<u64>,
+    /// One more than `bounds`: the last is +Inf.
+    counts: Vec<AtomicU64>,
+    sum_nanos: AtomicU64,
+}
+
+impl AtomicHistogram {
+    /// Buckets with these upper bounds, in seconds, ascending.
+    pub fn new(bounds: &[f64]) -> Self {
+        let inner = Buckets {
+            bounds: bounds.to_vec(),
+            bounds_nanos: bounds.iter().map(|b| (b * 1e9) as u64).collect(),
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Records one duration.
+    pub fn observe(&self, elapsed: Duration) {
+        let b = &*self.inner;
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = b.bounds_nanos.partition_point(|&b| b < nanos);
+        b.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        b.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let b = &*self.inner;
+        let mut total = 0;
+        let buckets = b
+            .bounds
+            .iter()
+            .copied()
+            .chain([f64::MAX])
+            .zip(&b.counts)
+            .map(|(bound, count)| {
+                let c = count.load(Ordering::Relaxed);
+                total += c;
+                (bound, c)
+            })
+            .collect();
+        (b.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9, total, buckets)
+    }
+}
+
+impl TypedMetric for AtomicHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for AtomicHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let (sum, count, buckets) = self.snapshot();
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_all_families() {
+        let m = Metrics::default();
+        m.request(Outcome::Proxied);
+        m.request(Outcome::Proxied);
+        m.login("corp", "success");
+        m.refresh("success");
+        m.upstream_latency(Duration::from_micros(300));
+        m.upstream_latency(Duration::from_secs(20));
+        let text = m.render();
+        assert!(text.contains(r#"authgate_gateway_requests_total{outcome="proxied"} 2"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_logins_total{provider="corp",result="success"} 1"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_token_refreshes_total{result="success"} 1"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_upstream_duration_seconds_bucket{le="0.0005"} 1"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_upstream_duration_seconds_bucket{le="10.0"} 1"#), "{text}");
+        assert!(text.contains("authgate_gateway_upstream_duration_seconds_count 2"), "{text}");
+    }
+}

@@ -1,0 +1,241 @@
+//! Identity providers: how each kind turns an authorization code into a
+//! verified [`Identity`] and tokens, and how tokens are refreshed.
+//!
+//! - [`oidc`]: any OpenID Connect issuer; the base of [`gitlab`] and
+//!   [`google`], which add their own claims handling.
+//! - [`github`]: OAuth2 plus the REST API for emails, orgs and teams.
+
+pub mod github;
+pub mod gitlab;
+pub mod google;
+pub mod http;
+pub mod oidc;
+
+use url::Url;
+
+use crate::access::{Filters, Identity};
+use crate::gateway::config::{ProviderConfig, ProviderType};
+use crate::gateway::session::flow::LoginFlow;
+
+pub use http::HttpClient;
+
+/// Tokens from a code exchange or a refresh.
+#[derive(Clone)]
+pub struct Tokens {
+    /// Access token.
+    pub access_token: String,
+    /// Refresh token, if any.
+    pub refresh_token: Option<String>,
+    /// Lifetime of the access token in seconds, if the provider said.
+    pub expires_in: Option<u64>,
+}
+
+/// Who signed in, as far as the filters and headers are concerned.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// Identity the filters judge.
+    pub identity: Identity,
+    /// Values for `X-Auth-Request-Groups`.
+    pub groups: Vec<String>,
+}
+
+/// A finished sign-in at the provider.
+pub struct SignedIn {
+    /// The user.
+    pub profile: Profile,
+    /// Their tokens.
+    pub tokens: Tokens,
+}
+
+/// A finished refresh.
+pub struct Refreshed {
+    /// New tokens (a refresh token absent here means "keep the old one").
+    pub tokens: Tokens,
+    /// The user's current profile, when the provider sent a new ID token.
+    pub profile: Option<Profile>,
+}
+
+/// Why a provider interaction failed. Display texts are safe to log: they
+/// never contain tokens, codes, secrets or response bodies.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The token endpoint answered with an OAuth2 error (`invalid_grant`, …).
+    #[error("the provider rejected the request: {code}")]
+    Rejected {
+        /// OAuth2 error code.
+        code: String,
+    },
+    /// The provider could not be reached.
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    /// The provider answered something unusable.
+    #[error("unexpected response from the provider: {0}")]
+    BadResponse(String),
+    /// The ID token failed verification.
+    #[error("the ID token was rejected: {0}")]
+    InvalidIdToken(String),
+    /// Provider-specific access rule (e.g. Google Workspace domain).
+    #[error("{message}")]
+    Denied {
+        /// Metric label.
+        reason: &'static str,
+        /// Shown to the user.
+        message: String,
+    },
+}
+
+impl ProviderError {
+    /// Low-cardinality label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Rejected { .. } => "token_rejected",
+            Self::Unreachable(_) => "provider_unreachable",
+            Self::BadResponse(_) => "provider_bad_response",
+            Self::InvalidIdToken(_) => "id_token_invalid",
+            Self::Denied { reason, .. } => reason,
+        }
+    }
+}
+
+impl<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static> From<oauth2::RequestTokenError<RE, T>>
+    for ProviderError
+{
+    fn from(e: oauth2::RequestTokenError<RE, T>) -> Self {
+        match e {
+            oauth2::RequestTokenError::ServerResponse(r) => {
+                // The standard error code only; descriptions are free text.
+                let code = serde_json::to_value(&r)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned))
+                    .unwrap_or_else(|| "unknown_error".into());
+                Self::Rejected { code }
+            }
+            oauth2::RequestTokenError::Request(e) => Self::Unreachable(e.to_string()),
+            // The body may hold tokens: report only where parsing failed.
+            oauth2::RequestTokenError::Parse(e, _) => {
+                Self::BadResponse(format!("token response did not parse at {}", e.path()))
+            }
+            oauth2::RequestTokenError::Other(s) => Self::BadResponse(s),
+        }
+    }
+}
+
+/// One configured provider, ready to use.
+pub enum Provider {
+    /// OIDC, GitLab or Google.
+    Oidc(Box<oidc::OidcProvider>),
+    /// GitHub or GitHub Enterprise.
+    Github(Box<github::GithubProvider>),
+}
+
+impl Provider {
+    /// Builds a provider from its resolved config.
+    pub fn new(config: ProviderConfig, redirect: &Url, http: &HttpClient) -> Result<Self, ProviderError> {
+        Ok(match config.provider_type {
+            ProviderType::Github => Self::Github(Box::new(github::GithubProvider::new(config, redirect, http)?)),
+            ProviderType::Oidc | ProviderType::Gitlab | ProviderType::Google => {
+                Self::Oidc(Box::new(oidc::OidcProvider::new(config, redirect, http)?))
+            }
+        })
+    }
+
+    /// Its config.
+    pub fn config(&self) -> &ProviderConfig {
+        match self {
+            Self::Oidc(p) => p.config(),
+            Self::Github(p) => p.config(),
+        }
+    }
+
+    /// Name users pick it by.
+    pub fn name(&self) -> &str {
+        &self.config().name
+    }
+
+    /// Whether logins carry an OpenID Connect nonce.
+    pub fn uses_nonce(&self) -> bool {
+        matches!(self, Self::Oidc(_))
+    }
+
+    /// Fetches what should be ready before the first login (OIDC keys).
+    /// Failures are logged, not fatal: the keys are fetched again on demand.
+    pub async fn warm_up(&self) {
+        if let Self::Oidc(p) = self {
+            p.warm_up().await;
+        }
+    }
+
+    /// Where to send the browser to sign in.
+    pub fn authorization_url(&self, flow: &LoginFlow, prompt: Option<&str>, policy: &Filters) -> Url {
+        match self {
+            Self::Oidc(p) => p.authorization_url(flow, prompt, policy),
+            Self::Github(p) => p.authorization_url(flow, prompt),
+        }
+    }
+
+    /// Checks the RFC 9207 `iss` parameter of the callback, when present.
+    pub fn accepts_issuer_param(&self, iss: Option<&str>) -> bool {
+        match (self, iss) {
+            (_, None) | (Self::Github(_), _) => true,
+            (Self::Oidc(p), Some(iss)) => p.is_issuer(iss),
+        }
+    }
+
+    /// Exchanges the code and finds out who signed in. `policy` is the
+    /// policy's own filters, for provider-specific rules that depend on them.
+    pub async fn sign_in(&self, code: &str, flow: &LoginFlow, policy: &Filters) -> Result<SignedIn, ProviderError> {
+        match self {
+            Self::Oidc(p) => p.sign_in(code, flow, policy).await,
+            Self::Github(p) => p.sign_in(code, flow).await,
+        }
+    }
+
+    /// Uses a refresh token. `subject` is the session's subject; a new ID
+    /// token for anyone else is refused.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        subject: &str,
+        policy: &Filters,
+    ) -> Result<Refreshed, ProviderError> {
+        match self {
+            Self::Oidc(p) => p.refresh(refresh_token, subject, policy).await,
+            Self::Github(p) => p.refresh(refresh_token).await,
+        }
+    }
+}
+
+/// Whether anyone with an account could sign in at this provider (so a
+/// policy using it must restrict who may enter, or explicitly allow all).
+pub fn is_public(config: &ProviderConfig) -> bool {
+    match config.provider_type {
+        ProviderType::Github | ProviderType::Google => true,
+        ProviderType::Gitlab => config.issuer_url.as_ref().is_none_or(|u| u.host_str() == Some("gitlab.com")),
+        ProviderType::Oidc => false,
+    }
+}
+
+/// Compares an issuer as sent by a provider with the configured one. The
+/// config stores a parsed URL, which cannot tell `https://host` from
+/// `https://host/`; any other difference is a mismatch.
+pub fn issuer_matches(found: &str, configured: &Url) -> bool {
+    Url::parse(found).is_ok_and(|u| &u == configured)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_comparison_is_exact_up_to_the_root_slash() {
+        let c = Url::parse("https://id.example.com").unwrap();
+        assert!(issuer_matches("https://id.example.com", &c));
+        assert!(issuer_matches("https://id.example.com/", &c));
+        assert!(!issuer_matches("https://id.example.com/x", &c));
+        assert!(!issuer_matches("https://evil.example.com", &c));
+        assert!(!issuer_matches("http://id.example.com", &c));
+        let realm = Url::parse("https://kc/realms/a").unwrap();
+        assert!(!issuer_matches("https://kc/realms/a/", &realm));
+        assert!(!issuer_matches("https://kc/realms/b", &realm));
+    }
+}

@@ -1,0 +1,125 @@
+//! Test harness for the gateway's integration tests: real components, each
+//! a guard that stops what it started when dropped.
+//!
+//! - [`op::Op`]: the OpenID Provider from `tests/e2e` (node + oidc-provider).
+//! - [`echo::Echo`]: an in-process upstream that echoes requests as JSON,
+//!   streams large bodies and echoes WebSocket messages.
+//! - [`gateway::Gateway`]: the real `authgate gateway` binary.
+//! - [`browser::Browser`]: Chromium driven through chromedriver (WebDriver).
+//! - [`agent::Agent`]: an HTTP client with a cookie jar that signs in
+//!   through the OP's login form without a browser.
+//! - [`Stack`]: OP + echo + gateway wired together.
+//!
+//! A missing component (node, chromium, chromedriver) skips a test with a
+//! `SKIP` line, except under `CI=true`, where it fails: see [`require`].
+
+#![allow(dead_code, unused_imports)]
+
+pub mod agent;
+pub mod browser;
+pub mod echo;
+pub mod gateway;
+pub mod op;
+
+use std::net::TcpListener;
+
+use authgate::gateway::GatewayConfig;
+
+pub use agent::{Accept, Agent};
+pub use browser::Browser;
+pub use echo::Echo;
+pub use gateway::Gateway;
+pub use op::{Op, OpSettings};
+
+/// Process-wide setup: the rustls crypto provider.
+pub fn init() {
+    authgate::telemetry::install_crypto_provider();
+}
+
+/// Whether a test may go on without `component`. Returns `true` when it is
+/// available; otherwise prints a `SKIP` line and returns `false` — unless
+/// `CI=true`, where a missing component is a failure and this panics.
+pub fn require(component: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
+        panic!("{component} is required (CI=true) but is not available");
+    }
+    eprintln!("SKIP: {component} is not available; test skipped (under CI=true this fails)");
+    false
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A fresh cookie encryption key in the configured format.
+pub fn cookie_key() -> String {
+    authgate::gateway::session::crypto::generate_key()
+}
+
+/// Client ID and secret the stacks register at the OP.
+pub const CLIENT_ID: &str = "authgate";
+/// See [`CLIENT_ID`].
+pub const CLIENT_SECRET: &str = "s3cret-for-tests-only";
+
+/// OP + echo upstream + gateway, the gateway using the OP as its only
+/// (OIDC) provider.
+pub struct Stack {
+    /// The gateway (dropped first: it is the only one talking to the others).
+    pub gateway: Gateway,
+    /// The OpenID Provider.
+    pub op: Op,
+    /// The upstream.
+    pub echo: Echo,
+}
+
+impl Stack {
+    /// Starts everything. `access_token_ttl` is the OP's access token
+    /// lifetime in seconds; `tweak` adjusts the gateway config (filters,
+    /// forwarding, …) before the gateway starts. `None` when node is
+    /// missing (see [`require`]).
+    pub async fn start(
+        access_token_ttl: u64,
+        tweak: impl FnOnce(&mut GatewayConfig),
+    ) -> Option<Self> {
+        Self::start_with_env(access_token_ttl, tweak, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment for the gateway
+    /// (e.g. `RUST_LOG`).
+    pub async fn start_with_env(
+        access_token_ttl: u64,
+        tweak: impl FnOnce(&mut GatewayConfig),
+        env: &[(&str, &str)],
+    ) -> Option<Self> {
+        init();
+        let port = free_port();
+        let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
+        let op = Op::start(OpSettings {
+            access_token_ttl,
+            clients: vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&callback])],
+            ..OpSettings::default()
+        })
+        .await?;
+        let echo = Echo::start().await;
+        let mut config = gateway::config(
+            port,
+            &echo.url(),
+            vec![gateway::oidc_provider(
+                &op,
+                "corp",
+                CLIENT_ID,
+                CLIENT_SECRET,
+            )],
+        );
+        tweak(&mut config);
+        let gateway = Gateway::start_with(config, env).await;
+        Some(Self { gateway, op, echo })
+    }
+}

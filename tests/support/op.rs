@@ -1,0 +1,230 @@
+//! The real OpenID Provider of `tests/e2e/op.mjs` (oidc-provider on node).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use url::Url;
+
+use super::{free_port, require};
+
+/// Settings of one OP process.
+#[derive(Clone, Debug)]
+pub struct OpSettings {
+    /// Access token lifetime in seconds.
+    pub access_token_ttl: u64,
+    /// ID token lifetime in seconds.
+    pub id_token_ttl: u64,
+    /// oidc-provider client metadata (see [`client`]).
+    pub clients: Vec<Value>,
+    /// Login name → claims (see [`users`]).
+    pub users: Value,
+}
+
+impl Default for OpSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+            clients: Vec::new(),
+            users: users(),
+        }
+    }
+}
+
+/// A confidential client using `client_secret_basic` with these redirect URIs.
+pub fn client(id: &str, secret: &str, redirect_uris: &[&str]) -> Value {
+    json!({
+        "client_id": id,
+        "client_secret": secret,
+        "redirect_uris": redirect_uris,
+        "grant_types": ["authorization_code", "refresh_token"],
+    })
+}
+
+/// The users every test can sign in as.
+///
+/// | login | email | verified | groups |
+/// |---|---|---|---|
+/// | alice | alice@example.com | yes | sre, dev |
+/// | bob | bob@example.com | yes | dev |
+/// | eve | eve@evil.org | yes | sre |
+/// | carol | carol@example.com | **no** | sre |
+/// | many | many@example.com | yes | sre + 300 long group names |
+pub fn users() -> Value {
+    let mut many: Vec<String> = vec!["sre".into()];
+    many.extend((0..300).map(|i| format!("team-with-a-rather-long-group-name-{i:03}")));
+    json!({
+        "alice": {"email": "alice@example.com", "email_verified": true, "groups": ["sre", "dev"], "name": "Alice"},
+        "bob": {"email": "bob@example.com", "email_verified": true, "groups": ["dev"], "name": "Bob"},
+        "eve": {"email": "eve@evil.org", "email_verified": true, "groups": ["sre"], "name": "Eve"},
+        "carol": {"email": "carol@example.com", "email_verified": false, "groups": ["sre"], "name": "Carol"},
+        "many": {"email": "many@example.com", "email_verified": true, "groups": many, "name": "Many Groups"},
+    })
+}
+
+/// A running OP; killed on drop.
+pub struct Op {
+    child: Child,
+    /// Issuer, e.g. `http://127.0.0.1:39123` (as a URL it gains a `/`).
+    pub issuer: Url,
+    /// The issuer exactly as the OP prints it (no trailing slash).
+    pub issuer_str: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
+}
+
+fn node_available() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs the OP's dependencies (`npm ci`) once if they are missing.
+fn ensure_node_modules() -> bool {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = e2e_dir();
+    if dir.join("node_modules/oidc-provider/package.json").exists() {
+        return true;
+    }
+    eprintln!("tests/e2e/node_modules is missing; running npm ci");
+    let ok = Command::new("npm")
+        .arg("ci")
+        .arg("--no-audit")
+        .arg("--no-fund")
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    ok && dir.join("node_modules/oidc-provider/package.json").exists()
+}
+
+impl Op {
+    /// Starts the OP on a free port and waits for its READY line. `None`
+    /// (test skipped) when node or the OP's modules are unavailable.
+    pub async fn start(settings: OpSettings) -> Option<Self> {
+        if !require(
+            "node (for the OpenID Provider in tests/e2e)",
+            node_available(),
+        ) {
+            return None;
+        }
+        if !require(
+            "tests/e2e/node_modules (npm ci)",
+            tokio::task::spawn_blocking(ensure_node_modules)
+                .await
+                .unwrap_or(false),
+        ) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let issuer = format!("http://127.0.0.1:{port}");
+        let config = json!({
+            "issuer": issuer,
+            "port": port,
+            "accessTokenTtl": settings.access_token_ttl,
+            "idTokenTtl": settings.id_token_ttl,
+            "clients": settings.clients,
+            "users": settings.users,
+        });
+        let config_path = dir.path().join("op.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap())
+            .expect("write OP config");
+        let log = dir.path().join("op.log");
+        let mut child = Command::new("node")
+            .arg(e2e_dir().join("op.mjs"))
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("OP log"))
+            .spawn()
+            .expect("spawn node op.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let ready = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                BufReader::new(stdout).read_line(&mut line).map(|_| line)
+            }),
+        )
+        .await;
+        let line = match ready {
+            Ok(Ok(Ok(line))) => line,
+            _ => String::new(),
+        };
+        let op = Self {
+            child,
+            issuer: Url::parse(&issuer).unwrap(),
+            issuer_str: issuer.clone(),
+            log,
+            _dir: dir,
+        };
+        assert_eq!(
+            line.trim_end(),
+            format!("OP READY {issuer}"),
+            "OP did not start; its log:\n{}",
+            op.logs()
+        );
+        Some(op)
+    }
+
+    /// An endpoint of the OP (`auth`, `token`, `jwks`, `me`).
+    pub fn endpoint(&self, path: &str) -> Url {
+        self.issuer.join(path).expect("OP endpoint")
+    }
+
+    /// The OP's signing keys.
+    pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        reqwest::get(self.endpoint("jwks"))
+            .await
+            .expect("JWKS")
+            .json()
+            .await
+            .expect("JWKS JSON")
+    }
+
+    /// Verifies an access token the upstream received: RS256, signed by the
+    /// OP, issued by it, for `urn:authgate:upstream`, unexpired. Returns its
+    /// claims.
+    pub async fn verify_access_token(&self, token: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).expect("JWT header");
+        assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        let kid = header.kid.expect("kid");
+        let jwks = self.jwks().await;
+        let jwk = jwks.find(&kid).expect("signing key in the OP's JWKS");
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&["urn:authgate:upstream"]);
+        validation.set_issuer(&[self.issuer_str.as_str()]);
+        validation.leeway = 0;
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .expect("access token verifies against the OP's JWKS")
+            .claims
+    }
+
+    /// What the OP wrote to stderr.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
