@@ -35,30 +35,17 @@ macro_rules! setup {
 }
 
 async fn metric(gw: &Gateway, line_prefix: &str) -> f64 {
-    let text = reqwest::get(gw.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_prefix))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    let text = reqwest::get(gw.url("/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(line_prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn signs_in_lands_on_the_deep_link_and_upstream_gets_a_verifiable_bearer() {
     let (stack, browser) = setup!(3600);
-    browser
-        .goto(&stack.gateway.url("/deep/link?x=1&y=two"))
-        .await;
+    browser.goto(&stack.gateway.url("/deep/link?x=1&y=two")).await;
     // The gateway sent the browser to the OP's login form.
     let at_op = browser.url().await;
-    assert_eq!(
-        at_op.port(),
-        stack.op.issuer.port(),
-        "browser should be at the OP, is at {at_op}"
-    );
+    assert_eq!(at_op.port(), stack.op.issuer.port(), "browser should be at the OP, is at {at_op}");
     browser.sign_in_at_op("alice").await;
 
     let echo = browser.echo().await;
@@ -67,18 +54,9 @@ async fn signs_in_lands_on_the_deep_link_and_upstream_gets_a_verifiable_bearer()
     assert_eq!(landed.query(), Some("x=1&y=two"));
     assert_eq!(echo["path"], "/deep/link");
     assert_eq!(echo["query"], "x=1&y=two");
-    assert_eq!(
-        header(&echo, "x-auth-request-email").as_deref(),
-        Some("alice@example.com")
-    );
-    assert_eq!(
-        header(&echo, "x-auth-request-user").as_deref(),
-        Some("alice@example.com")
-    );
-    assert_eq!(
-        header(&echo, "x-auth-request-groups").as_deref(),
-        Some("sre,dev")
-    );
+    assert_eq!(header(&echo, "x-auth-request-email").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-auth-request-user").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-auth-request-groups").as_deref(), Some("sre,dev"));
     let bearer = header(&echo, "authorization").expect("Authorization header");
     let token = bearer.strip_prefix("Bearer ").expect("Bearer scheme");
     let claims = stack.op.verify_access_token(token).await;
@@ -86,24 +64,10 @@ async fn signs_in_lands_on_the_deep_link_and_upstream_gets_a_verifiable_bearer()
     assert_eq!(claims["client_id"], support::CLIENT_ID);
     // The gateway's own cookies never reach the upstream.
     let cookies = header(&echo, "cookie").unwrap_or_default();
-    assert!(
-        !cookies.contains(gateway::COOKIE_NAME),
-        "upstream saw the session cookie: {cookies}"
-    );
+    assert!(!cookies.contains(gateway::COOKIE_NAME), "upstream saw the session cookie: {cookies}");
     // The browser holds the session cookie, and userinfo describes the user.
-    assert!(
-        browser
-            .cookie_names()
-            .await
-            .iter()
-            .any(|n| n == gateway::COOKIE_NAME)
-    );
-    let info = browser
-        .fetch(
-            "/oauth2/userinfo",
-            json!({"headers": {"accept": "application/json"}}),
-        )
-        .await;
+    assert!(browser.cookie_names().await.iter().any(|n| n == gateway::COOKIE_NAME));
+    let info = browser.fetch("/oauth2/userinfo", json!({"headers": {"accept": "application/json"}})).await;
     assert_eq!(info["status"], 200, "{info}");
     let info: serde_json::Value = serde_json::from_str(info["body"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -119,30 +83,16 @@ async fn a_user_from_a_disallowed_domain_gets_403_naming_their_domain() {
     browser.goto(&stack.gateway.url("/private")).await;
     browser.sign_in_at_op("eve").await;
     let reason = browser.text("#access-denied #reason").await;
-    assert!(
-        reason.contains("evil.org"),
-        "the page names the user's domain: {reason}"
-    );
+    assert!(reason.contains("evil.org"), "the page names the user's domain: {reason}");
     let page = browser.client.source().await.unwrap();
+    assert!(!page.contains("example.com"), "the page must not reveal the allowed domains");
     assert!(
-        !page.contains("example.com"),
-        "the page must not reveal the allowed domains"
-    );
-    assert!(
-        !browser
-            .cookie_names()
-            .await
-            .iter()
-            .any(|n| n.starts_with(gateway::COOKIE_NAME)),
+        !browser.cookie_names().await.iter().any(|n| n.starts_with(gateway::COOKIE_NAME)),
         "no session for a denied user"
     );
     assert_eq!(stack.echo.hits(), 0, "the upstream was never reached");
     assert_eq!(
-        metric(
-            &stack.gateway,
-            r#"authgate_gateway_logins_total{provider="corp",result="domain_not_allowed"}"#
-        )
-        .await,
+        metric(&stack.gateway, r#"authgate_gateway_logins_total{provider="corp",result="domain_not_allowed"}"#).await,
         1.0
     );
     browser.close().await;
@@ -165,23 +115,14 @@ async fn the_groups_filter_denies_bob_and_admits_alice() {
     browser.goto(&stack.gateway.url("/private")).await;
     browser.sign_in_at_op("bob").await;
     let reason = browser.text("#access-denied #reason").await;
-    assert!(
-        reason.contains("not a member of an allowed group"),
-        "{reason}"
-    );
+    assert!(reason.contains("not a member of an allowed group"), "{reason}");
     assert_eq!(stack.echo.hits(), 0);
     // "Sign in with another account" forces the OP's login form again.
     browser.click("#retry").await;
     browser.sign_in_at_op("alice").await;
     let echo = browser.echo().await;
-    assert_eq!(
-        header(&echo, "x-auth-request-email").as_deref(),
-        Some("alice@example.com")
-    );
-    assert_eq!(
-        header(&echo, "x-auth-request-groups").as_deref(),
-        Some("sre,dev")
-    );
+    assert_eq!(header(&echo, "x-auth-request-email").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-auth-request-groups").as_deref(), Some("sre,dev"));
     browser.close().await;
 }
 
@@ -191,52 +132,27 @@ async fn sign_out_ends_the_session() {
     browser.goto(&stack.gateway.url("/private")).await;
     browser.sign_in_at_op("alice").await;
     browser.echo().await;
-    let ok = browser
-        .fetch(
-            "/private",
-            json!({"headers": {"accept": "application/json"}}),
-        )
-        .await;
+    let ok = browser.fetch("/private", json!({"headers": {"accept": "application/json"}})).await;
     assert_eq!(ok["status"], 200, "signed in: {ok}");
 
     browser.goto(&stack.gateway.url("/oauth2/sign_out")).await;
     browser.text("#signed-out").await;
     assert!(
-        !browser
-            .cookie_names()
-            .await
-            .iter()
-            .any(|n| n.starts_with(gateway::COOKIE_NAME)),
+        !browser.cookie_names().await.iter().any(|n| n.starts_with(gateway::COOKIE_NAME)),
         "session cookie cleared"
     );
     // (The gateway's own pages forbid scripts from fetching; ask from a
     // plain JSON page of the same origin.)
     browser.goto(&stack.gateway.url("/oauth2/userinfo")).await;
-    let api = browser
-        .fetch(
-            "/private",
-            json!({"headers": {"accept": "application/json"}}),
-        )
-        .await;
+    let api = browser.fetch("/private", json!({"headers": {"accept": "application/json"}})).await;
     assert_eq!(api["status"], 401, "API call after sign-out: {api}");
-    let page = browser
-        .fetch(
-            "/private",
-            json!({"headers": {"accept": "text/html"}, "redirect": "manual"}),
-        )
-        .await;
-    assert_eq!(
-        page["type"], "opaqueredirect",
-        "a page after sign-out redirects to sign in: {page}"
-    );
+    let page = browser.fetch("/private", json!({"headers": {"accept": "text/html"}, "redirect": "manual"})).await;
+    assert_eq!(page["type"], "opaqueredirect", "a page after sign-out redirects to sign in: {page}");
     // Signing in again asks for credentials.
     browser.goto(&stack.gateway.url("/oauth2/sign_out")).await;
     browser.click("#sign-in-again").await;
     browser.sign_in_at_op("alice").await;
-    assert_eq!(
-        header(&browser.echo().await, "x-auth-request-user").as_deref(),
-        Some("alice@example.com")
-    );
+    assert_eq!(header(&browser.echo().await, "x-auth-request-user").as_deref(), Some("alice@example.com"));
     browser.close().await;
 }
 
@@ -246,14 +162,8 @@ async fn the_session_refreshes_the_access_token_without_a_new_login() {
     browser.goto(&stack.gateway.url("/private")).await;
     browser.sign_in_at_op("alice").await;
     let first = header(&browser.echo().await, "authorization").unwrap();
-    let first_claims = stack
-        .op
-        .verify_access_token(first.strip_prefix("Bearer ").unwrap())
-        .await;
-    assert_eq!(
-        first_claims["exp"].as_i64().unwrap() - first_claims["iat"].as_i64().unwrap(),
-        5
-    );
+    let first_claims = stack.op.verify_access_token(first.strip_prefix("Bearer ").unwrap()).await;
+    assert_eq!(first_claims["exp"].as_i64().unwrap() - first_claims["iat"].as_i64().unwrap(), 5);
 
     tokio::time::sleep(Duration::from_secs(7)).await;
     browser.goto(&stack.gateway.url("/private?again=1")).await;
@@ -261,28 +171,14 @@ async fn the_session_refreshes_the_access_token_without_a_new_login() {
     assert_eq!(echo["query"], "again=1");
     let second = header(&echo, "authorization").unwrap();
     assert_ne!(first, second, "a new access token after expiry");
-    let claims = stack
-        .op
-        .verify_access_token(second.strip_prefix("Bearer ").unwrap())
-        .await;
+    let claims = stack.op.verify_access_token(second.strip_prefix("Bearer ").unwrap()).await;
     assert_eq!(claims["sub"], "alice");
     assert_eq!(
-        metric(
-            &stack.gateway,
-            r#"authgate_gateway_logins_total{provider="corp",result="success"}"#
-        )
-        .await,
+        metric(&stack.gateway, r#"authgate_gateway_logins_total{provider="corp",result="success"}"#).await,
         1.0,
         "no second login"
     );
-    assert!(
-        metric(
-            &stack.gateway,
-            r#"authgate_gateway_token_refreshes_total{result="success"}"#
-        )
-        .await
-            >= 1.0
-    );
+    assert!(metric(&stack.gateway, r#"authgate_gateway_token_refreshes_total{result="success"}"#).await >= 1.0);
     browser.close().await;
 }
 

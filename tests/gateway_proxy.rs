@@ -32,21 +32,15 @@ async fn websocket_upgrades_pass_through_with_the_users_identity() {
     let addr = format!("127.0.0.1:{}", stack.gateway.base.port().unwrap());
 
     let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("cookie", agent.cookie_header().unwrap().parse().unwrap());
+    request.headers_mut().insert("cookie", agent.cookie_header().unwrap().parse().unwrap());
     let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let (mut ws, response) = tokio_tungstenite::client_async(request, tcp)
-        .await
-        .expect("WebSocket handshake through the gateway");
+    let (mut ws, response) =
+        tokio_tungstenite::client_async(request, tcp).await.expect("WebSocket handshake through the gateway");
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     ws.send(Message::text("hello")).await.unwrap();
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
     ws.send(Message::text("whoami")).await.unwrap();
-    assert_eq!(
-        ws.next().await.unwrap().unwrap(),
-        Message::text("alice@example.com")
-    );
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("alice@example.com"));
     let mut blob = vec![0u8; 256 * 1024];
     rand::rng().fill_bytes(&mut blob);
     ws.send(Message::binary(blob.clone())).await.unwrap();
@@ -92,18 +86,14 @@ async fn large_bodies_stream_both_ways() {
     assert_eq!(echo["body_sha256"], digest);
 
     // A streamed (chunked) request body of unknown length.
-    let chunks: Vec<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>> = body
-        .chunks(100_000)
-        .map(|c| Ok(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(c))))
-        .collect();
+    let chunks: Vec<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>> =
+        body.chunks(100_000).map(|c| Ok(hyper::body::Frame::data(bytes::Bytes::copy_from_slice(c)))).collect();
     let reply = agent
         .http()
         .put(stack.gateway.url("/stream"))
         .header("cookie", agent.cookie_header().unwrap())
         .header("accept", "application/json")
-        .body(reqwest::Body::wrap(http_body_util::StreamBody::new(
-            futures::stream::iter(chunks),
-        )))
+        .body(reqwest::Body::wrap(http_body_util::StreamBody::new(futures::stream::iter(chunks))))
         .send()
         .await
         .unwrap();
@@ -139,12 +129,7 @@ async fn a_large_session_is_split_into_cookie_chunks() {
     let reply = agent.sign_in(&stack.gateway, "many", "/").await;
     assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
     for c in reply.set_cookies() {
-        assert!(
-            c.to_string().len() <= 4096,
-            "cookie {} is {} bytes",
-            c.name(),
-            c.to_string().len()
-        );
+        assert!(c.to_string().len() <= 4096, "cookie {} is {} bytes", c.name(), c.to_string().len());
         if c.name().starts_with(gateway::COOKIE_NAME) && !c.value().is_empty() {
             assert_eq!(c.http_only(), Some(true));
             assert_eq!(c.same_site(), Some(cookie::SameSite::Lax));
@@ -156,61 +141,30 @@ async fn a_large_session_is_split_into_cookie_chunks() {
     assert!(!chunks.contains(&gateway::COOKIE_NAME.to_owned()));
     assert!(chunks.contains(&format!("{}_0", gateway::COOKIE_NAME)));
 
-    let reply = agent
-        .get(&stack.gateway.url("/private"), Accept::Json)
-        .await;
+    let reply = agent.get(&stack.gateway.url("/private"), Accept::Json).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let echo = reply.json();
     let groups = header(&echo, "x-auth-request-groups").unwrap();
     assert_eq!(groups.split(',').count(), 301);
     assert!(groups.starts_with("sre,team-with-a-rather-long-group-name-000,"));
     let cookies = header(&echo, "cookie").unwrap_or_default();
-    assert!(
-        !cookies.contains(gateway::COOKIE_NAME),
-        "no chunk reaches the upstream: {cookies}"
-    );
+    assert!(!cookies.contains(gateway::COOKIE_NAME), "no chunk reaches the upstream: {cookies}");
 
     // Sign-out removes every chunk.
-    let out = agent
-        .get(&stack.gateway.url("/oauth2/sign_out"), Accept::Html)
-        .await;
+    let out = agent.get(&stack.gateway.url("/oauth2/sign_out"), Accept::Html).await;
     assert_eq!(out.status, StatusCode::OK);
-    assert!(
-        agent.session_cookies(gateway::COOKIE_NAME).is_empty(),
-        "left behind: {:?}",
-        agent.jar.keys()
-    );
-    assert_eq!(
-        agent
-            .get(&stack.gateway.url("/private"), Accept::Json)
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert!(agent.session_cookies(gateway::COOKIE_NAME).is_empty(), "left behind: {:?}", agent.jar.keys());
+    assert_eq!(agent.get(&stack.gateway.url("/private"), Accept::Json).await.status, StatusCode::UNAUTHORIZED);
 
     // Chunked again; then a smaller session (another user, forced to the
     // login form) replaces the chunks with one cookie.
     agent.sign_in(&stack.gateway, "many", "/").await;
     assert!(agent.session_cookies(gateway::COOKIE_NAME).len() >= 3);
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start?prompt=login"), "alice")
-        .await;
-    assert_eq!(
-        agent.get(callback.as_str(), Accept::Html).await.status,
-        StatusCode::FOUND
-    );
-    assert_eq!(
-        agent.session_cookies(gateway::COOKIE_NAME),
-        [gateway::COOKIE_NAME]
-    );
-    let echo = agent
-        .get(&stack.gateway.url("/private"), Accept::Json)
-        .await
-        .json();
-    assert_eq!(
-        header(&echo, "x-auth-request-groups").as_deref(),
-        Some("sre,dev")
-    );
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start?prompt=login"), "alice").await;
+    assert_eq!(agent.get(callback.as_str(), Accept::Html).await.status, StatusCode::FOUND);
+    assert_eq!(agent.session_cookies(gateway::COOKIE_NAME), [gateway::COOKIE_NAME]);
+    let echo = agent.get(&stack.gateway.url("/private"), Accept::Json).await.json();
+    assert_eq!(header(&echo, "x-auth-request-groups").as_deref(), Some("sre,dev"));
 }
 
 #[tokio::test]
@@ -219,9 +173,7 @@ async fn api_clients_get_401_and_browsers_a_redirect() {
         return;
     };
     let mut anon = Agent::new();
-    let api = anon
-        .get(&stack.gateway.url("/api/items?page=2"), Accept::Json)
-        .await;
+    let api = anon.get(&stack.gateway.url("/api/items?page=2"), Accept::Json).await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED);
     assert_eq!(api.headers["content-type"], "application/json");
     assert_eq!(api.json()["error"], "unauthorized");
@@ -235,56 +187,29 @@ async fn api_clients_get_401_and_browsers_a_redirect() {
         )
         .await;
     assert_eq!(xhr.status, StatusCode::UNAUTHORIZED);
-    let page = anon
-        .get(&stack.gateway.url("/api/items?page=2"), Accept::Html)
-        .await;
+    let page = anon.get(&stack.gateway.url("/api/items?page=2"), Accept::Html).await;
     assert_eq!(page.status, StatusCode::FOUND);
-    assert_eq!(
-        page.raw_location().as_deref(),
-        Some("/oauth2/start?rd=%2Fapi%2Fitems%3Fpage%3D2")
-    );
-    let info = anon
-        .get(&stack.gateway.url("/oauth2/userinfo"), Accept::Json)
-        .await;
+    assert_eq!(page.raw_location().as_deref(), Some("/oauth2/start?rd=%2Fapi%2Fitems%3Fpage%3D2"));
+    let info = anon.get(&stack.gateway.url("/oauth2/userinfo"), Accept::Json).await;
     assert_eq!(info.status, StatusCode::UNAUTHORIZED);
     assert_eq!(stack.echo.hits(), 0);
 
     // The start endpoint: PKCE S256, state, nonce, and a flow cookie.
-    let start = anon
-        .get(&stack.gateway.url("/oauth2/start?rd=/x"), Accept::Html)
-        .await;
+    let start = anon.get(&stack.gateway.url("/oauth2/start?rd=/x"), Accept::Html).await;
     assert_eq!(start.status, StatusCode::FOUND);
     let to = start.location().unwrap();
     let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
-    assert_eq!(
-        to.as_str().split('?').next().unwrap(),
-        stack.op.endpoint("auth").as_str()
-    );
+    assert_eq!(to.as_str().split('?').next().unwrap(), stack.op.endpoint("auth").as_str());
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["code_challenge"].len(), 43);
     assert_eq!(q["response_type"], "code");
     assert_eq!(q["redirect_uri"], stack.gateway.url("/oauth2/callback"));
     assert!(q["state"].len() >= 43 && q["nonce"].len() >= 43);
     assert!(q["scope"].split(' ').any(|s| s == "openid"));
-    let flow = start
-        .set_cookies()
-        .into_iter()
-        .find(|c| c.name().starts_with("_authgate_flow_"))
-        .expect("flow cookie");
-    assert_eq!(
-        (flow.http_only(), flow.path()),
-        (Some(true), Some("/oauth2/"))
-    );
-    assert!(
-        !flow.value().contains(&q["state"]),
-        "the flow cookie is encrypted"
-    );
-    let unknown = anon
-        .get(
-            &stack.gateway.url("/oauth2/start?provider=nope"),
-            Accept::Html,
-        )
-        .await;
+    let flow = start.set_cookies().into_iter().find(|c| c.name().starts_with("_authgate_flow_")).expect("flow cookie");
+    assert_eq!((flow.http_only(), flow.path()), (Some(true), Some("/oauth2/")));
+    assert!(!flow.value().contains(&q["state"]), "the flow cookie is encrypted");
+    let unknown = anon.get(&stack.gateway.url("/oauth2/start?provider=nope"), Accept::Html).await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
 }
 
@@ -294,45 +219,20 @@ async fn health_readiness_and_metrics() {
         return;
     };
     let mut agent = Agent::new();
-    assert_eq!(
-        agent
-            .get(&stack.gateway.url("/healthz"), Accept::Json)
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        agent
-            .get(&stack.gateway.url("/readyz"), Accept::Json)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(agent.get(&stack.gateway.url("/healthz"), Accept::Json).await.status, StatusCode::OK);
+    assert_eq!(agent.get(&stack.gateway.url("/readyz"), Accept::Json).await.status, StatusCode::OK);
     agent.sign_in(&stack.gateway, "alice", "/").await;
     agent.get(&stack.gateway.url("/x"), Accept::Json).await;
-    Agent::new()
-        .get(&stack.gateway.url("/x"), Accept::Json)
-        .await;
-    let metrics = agent
-        .get(&stack.gateway.url("/metrics"), Accept::Json)
-        .await;
-    assert!(
-        metrics.headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
+    Agent::new().get(&stack.gateway.url("/x"), Accept::Json).await;
+    let metrics = agent.get(&stack.gateway.url("/metrics"), Accept::Json).await;
+    assert!(metrics.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     for line in [
         r#"authgate_gateway_requests_total{outcome="proxied"} 1"#,
         r#"authgate_gateway_requests_total{outcome="unauthorized"} 1"#,
         r#"authgate_gateway_logins_total{provider="corp",result="success"} 1"#,
         "authgate_gateway_upstream_duration_seconds_count 1",
     ] {
-        assert!(
-            metrics.body.contains(line),
-            "missing {line}:\n{}",
-            metrics.body
-        );
+        assert!(metrics.body.contains(line), "missing {line}:\n{}", metrics.body);
     }
 }
 
@@ -376,26 +276,14 @@ async fn runs_from_environment_variables_alone_with_oidc_discovery() {
     .await;
     let mut agent = Agent::new();
     let reply = agent.sign_in(&gw, "alice", "/env").await;
-    assert_eq!(
-        reply.status,
-        StatusCode::FOUND,
-        "{}\n{}",
-        reply.body,
-        gw.logs()
-    );
+    assert_eq!(reply.status, StatusCode::FOUND, "{}\n{}", reply.body, gw.logs());
     assert!(agent.jar.contains_key("_envgate"));
-    let info = agent
-        .get(&gw.url("/oauth2/userinfo"), Accept::Json)
-        .await
-        .json();
+    let info = agent.get(&gw.url("/oauth2/userinfo"), Accept::Json).await.json();
     assert_eq!(info["provider"], "envcorp");
     assert_eq!(info["groups"], serde_json::json!(["sre", "dev"]));
     let denied = Agent::new().sign_in(&gw, "bob", "/").await;
     assert_eq!(denied.status, StatusCode::FORBIDDEN);
-    assert!(
-        !gw.logs().contains("env-secret") && !gw.logs().contains(&key),
-        "no secrets in logs"
-    );
+    assert!(!gw.logs().contains("env-secret") && !gw.logs().contains(&key), "no secrets in logs");
 
     // A discovery document whose issuer differs from the configured one is
     // refused at start.
@@ -425,8 +313,7 @@ async fn runs_from_environment_variables_alone_with_oidc_discovery() {
     .expect("exits")
     .unwrap();
     assert!(!output.status.success());
-    let log = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let log = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("must match"), "{log}");
 }
 
@@ -436,23 +323,21 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
     let echo = Echo::start().await;
     let port = support::free_port();
     let mut github = gateway::config(port, &echo.url(), vec![]);
-    github
-        .providers
-        .push(authgate::gateway::config::ProviderConfig {
-            name: "github".into(),
-            provider_type: ProviderType::Github,
-            client_id: "id".into(),
-            client_secret: authgate::gateway::config::Redacted::new("secret"),
-            issuer_url: None,
-            authorize_url: url::Url::parse("https://github.com/login/oauth/authorize").unwrap(),
-            token_url: url::Url::parse("https://github.com/login/oauth/access_token").unwrap(),
-            userinfo_url: None,
-            jwks_url: None,
-            api_url: Some(url::Url::parse("https://api.github.com").unwrap()),
-            scopes: vec!["read:org".into(), "user:email".into()],
-            claims: Default::default(),
-            filters: Default::default(),
-        });
+    github.providers.push(authgate::gateway::config::ProviderConfig {
+        name: "github".into(),
+        provider_type: ProviderType::Github,
+        client_id: "id".into(),
+        client_secret: authgate::gateway::config::Redacted::new("secret"),
+        issuer_url: None,
+        authorize_url: url::Url::parse("https://github.com/login/oauth/authorize").unwrap(),
+        token_url: url::Url::parse("https://github.com/login/oauth/access_token").unwrap(),
+        userinfo_url: None,
+        jwks_url: None,
+        api_url: Some(url::Url::parse("https://api.github.com").unwrap()),
+        scopes: vec!["read:org".into(), "user:email".into()],
+        claims: Default::default(),
+        filters: Default::default(),
+    });
     let (status, log) = gateway::run_expecting_failure(&github).await;
     assert!(!status.success());
     assert!(log.contains("allowAllUsers"), "{log}");
@@ -460,16 +345,9 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
     // With an explicit allowAllUsers it starts.
     github.allow_all_users = true;
     let gw = Gateway::start(github.clone()).await;
-    let start = Agent::new()
-        .get(&gw.url("/oauth2/start"), Accept::Html)
-        .await;
+    let start = Agent::new().get(&gw.url("/oauth2/start"), Accept::Html).await;
     assert_eq!(start.status, StatusCode::FOUND);
-    assert!(
-        start
-            .raw_location()
-            .unwrap()
-            .starts_with("https://github.com/login/oauth/authorize?")
-    );
+    assert!(start.raw_location().unwrap().starts_with("https://github.com/login/oauth/authorize?"));
 
     // Bad keys are refused too.
     let mut bad_keys = github;

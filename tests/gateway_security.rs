@@ -29,16 +29,7 @@ fn param(url: &Url, name: &str) -> String {
 fn with_param(url: &Url, name: &str, value: &str) -> Url {
     let pairs: Vec<(String, String)> = url
         .query_pairs()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                if k == name {
-                    value.to_owned()
-                } else {
-                    v.into_owned()
-                },
-            )
-        })
+        .map(|(k, v)| (k.to_string(), if k == name { value.to_owned() } else { v.into_owned() }))
         .collect();
     let mut out = url.clone();
     out.query_pairs_mut().clear().extend_pairs(pairs);
@@ -46,24 +37,13 @@ fn with_param(url: &Url, name: &str, value: &str) -> Url {
 }
 
 fn flow_cookies(agent: &Agent) -> Vec<String> {
-    agent
-        .jar
-        .keys()
-        .filter(|k| k.starts_with("_authgate_flow_"))
-        .cloned()
-        .collect()
+    agent.jar.keys().filter(|k| k.starts_with("_authgate_flow_")).cloned().collect()
 }
 
 /// Asserts a callback was refused: an error status, no session cookie, and
 /// the protected resource still guarded.
 async fn assert_refused(stack: &Stack, agent: &mut Agent, reply: &Reply, status: StatusCode) {
-    assert_eq!(
-        reply.status,
-        status,
-        "callback: {}\nGATEWAY LOG:\n{}",
-        reply.body,
-        stack.gateway.logs()
-    );
+    assert_eq!(reply.status, status, "callback: {}\nGATEWAY LOG:\n{}", reply.body, stack.gateway.logs());
     assert!(
         agent.session_cookies(gateway::COOKIE_NAME).is_empty(),
         "no session after a refused callback: {:?}",
@@ -76,19 +56,12 @@ async fn assert_refused(stack: &Stack, agent: &mut Agent, reply: &Reply, status:
 /// browser to sign in; the upstream is not reached.
 async fn assert_guarded(stack: &Stack, agent: &mut Agent) {
     let hits = stack.echo.hits();
-    let api = agent
-        .get(&stack.gateway.url("/private"), Accept::Json)
-        .await;
+    let api = agent.get(&stack.gateway.url("/private"), Accept::Json).await;
     assert_eq!(api.status, StatusCode::UNAUTHORIZED, "{}", api.body);
     assert_eq!(api.json()["error"], "unauthorized");
-    let page = agent
-        .get(&stack.gateway.url("/private?a=b"), Accept::Html)
-        .await;
+    let page = agent.get(&stack.gateway.url("/private?a=b"), Accept::Html).await;
     assert_eq!(page.status, StatusCode::FOUND);
-    assert_eq!(
-        page.raw_location().as_deref(),
-        Some("/oauth2/start?rd=%2Fprivate%3Fa%3Db")
-    );
+    assert_eq!(page.raw_location().as_deref(), Some("/oauth2/start?rd=%2Fprivate%3Fa%3Db"));
     assert_eq!(stack.echo.hits(), hits, "the upstream must not be reached");
 }
 
@@ -98,39 +71,18 @@ async fn a_tampered_state_is_refused() {
         return;
     };
     let mut agent = Agent::new();
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start?rd=/x"), "alice")
-        .await;
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start?rd=/x"), "alice").await;
     let state = param(&callback, "state");
     // Same flow cookie (its name derives from the state's start), wrong state.
     let mut forged = state.clone();
-    forged.replace_range(
-        state.len() - 1..,
-        if state.ends_with('A') { "B" } else { "A" },
-    );
-    let reply = agent
-        .get(
-            with_param(&callback, "state", &forged).as_str(),
-            Accept::Html,
-        )
-        .await;
-    assert!(
-        reply.body.contains("does not belong to this browser"),
-        "{}",
-        reply.body
-    );
+    forged.replace_range(state.len() - 1.., if state.ends_with('A') { "B" } else { "A" });
+    let reply = agent.get(with_param(&callback, "state", &forged).as_str(), Accept::Html).await;
+    assert!(reply.body.contains("does not belong to this browser"), "{}", reply.body);
     assert_refused(&stack, &mut agent, &reply, StatusCode::BAD_REQUEST).await;
     // An unrelated state has no flow cookie at all.
     let mut agent = Agent::new();
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice")
-        .await;
-    let reply = agent
-        .get(
-            with_param(&callback, "state", "attacker-chosen-state-value").as_str(),
-            Accept::Html,
-        )
-        .await;
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice").await;
+    let reply = agent.get(with_param(&callback, "state", "attacker-chosen-state-value").as_str(), Accept::Html).await;
     assert_refused(&stack, &mut agent, &reply, StatusCode::BAD_REQUEST).await;
 }
 
@@ -142,33 +94,20 @@ async fn a_missing_or_foreign_flow_cookie_is_refused() {
     // Missing: the callback arrives in a browser that never started a login
     // (login CSRF).
     let mut attacker = Agent::new();
-    let callback = attacker
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "eve")
-        .await;
+    let callback = attacker.follow_to_callback(&stack.gateway.url("/oauth2/start"), "eve").await;
     let mut victim = Agent::new();
     let reply = victim.get(callback.as_str(), Accept::Html).await;
-    assert!(
-        reply.body.contains("unknown to this browser"),
-        "{}",
-        reply.body
-    );
+    assert!(reply.body.contains("unknown to this browser"), "{}", reply.body);
     assert_refused(&stack, &mut victim, &reply, StatusCode::BAD_REQUEST).await;
 
     // Foreign: login A's flow cookie presented under login B's name fails
     // authentication (the cookie name is the associated data).
     let mut agent = Agent::new();
-    let start_a = agent
-        .get(&stack.gateway.url("/oauth2/start"), Accept::Html)
-        .await;
+    let start_a = agent.get(&stack.gateway.url("/oauth2/start"), Accept::Html).await;
     let cookie_a = flow_cookies(&agent).pop().unwrap();
     let value_a = agent.jar[&cookie_a].clone();
-    let callback_b = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice")
-        .await;
-    let cookie_b = flow_cookies(&agent)
-        .into_iter()
-        .find(|c| *c != cookie_a)
-        .unwrap();
+    let callback_b = agent.follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice").await;
+    let cookie_b = flow_cookies(&agent).into_iter().find(|c| *c != cookie_a).unwrap();
     agent.jar.insert(cookie_b.clone(), value_a);
     let reply = agent.get(callback_b.as_str(), Accept::Html).await;
     assert_refused(&stack, &mut agent, &reply, StatusCode::BAD_REQUEST).await;
@@ -176,9 +115,7 @@ async fn a_missing_or_foreign_flow_cookie_is_refused() {
 
     // Tampered: one flipped character.
     let mut agent = Agent::new();
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice")
-        .await;
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice").await;
     let name = flow_cookies(&agent).pop().unwrap();
     let value = flip(&agent.jar[&name]);
     agent.jar.insert(name, value);
@@ -193,36 +130,21 @@ async fn a_code_redeemed_with_another_logins_pkce_verifier_is_refused() {
     };
     let mut agent = Agent::new();
     // Login A runs to the OP's redirect: code A was issued for A's challenge.
-    let callback_a = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice")
-        .await;
+    let callback_a = agent.follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice").await;
     // Login B starts: its own state, flow cookie and PKCE verifier.
-    let start_b = agent
-        .get(&stack.gateway.url("/oauth2/start"), Accept::Html)
-        .await;
+    let start_b = agent.get(&stack.gateway.url("/oauth2/start"), Accept::Html).await;
     let state_b = param(&start_b.location().unwrap(), "state");
     // Code A with B's state and flow cookie: the state check passes, but the
     // gateway sends B's verifier, which does not match A's challenge.
     let forged = with_param(&callback_a, "state", &state_b);
     let reply = agent.get(forged.as_str(), Accept::Html).await;
     assert_refused(&stack, &mut agent, &reply, StatusCode::BAD_GATEWAY).await;
-    let metrics = reqwest::get(stack.gateway.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = reqwest::get(stack.gateway.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(
-        metrics.contains(
-            r#"authgate_gateway_logins_total{provider="corp",result="token_rejected"} 1"#
-        ),
+        metrics.contains(r#"authgate_gateway_logins_total{provider="corp",result="token_rejected"} 1"#),
         "{metrics}"
     );
-    assert!(
-        stack.gateway.logs().contains("invalid_grant"),
-        "{}",
-        stack.gateway.logs()
-    );
+    assert!(stack.gateway.logs().contains("invalid_grant"), "{}", stack.gateway.logs());
 }
 
 #[tokio::test]
@@ -231,28 +153,16 @@ async fn an_issuer_mismatch_and_provider_errors_are_refused() {
         return;
     };
     let mut agent = Agent::new();
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice")
-        .await;
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice").await;
     assert_eq!(param(&callback, "iss"), stack.op.issuer_str);
-    let reply = agent
-        .get(
-            with_param(&callback, "iss", "http://127.0.0.1:1").as_str(),
-            Accept::Html,
-        )
-        .await;
+    let reply = agent.get(with_param(&callback, "iss", "http://127.0.0.1:1").as_str(), Accept::Html).await;
     assert!(reply.body.contains("unexpected issuer"), "{}", reply.body);
     assert_refused(&stack, &mut agent, &reply, StatusCode::BAD_REQUEST).await;
 
     let mut agent = Agent::new();
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice")
-        .await;
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start"), "alice").await;
     let mut denied = Url::parse(&stack.gateway.url("/oauth2/callback")).unwrap();
-    denied
-        .query_pairs_mut()
-        .append_pair("error", "access_denied")
-        .append_pair("state", &param(&callback, "state"));
+    denied.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", &param(&callback, "state"));
     let reply = agent.get(denied.as_str(), Accept::Html).await;
     assert_refused(&stack, &mut agent, &reply, StatusCode::FORBIDDEN).await;
 }
@@ -274,28 +184,15 @@ async fn tampered_and_foreign_session_cookies_are_refused_and_rotation_keeps_ses
     let reply = agent.sign_in(&stack.gateway, "alice", "/private").await;
     assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
     let session = agent.jar[gateway::COOKIE_NAME].clone();
-    assert_eq!(
-        agent
-            .get(&stack.gateway.url("/private"), Accept::Json)
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(agent.get(&stack.gateway.url("/private"), Accept::Json).await.status, StatusCode::OK);
 
     // Tampered.
     let mut forged = Agent::new();
-    forged
-        .jar
-        .insert(gateway::COOKIE_NAME.into(), flip(&session));
-    let reply = forged
-        .get(&stack.gateway.url("/private"), Accept::Json)
-        .await;
+    forged.jar.insert(gateway::COOKIE_NAME.into(), flip(&session));
+    let reply = forged.get(&stack.gateway.url("/private"), Accept::Json).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     assert!(
-        reply
-            .set_cookies()
-            .iter()
-            .any(|c| c.name() == gateway::COOKIE_NAME && c.value().is_empty()),
+        reply.set_cookies().iter().any(|c| c.name() == gateway::COOKIE_NAME && c.value().is_empty()),
         "an undecryptable session cookie is cleared"
     );
     assert_guarded(&stack, &mut forged).await;
@@ -308,38 +205,22 @@ async fn tampered_and_foreign_session_cookies_are_refused_and_rotation_keeps_ses
     other.session.keys = vec![Redacted::new(support::cookie_key())];
     let other_gw = Gateway::start(other).await;
     let mut foreign = Agent::new();
-    foreign
-        .jar
-        .insert(gateway::COOKIE_NAME.into(), session.clone());
+    foreign.jar.insert(gateway::COOKIE_NAME.into(), session.clone());
     let hits = stack.echo.hits();
-    assert_eq!(
-        foreign
-            .get(&other_gw.url("/private"), Accept::Json)
-            .await
-            .status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(foreign.get(&other_gw.url("/private"), Accept::Json).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(stack.echo.hits(), hits);
 
     // Key rotation: a new key first, the old one kept: the session survives.
     let rotated_port = support::free_port();
     let mut rotated = config;
     rotated.listen = ([127, 0, 0, 1], rotated_port).into();
-    rotated
-        .session
-        .keys
-        .insert(0, Redacted::new(support::cookie_key()));
+    rotated.session.keys.insert(0, Redacted::new(support::cookie_key()));
     let rotated_gw = Gateway::start(rotated).await;
     let mut survivor = Agent::new();
     survivor.jar.insert(gateway::COOKIE_NAME.into(), session);
-    let reply = survivor
-        .get(&rotated_gw.url("/private"), Accept::Json)
-        .await;
+    let reply = survivor.get(&rotated_gw.url("/private"), Accept::Json).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(
-        header(&reply.json(), "x-auth-request-email").as_deref(),
-        Some("alice@example.com")
-    );
+    assert_eq!(header(&reply.json(), "x-auth-request-email").as_deref(), Some("alice@example.com"));
 }
 
 #[tokio::test]
@@ -360,29 +241,12 @@ async fn client_sent_identity_headers_never_reach_the_upstream() {
         ("X_Forwarded_For", "10.6.6.6"),
         ("Authorization", "Bearer forged.token.value"),
     ];
-    let reply = agent
-        .send(
-            Method::GET,
-            &stack.gateway.url("/private"),
-            Accept::Json,
-            &spoofed,
-            None,
-        )
-        .await;
+    let reply = agent.send(Method::GET, &stack.gateway.url("/private"), Accept::Json, &spoofed, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let echo = reply.json();
-    assert_eq!(
-        header(&echo, "x-auth-request-email").as_deref(),
-        Some("alice@example.com")
-    );
-    assert_eq!(
-        header(&echo, "x-auth-request-user").as_deref(),
-        Some("alice@example.com")
-    );
-    assert_eq!(
-        header(&echo, "x-auth-request-groups").as_deref(),
-        Some("sre,dev")
-    );
+    assert_eq!(header(&echo, "x-auth-request-email").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-auth-request-user").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-auth-request-groups").as_deref(), Some("sre,dev"));
     for absent in [
         "x_auth_request_email",
         "x-auth-request-access-token",
@@ -390,22 +254,12 @@ async fn client_sent_identity_headers_never_reach_the_upstream() {
         "x-forwarded-email",
         "x_forwarded_for",
     ] {
-        assert_eq!(
-            header(&echo, absent),
-            None,
-            "{absent} must not reach the upstream"
-        );
+        assert_eq!(header(&echo, absent), None, "{absent} must not reach the upstream");
     }
     let bearer = header(&echo, "authorization").unwrap();
     assert_ne!(bearer, "Bearer forged.token.value");
-    stack
-        .op
-        .verify_access_token(bearer.strip_prefix("Bearer ").unwrap())
-        .await;
-    assert_eq!(
-        header(&echo, "x-forwarded-for").as_deref(),
-        Some("127.0.0.1")
-    );
+    stack.op.verify_access_token(bearer.strip_prefix("Bearer ").unwrap()).await;
+    assert_eq!(header(&echo, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(header(&echo, "x-forwarded-proto").as_deref(), Some("http"));
 
     // Pass-through mode strips them too.
@@ -413,25 +267,10 @@ async fn client_sent_identity_headers_never_reach_the_upstream() {
     let port = support::free_port();
     let mut open = gateway::config(port, &echo_srv.url(), vec![]);
     open.authentication = Authentication::Disabled;
-    open.session = SessionConfig {
-        keys: vec![],
-        ..open.session
-    };
+    open.session = SessionConfig { keys: vec![], ..open.session };
     let open_gw = Gateway::start(open).await;
-    assert!(
-        open_gw.logs().contains("AUTHENTICATION IS DISABLED"),
-        "a loud warning at start:\n{}",
-        open_gw.logs()
-    );
-    let reply = Agent::new()
-        .send(
-            Method::GET,
-            &open_gw.url("/anything"),
-            Accept::Json,
-            &spoofed,
-            None,
-        )
-        .await;
+    assert!(open_gw.logs().contains("AUTHENTICATION IS DISABLED"), "a loud warning at start:\n{}", open_gw.logs());
+    let reply = Agent::new().send(Method::GET, &open_gw.url("/anything"), Accept::Json, &spoofed, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let echo = reply.json();
     for absent in [
@@ -442,11 +281,7 @@ async fn client_sent_identity_headers_never_reach_the_upstream() {
         "x-forwarded-user",
         "authorization",
     ] {
-        assert_eq!(
-            header(&echo, absent),
-            None,
-            "{absent} must not reach the upstream in pass-through mode"
-        );
+        assert_eq!(header(&echo, absent), None, "{absent} must not reach the upstream in pass-through mode");
     }
 }
 
@@ -460,18 +295,11 @@ async fn post_login_redirects_never_leave_the_site() {
     for (rd, expected) in [
         ("/deep/link?x=1&y=2", "/deep/link?x=1&y=2".to_owned()),
         ("/a%20b", "/a%20b".to_owned()),
-        (
-            &format!("{base}/absolute?z=1"),
-            format!("{base}/absolute?z=1"),
-        ),
+        (&format!("{base}/absolute?z=1"), format!("{base}/absolute?z=1")),
     ] {
         let reply = agent.sign_in(&stack.gateway, "alice", rd).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{rd}: {}", reply.body);
-        assert_eq!(
-            reply.raw_location().as_deref(),
-            Some(expected.as_str()),
-            "rd {rd:?}"
-        );
+        assert_eq!(reply.raw_location().as_deref(), Some(expected.as_str()), "rd {rd:?}");
     }
     for rd in [
         "//evil.com",
@@ -499,54 +327,31 @@ async fn post_login_redirects_never_leave_the_site() {
     ] {
         let reply = agent.sign_in(&stack.gateway, "alice", rd).await;
         assert_eq!(reply.status, StatusCode::FOUND, "{rd:?}: {}", reply.body);
-        assert_eq!(
-            reply.raw_location().as_deref(),
-            Some("/"),
-            "rd {rd:?} must land on /"
-        );
+        assert_eq!(reply.raw_location().as_deref(), Some("/"), "rd {rd:?} must land on /");
         // Sign-out with such a target shows a page instead of redirecting.
         let mut out = Url::parse(&stack.gateway.url("/oauth2/sign_out")).unwrap();
         out.query_pairs_mut().append_pair("rd", rd);
         let reply = agent.get(out.as_str(), Accept::Html).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "sign_out rd {rd:?} must not redirect: {:?}",
-            reply.raw_location()
-        );
+        assert_eq!(reply.status, StatusCode::OK, "sign_out rd {rd:?} must not redirect: {:?}", reply.raw_location());
     }
-    let reply = agent
-        .get(
-            &stack.gateway.url("/oauth2/sign_out?rd=%2Fbye"),
-            Accept::Html,
-        )
-        .await;
-    assert_eq!(
-        (reply.status, reply.raw_location().as_deref()),
-        (StatusCode::FOUND, Some("/bye"))
-    );
+    let reply = agent.get(&stack.gateway.url("/oauth2/sign_out?rd=%2Fbye"), Accept::Html).await;
+    assert_eq!((reply.status, reply.raw_location().as_deref()), (StatusCode::FOUND, Some("/bye")));
 }
 
 #[tokio::test]
 async fn logs_never_contain_tokens_codes_secrets_or_cookies() {
     // Everything at debug level, dependencies included.
-    let Some(stack) = Stack::start_with_env(3600, corp_policy, &[("RUST_LOG", "debug")]).await
-    else {
+    let Some(stack) = Stack::start_with_env(3600, corp_policy, &[("RUST_LOG", "debug")]).await else {
         return;
     };
     let mut agent = Agent::new();
-    let callback = agent
-        .follow_to_callback(&stack.gateway.url("/oauth2/start?rd=/"), "alice")
-        .await;
+    let callback = agent.follow_to_callback(&stack.gateway.url("/oauth2/start?rd=/"), "alice").await;
     let code = param(&callback, "code");
     let flow_cookie = agent.jar[&flow_cookies(&agent)[0]].clone();
     let reply = agent.get(callback.as_str(), Accept::Html).await;
     assert_eq!(reply.status, StatusCode::FOUND);
     let session = agent.jar[gateway::COOKIE_NAME].clone();
-    let echo = agent
-        .get(&stack.gateway.url("/private"), Accept::Json)
-        .await
-        .json();
+    let echo = agent.get(&stack.gateway.url("/private"), Accept::Json).await.json();
     let bearer = header(&echo, "authorization").unwrap();
     let token = bearer.strip_prefix("Bearer ").unwrap().to_owned();
     // Also a failed login.
@@ -554,10 +359,7 @@ async fn logs_never_contain_tokens_codes_secrets_or_cookies() {
     eve.sign_in(&stack.gateway, "eve", "/").await;
 
     let logs = stack.gateway.logs();
-    assert!(
-        logs.contains("signed in"),
-        "the gateway does log sign-ins:\n{logs}"
-    );
+    assert!(logs.contains("signed in"), "the gateway does log sign-ins:\n{logs}");
     for (what, secret) in [
         ("authorization code", code.as_str()),
         ("flow cookie", flow_cookie.as_str()),
@@ -568,9 +370,6 @@ async fn logs_never_contain_tokens_codes_secrets_or_cookies() {
         assert!(!logs.contains(secret), "the gateway logged the {what}");
     }
     for key in &stack.gateway.config.as_ref().unwrap().session.keys {
-        assert!(
-            !logs.contains(key.expose()),
-            "the gateway logged a cookie key"
-        );
+        assert!(!logs.contains(key.expose()), "the gateway logged a cookie key");
     }
 }

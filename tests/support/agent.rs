@@ -48,18 +48,12 @@ pub struct Reply {
 impl Reply {
     /// The `Location` header resolved against the request URL.
     pub fn location(&self) -> Option<Url> {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| self.url.join(l).ok())
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).and_then(|l| self.url.join(l).ok())
     }
 
     /// The raw `Location` header.
     pub fn raw_location(&self) -> Option<String> {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     /// Parsed `Set-Cookie` headers.
@@ -74,8 +68,7 @@ impl Reply {
 
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
 }
 
@@ -98,15 +91,8 @@ impl Agent {
     /// A client that does not follow redirects.
     pub fn new() -> Self {
         super::init();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            http,
-            jar: BTreeMap::new(),
-            origins: BTreeMap::new(),
-        }
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Self { http, jar: BTreeMap::new(), origins: BTreeMap::new() }
     }
 
     /// The underlying client (no cookies are sent by it on its own).
@@ -124,9 +110,7 @@ impl Agent {
         let pairs: Vec<String> = self
             .jar
             .iter()
-            .filter(|(k, _)| {
-                port.is_none() || self.origins.get(*k).is_none_or(|o| Some(*o) == port)
-            })
+            .filter(|(k, _)| port.is_none() || self.origins.get(*k).is_none_or(|o| Some(*o) == port))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         (!pairs.is_empty()).then(|| pairs.join("; "))
@@ -157,10 +141,7 @@ impl Agent {
         body: Option<Vec<u8>>,
     ) -> Reply {
         let url = Url::parse(url).expect("absolute URL");
-        let mut req = self
-            .http
-            .request(method, url.clone())
-            .header("accept", accept.value());
+        let mut req = self.http.request(method, url.clone()).header("accept", accept.value());
         if let Some(c) = self.cookie_header_for(url.port()) {
             req = req.header(COOKIE, c);
         }
@@ -170,19 +151,11 @@ impl Agent {
         if let Some(body) = body {
             req = req.body(body);
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
+        let resp = req.send().await.unwrap_or_else(|e| panic!("request to {url} failed: {e}"));
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.text().await.unwrap_or_default();
-        let reply = Reply {
-            status,
-            headers,
-            body,
-            url,
-        };
+        let reply = Reply { status, headers, body, url };
         self.store(&reply);
         reply
     }
@@ -194,8 +167,7 @@ impl Agent {
 
     fn store(&mut self, reply: &Reply) {
         for c in reply.set_cookies() {
-            let removed =
-                c.value().is_empty() || c.max_age().is_some_and(|a| a.whole_seconds() <= 0);
+            let removed = c.value().is_empty() || c.max_age().is_some_and(|a| a.whole_seconds() <= 0);
             if removed {
                 self.jar.remove(c.name());
                 self.origins.remove(c.name());
@@ -222,22 +194,15 @@ impl Agent {
                 url = reply.location().expect("redirect with Location");
                 continue;
             }
-            assert_eq!(
-                reply.status,
-                StatusCode::OK,
-                "unexpected reply from {}: {}",
-                reply.url,
-                reply.body
-            );
-            let action = form_action(&reply.body)
-                .unwrap_or_else(|| panic!("no login form at {}: {}", reply.url, reply.body));
+            assert_eq!(reply.status, StatusCode::OK, "unexpected reply from {}: {}", reply.url, reply.body);
+            let action =
+                form_action(&reply.body).unwrap_or_else(|| panic!("no login form at {}: {}", reply.url, reply.body));
             let action = reply.url.join(&action).unwrap();
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             for (name, value) in hidden_inputs(&reply.body) {
                 form.append_pair(&name, &value);
             }
-            form.append_pair("login", user)
-                .append_pair("password", "anything");
+            form.append_pair("login", user).append_pair("password", "anything");
             let form = form.finish();
             let posted = self
                 .send(
@@ -248,12 +213,7 @@ impl Agent {
                     Some(form.into_bytes()),
                 )
                 .await;
-            assert!(
-                posted.status.is_redirection(),
-                "login form post: {} {}",
-                posted.status,
-                posted.body
-            );
+            assert!(posted.status.is_redirection(), "login form post: {} {}", posted.status, posted.body);
             url = posted.location().unwrap();
         }
         panic!("no callback reached from {start}");
@@ -275,10 +235,7 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     let Some(start) = html.find("<form") else {
         return Vec::new();
     };
-    let form = &html[start
-        ..html[start..]
-            .find("</form>")
-            .map_or(html.len(), |e| start + e)];
+    let form = &html[start..html[start..].find("</form>").map_or(html.len(), |e| start + e)];
     form.split("<input")
         .skip(1)
         .filter_map(|tag| {

@@ -31,19 +31,13 @@ impl Browser {
     pub async fn start() -> Option<Self> {
         super::init();
         if !require("chromium (/usr/bin/chromium)", Path::new(CHROMIUM).exists())
-            || !require(
-                "chromedriver (/usr/bin/chromedriver)",
-                Path::new(CHROMEDRIVER).exists(),
-            )
+            || !require("chromedriver (/usr/bin/chromedriver)", Path::new(CHROMEDRIVER).exists())
         {
             return None;
         }
         let port = free_port();
         let mut cmd = Command::new(CHROMEDRIVER);
-        cmd.arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.arg(format!("--port={port}")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         // Own process group, so Chromium's processes go down with it.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let driver = cmd.spawn().expect("spawn chromedriver");
@@ -51,10 +45,7 @@ impl Browser {
         let mut browser_guard = DriverGuard(Some(driver));
         let webdriver = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !reqwest::get(format!("{webdriver}/status"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
+        while !reqwest::get(format!("{webdriver}/status")).await.is_ok_and(|r| r.status().is_success()) {
             assert!(Instant::now() < deadline, "chromedriver did not come up");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -81,19 +72,12 @@ impl Browser {
             .connect(&webdriver)
             .await
             .expect("WebDriver session with Chromium");
-        Some(Self {
-            client,
-            driver: browser_guard.0.take().unwrap(),
-            _profile: profile,
-        })
+        Some(Self { client, driver: browser_guard.0.take().unwrap(), _profile: profile })
     }
 
     /// Navigates and waits for the page load.
     pub async fn goto(&self, url: &str) {
-        self.client
-            .goto(url)
-            .await
-            .unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
+        self.client.goto(url).await.unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
     }
 
     /// The current URL.
@@ -127,20 +111,12 @@ impl Browser {
             .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no {css}: {e}"));
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Fills in the OP's login form and submits it.
     pub async fn sign_in_at_op(&self, user: &str) {
-        let login = match self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(r#"input[name="login"]"#))
-            .await
-        {
+        let login = match self.client.wait().at_most(WAIT).for_element(Locator::Css(r#"input[name="login"]"#)).await {
             Ok(el) => el,
             Err(e) => panic!("no OP login form (at {}): {e}", self.url().await),
         };
@@ -169,10 +145,7 @@ impl Browser {
             if pred(&url) {
                 return url;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; at {url}"
-            );
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; at {url}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -191,21 +164,12 @@ impl Browser {
               .then(async r => done({status: r.status, type: r.type, body: await r.text()}))
               .catch(e => done({error: String(e)}));
         "#;
-        self.client
-            .execute_async(script, vec![json!(path), init])
-            .await
-            .expect("fetch in page")
+        self.client.execute_async(script, vec![json!(path), init]).await.expect("fetch in page")
     }
 
     /// Names of the cookies the browser holds for the current page.
     pub async fn cookie_names(&self) -> Vec<String> {
-        self.client
-            .get_all_cookies()
-            .await
-            .expect("cookies")
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect()
+        self.client.get_all_cookies().await.expect("cookies").iter().map(|c| c.name().to_owned()).collect()
     }
 
     /// Ends the WebDriver session (closing Chromium).
@@ -228,9 +192,7 @@ impl Drop for DriverGuard {
 fn kill_group(child: &mut Child) {
     // The group was created for this chromedriver (process_group(0)), so
     // its id is the driver's pid: this ends exactly what we started.
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .status();
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
     let _ = child.kill();
     let _ = child.wait();
 }

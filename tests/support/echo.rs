@@ -45,9 +45,7 @@ impl Echo {
             .route("/bytes", get(bytes))
             .fallback(echo)
             .with_state(hits.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind echo");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -76,22 +74,14 @@ impl Drop for Echo {
 pub fn header_values(echo: &Value, name: &str) -> Vec<String> {
     echo["headers"][name.to_ascii_lowercase()]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
 /// The single value of a header, if exactly one arrived.
 pub fn header(echo: &Value, name: &str) -> Option<String> {
     let mut values = header_values(echo, name);
-    assert!(
-        values.len() <= 1,
-        "header {name} arrived {} times: {values:?}",
-        values.len()
-    );
+    assert!(values.len() <= 1, "header {name} arrived {} times: {values:?}", values.len());
     values.pop()
 }
 
@@ -124,11 +114,8 @@ async fn echo(State(hits): State<Arc<AtomicUsize>>, request: Request) -> Respons
         "body_len": len,
         "body_sha256": format!("{:x}", sha.finalize()),
     });
-    let wants_html = parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"));
+    let wants_html =
+        parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if wants_html {
         let text = serde_json::to_string_pretty(&report)
             .unwrap()
@@ -169,24 +156,15 @@ async fn websocket(State(hits): State<Arc<AtomicUsize>>, mut request: Request) -
     let Some(key) = request.headers().get("sec-websocket-key").cloned() else {
         return (StatusCode::BAD_REQUEST, "not a WebSocket handshake").into_response();
     };
-    let Some(on_upgrade) = request
-        .extensions_mut()
-        .remove::<hyper::upgrade::OnUpgrade>()
-    else {
+    let Some(on_upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return (StatusCode::BAD_REQUEST, "connection cannot be upgraded").into_response();
     };
-    let user = request
-        .headers()
-        .get("x-auth-request-user")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let user = request.headers().get("x-auth-request-user").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let mut ws =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
         while let Some(Ok(message)) = ws.next().await {
             let reply = match message {
                 Message::Text(t) if t.as_str() == "whoami" => Message::text(user.clone()),
@@ -204,9 +182,6 @@ async fn websocket(State(hits): State<Arc<AtomicUsize>>, mut request: Request) -
     let h = response.headers_mut();
     h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(
-        "sec-websocket-accept",
-        HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap(),
-    );
+    h.insert("sec-websocket-accept", HeaderValue::from_str(&derive_accept_key(key.as_bytes())).unwrap());
     response
 }

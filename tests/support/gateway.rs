@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use authgate::access::Filters;
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::{
-    Authentication, ClaimMapping, ForwardSettings, ProviderConfig, ProviderType, Redacted,
-    SessionConfig,
+    Authentication, ClaimMapping, ForwardSettings, ProviderConfig, ProviderType, Redacted, SessionConfig,
 };
 use url::Url;
 
@@ -53,9 +52,7 @@ pub fn oidc_provider(op: &Op, name: &str, client_id: &str, client_secret: &str) 
         userinfo_url: Some(op.endpoint("me")),
         jwks_url: Some(op.endpoint("jwks")),
         api_url: None,
-        scopes: ["openid", "email", "profile", "groups"]
-            .map(String::from)
-            .to_vec(),
+        scopes: ["openid", "email", "profile", "groups"].map(String::from).to_vec(),
         claims: ClaimMapping::default(),
         filters: Filters::default(),
     }
@@ -83,8 +80,7 @@ impl Gateway {
     pub async fn start_with(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("gateway.yaml");
-        std::fs::write(&path, config.to_yaml().expect("render gateway.yaml"))
-            .expect("write gateway.yaml");
+        std::fs::write(&path, config.to_yaml().expect("render gateway.yaml")).expect("write gateway.yaml");
         let args = ["--config".to_owned(), path.display().to_string()];
         let mut gw = Self::spawn(dir, config.listen.port(), &args, env).await;
         gw.config = Some(config);
@@ -96,12 +92,7 @@ impl Gateway {
     pub async fn start_from_file(path: &Path, port: u16, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = format!("127.0.0.1:{port}");
-        let args = [
-            "--config".to_owned(),
-            path.display().to_string(),
-            "--listen".to_owned(),
-            listen,
-        ];
+        let args = ["--config".to_owned(), path.display().to_string(), "--listen".to_owned(), listen];
         Self::spawn(dir, port, &args, env).await
     }
 
@@ -111,12 +102,7 @@ impl Gateway {
         Self::spawn(dir, port, &[], env).await
     }
 
-    async fn spawn(
-        dir: tempfile::TempDir,
-        port: u16,
-        args: &[String],
-        env: &[(&str, &str)],
-    ) -> Self {
+    async fn spawn(dir: tempfile::TempDir, port: u16, args: &[String], env: &[(&str, &str)]) -> Self {
         let log = dir.path().join("gateway.log");
         let file = std::fs::File::create(&log).expect("gateway log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
@@ -124,10 +110,7 @@ impl Gateway {
             .arg("text")
             .arg("gateway")
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "info,authgate=debug".into()),
-            )
+            .env("RUST_LOG", std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "info,authgate=debug".into()))
             .env_remove("AUTHGATE_CONFIG")
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -148,10 +131,7 @@ impl Gateway {
     }
 
     async fn wait_healthy(&mut self) {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -162,21 +142,14 @@ impl Gateway {
             {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "gateway not healthy within 30 s; log:\n{}",
-                self.logs()
-            );
+            assert!(Instant::now() < deadline, "gateway not healthy within 30 s; log:\n{}", self.logs());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// An absolute URL on the gateway.
     pub fn url(&self, path_and_query: &str) -> String {
-        self.base
-            .join(path_and_query)
-            .expect("gateway URL")
-            .to_string()
+        self.base.join(path_and_query).expect("gateway URL").to_string()
     }
 
     /// Everything the gateway logged so far.

@@ -50,12 +50,19 @@ pub fn require(component: &str, available: bool) -> bool {
     false
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// A TCP port that was free a moment ago on 127.0.0.1, and that this
+/// process has not handed out before (so two components started in a row
+/// never get the same one).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A fresh cookie encryption key in the configured format.
@@ -84,10 +91,7 @@ impl Stack {
     /// lifetime in seconds; `tweak` adjusts the gateway config (filters,
     /// forwarding, …) before the gateway starts. `None` when node is
     /// missing (see [`require`]).
-    pub async fn start(
-        access_token_ttl: u64,
-        tweak: impl FnOnce(&mut GatewayConfig),
-    ) -> Option<Self> {
+    pub async fn start(access_token_ttl: u64, tweak: impl FnOnce(&mut GatewayConfig)) -> Option<Self> {
         Self::start_with_env(access_token_ttl, tweak, &[]).await
     }
 
@@ -108,16 +112,8 @@ impl Stack {
         })
         .await?;
         let echo = Echo::start().await;
-        let mut config = gateway::config(
-            port,
-            &echo.url(),
-            vec![gateway::oidc_provider(
-                &op,
-                "corp",
-                CLIENT_ID,
-                CLIENT_SECRET,
-            )],
-        );
+        let mut config =
+            gateway::config(port, &echo.url(), vec![gateway::oidc_provider(&op, "corp", CLIENT_ID, CLIENT_SECRET)]);
         tweak(&mut config);
         let gateway = Gateway::start_with(config, env).await;
         Some(Self { gateway, op, echo })

@@ -26,12 +26,7 @@ pub struct OpSettings {
 
 impl Default for OpSettings {
     fn default() -> Self {
-        Self {
-            access_token_ttl: 3600,
-            id_token_ttl: 3600,
-            clients: Vec::new(),
-            users: users(),
-        }
+        Self { access_token_ttl: 3600, id_token_ttl: 3600, clients: Vec::new(), users: users() }
     }
 }
 
@@ -93,9 +88,7 @@ fn node_available() -> bool {
 /// Installs the OP's dependencies (`npm ci`) once if they are missing.
 fn ensure_node_modules() -> bool {
     static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = e2e_dir();
     if dir.join("node_modules/oidc-provider/package.json").exists() {
         return true;
@@ -115,17 +108,12 @@ impl Op {
     /// Starts the OP on a free port and waits for its READY line. `None`
     /// (test skipped) when node or the OP's modules are unavailable.
     pub async fn start(settings: OpSettings) -> Option<Self> {
-        if !require(
-            "node (for the OpenID Provider in tests/e2e)",
-            node_available(),
-        ) {
+        if !require("node (for the OpenID Provider in tests/e2e)", node_available()) {
             return None;
         }
         if !require(
             "tests/e2e/node_modules (npm ci)",
-            tokio::task::spawn_blocking(ensure_node_modules)
-                .await
-                .unwrap_or(false),
+            tokio::task::spawn_blocking(ensure_node_modules).await.unwrap_or(false),
         ) {
             return None;
         }
@@ -141,8 +129,7 @@ impl Op {
             "users": settings.users,
         });
         let config_path = dir.path().join("op.json");
-        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap())
-            .expect("write OP config");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).expect("write OP config");
         let log = dir.path().join("op.log");
         let mut child = Command::new("node")
             .arg(e2e_dir().join("op.mjs"))
@@ -166,19 +153,8 @@ impl Op {
             Ok(Ok(Ok(line))) => line,
             _ => String::new(),
         };
-        let op = Self {
-            child,
-            issuer: Url::parse(&issuer).unwrap(),
-            issuer_str: issuer.clone(),
-            log,
-            _dir: dir,
-        };
-        assert_eq!(
-            line.trim_end(),
-            format!("OP READY {issuer}"),
-            "OP did not start; its log:\n{}",
-            op.logs()
-        );
+        let op = Self { child, issuer: Url::parse(&issuer).unwrap(), issuer_str: issuer.clone(), log, _dir: dir };
+        assert_eq!(line.trim_end(), format!("OP READY {issuer}"), "OP did not start; its log:\n{}", op.logs());
         Some(op)
     }
 
@@ -189,12 +165,7 @@ impl Op {
 
     /// The OP's signing keys.
     pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
-        reqwest::get(self.endpoint("jwks"))
-            .await
-            .expect("JWKS")
-            .json()
-            .await
-            .expect("JWKS JSON")
+        reqwest::get(self.endpoint("jwks")).await.expect("JWKS").json().await.expect("JWKS JSON")
     }
 
     /// Verifies an access token the upstream received: RS256, signed by the
