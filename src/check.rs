@@ -94,7 +94,11 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
         let docs: Vec<serde_json::Value> = match serde_saphyr::from_multiple(&text) {
             Ok(d) => d,
             Err(e) => {
-                problems.push(Problem { file: file.clone(), resource: "-".into(), message: format!("invalid YAML: {e}") });
+                problems.push(Problem {
+                    file: file.clone(),
+                    resource: "-".into(),
+                    message: format!("invalid YAML: {e}"),
+                });
                 continue;
             }
         };
@@ -105,7 +109,8 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
             }
             let kind = doc.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_owned();
             let unnamed = format!("{kind} (document {})", i + 1);
-            let mut push = |resource: String, message: String| problems.push(Problem { file: file.clone(), resource, message });
+            let mut push =
+                |resource: String, message: String| problems.push(Problem { file: file.clone(), resource, message });
             if api_version != "authgate.dev/v1alpha1" {
                 push(unnamed, format!("unknown apiVersion {api_version}; expected authgate.dev/v1alpha1"));
                 continue;
@@ -134,7 +139,10 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
                             push(name.clone(), m);
                         }
                         if parse_ttl(&obj.spec.session.ttl).is_none() {
-                            push(name.clone(), format!("session.ttl {:?} is not a duration such as 12h", obj.spec.session.ttl));
+                            push(
+                                name.clone(),
+                                format!("session.ttl {:?} is not a duration such as 12h", obj.spec.session.ttl),
+                            );
                         }
                         policies.push(Found { file: file.clone(), obj });
                     }
@@ -197,7 +205,11 @@ fn cross_checks(idps: &[Found<IdentityProvider>], policies: &[Found<AuthPolicy>]
             }
         }
         if let Some(m) = unrestricted_public_provider(&f.obj.spec, named) {
-            problems.push(Problem { file: f.file.clone(), resource: label("AuthPolicy", &f.obj), message: format!("NoAccessRestriction: {m}") });
+            problems.push(Problem {
+                file: f.file.clone(),
+                resource: label("AuthPolicy", &f.obj),
+                message: format!("NoAccessRestriction: {m}"),
+            });
         }
     }
     problems

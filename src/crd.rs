@@ -77,7 +77,8 @@ fn walk(out: &mut String, path: &str, schema: &serde_json::Value) {
         Some(t) => t.to_owned(),
         None => "any".to_owned(),
     };
-    let mut description = schema.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ").replace('|', "\\|");
+    let mut description =
+        schema.get("description").and_then(|d| d.as_str()).unwrap_or("").replace('\n', " ").replace('|', "\\|");
     if let Some(default) = schema.get("default") {
         let _ = write!(description, " Default: `{default}`.");
     }

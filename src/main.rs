@@ -196,7 +196,10 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
 }
 
 fn rand_id() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos() ^ std::process::id()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ std::process::id())
+        .unwrap_or(0)
 }
 
 async fn shutdown_signal() {

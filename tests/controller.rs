@@ -39,28 +39,37 @@ async fn examples_apply_print_columns_and_become_ready() {
     let idps: Api<IdentityProvider> = c.api(&ns.name);
     let aps: Api<AuthPolicy> = c.api(&ns.name);
     for name in ["github", "gitlab", "google"] {
-        wait_for(&format!("{name} Ready"), T, || async { is(idp_state(&idps, name, "Ready").await, "True", "Ready") }).await;
+        wait_for(&format!("{name} Ready"), T, || async { is(idp_state(&idps, name, "Ready").await, "True", "Ready") })
+            .await;
     }
     // The example OIDC issuer is not reachable here: reported, not hidden.
     wait_for("corp-oidc DiscoveryFailed", T, || async {
         is(idp_state(&idps, "corp-oidc", "ResolvedRefs").await, "False", "DiscoveryFailed")
     })
     .await;
-    wait_for("wiki ProviderNotReady", T, || async { is(ap_state(&aps, "wiki", "Ready").await, "False", "ProviderNotReady") }).await;
+    wait_for("wiki ProviderNotReady", T, || async {
+        is(ap_state(&aps, "wiki", "Ready").await, "False", "ProviderNotReady")
+    })
+    .await;
 
     let out = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=60s", "idp/github"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=90s", "ap/grafana", "ap/ci-dashboard"]);
+    let out =
+        c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=90s", "ap/grafana", "ap/ci-dashboard"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let text = |args: &[&str]| String::from_utf8(c.kubectl(args).stdout).unwrap();
     let idp_table = text(&["get", "idp", "-n", &ns.name]);
     let header: Vec<&str> = idp_table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "TYPE", "READY", "REASON", "AGE"], "{idp_table}");
-    let github_row: Vec<&str> = idp_table.lines().find(|l| l.starts_with("github")).unwrap().split_whitespace().collect();
+    let github_row: Vec<&str> =
+        idp_table.lines().find(|l| l.starts_with("github")).unwrap().split_whitespace().collect();
     assert_eq!(&github_row[..4], ["github", "github", "True", "Ready"], "{idp_table}");
     let oidc_row = idp_table.lines().find(|l| l.starts_with("corp-oidc")).unwrap();
-    assert!(oidc_row.contains("oidc") && oidc_row.contains("False") && oidc_row.contains("DiscoveryFailed"), "{idp_table}");
+    assert!(
+        oidc_row.contains("oidc") && oidc_row.contains("False") && oidc_row.contains("DiscoveryFailed"),
+        "{idp_table}"
+    );
     let wide = text(&["get", "identityproviders", "-n", &ns.name, "-o", "wide"]);
     assert!(wide.lines().next().unwrap().contains("MESSAGE"), "{wide}");
 
@@ -68,17 +77,27 @@ async fn examples_apply_print_columns_and_become_ready() {
     let header: Vec<&str> = ap_table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "PROVIDERS", "UPSTREAM", "READY", "REASON", "AGE"], "{ap_table}");
     let grafana = ap_table.lines().find(|l| l.starts_with("grafana")).unwrap();
-    assert!(grafana.contains("[\"github\"]") && grafana.contains("http://grafana.") && grafana.contains("True") && grafana.contains("Available"), "{ap_table}");
+    assert!(
+        grafana.contains("[\"github\"]")
+            && grafana.contains("http://grafana.")
+            && grafana.contains("True")
+            && grafana.contains("Available"),
+        "{ap_table}"
+    );
 
     let all = text(&["get", "authgate", "-n", &ns.name]);
-    assert!(all.contains("identityprovider.authgate.dev/github") && all.contains("authpolicy.authgate.dev/grafana"), "{all}");
+    assert!(
+        all.contains("identityprovider.authgate.dev/github") && all.contains("authpolicy.authgate.dev/grafana"),
+        "{all}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn admission_rejects_invalid_resources_with_clear_messages() {
     let Some(c) = connect().await else { return };
     let ns = c.namespace("admission");
-    let mut dir: Vec<_> = std::fs::read_dir(repo("tests/fixtures/invalid")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dir: Vec<_> =
+        std::fs::read_dir(repo("tests/fixtures/invalid")).unwrap().map(|e| e.unwrap().path()).collect();
     dir.sort();
     assert!(dir.len() >= 10);
     for path in &dir {
@@ -91,9 +110,21 @@ async fn admission_rejects_invalid_resources_with_clear_messages() {
     }
     // `type` is immutable.
     c.apply(&ns.name, &github_provider_yaml("gh", "gh-secret", "v1"));
-    let out = c.kubectl(&["patch", "-n", &ns.name, "idp/gh", "--type=merge", "-p", r#"{"spec":{"type":"gitlab","allowedOrgs":null}}"#]);
+    let out = c.kubectl(&[
+        "patch",
+        "-n",
+        &ns.name,
+        "idp/gh",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"type":"gitlab","allowedOrgs":null}}"#,
+    ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("type is immutable"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("type is immutable"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,7 +138,10 @@ async fn duplicate_type_is_reported_and_deleting_the_winner_promotes_the_next() 
     // creationTimestamp has second resolution; make the order unambiguous.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     c.apply(&ns.name, &github_provider_yaml("second", "s2", "two"));
-    wait_for("second DuplicateType", T, || async { is(idp_state(&idps, "second", "Accepted").await, "False", "DuplicateType") }).await;
+    wait_for("second DuplicateType", T, || async {
+        is(idp_state(&idps, "second", "Accepted").await, "False", "DuplicateType")
+    })
+    .await;
     let second = idps.get("second").await.unwrap();
     let conds = second.status.unwrap().conditions;
     assert_eq!(cond_state(&conds, "Ready"), Some(("False".into(), "DuplicateType".into())));
@@ -116,7 +150,8 @@ async fn duplicate_type_is_reported_and_deleting_the_winner_promotes_the_next() 
     assert!(msg.contains("\"first\""), "message must name the winner: {msg}");
     assert_eq!(idp_state(&idps, "first", "Ready").await, Some(("True".into(), "Ready".into())));
     // A DuplicateType event was published for the loser.
-    let events = String::from_utf8(c.kubectl(&["get", "events.events.k8s.io", "-n", &ns.name, "-o", "json"]).stdout).unwrap();
+    let events =
+        String::from_utf8(c.kubectl(&["get", "events.events.k8s.io", "-n", &ns.name, "-o", "json"]).stdout).unwrap();
     assert!(events.contains("DuplicateType"), "no DuplicateType event");
 
     idps.delete("first", &DeleteParams::default()).await.unwrap();
@@ -134,7 +169,10 @@ async fn missing_secret_is_reported_and_creating_it_makes_the_provider_ready() {
     let yaml = github_provider_yaml("gh", "late-secret", "v1");
     let idp_only = yaml.split("---").nth(1).unwrap();
     c.apply(&ns.name, idp_only);
-    wait_for("SecretNotFound", T, || async { is(idp_state(&idps, "gh", "ResolvedRefs").await, "False", "SecretNotFound") }).await;
+    wait_for("SecretNotFound", T, || async {
+        is(idp_state(&idps, "gh", "ResolvedRefs").await, "False", "SecretNotFound")
+    })
+    .await;
     assert_eq!(idp_state(&idps, "gh", "Ready").await, Some(("False".into(), "SecretNotFound".into())));
     // The Secret watch reacts: no restart, no waiting for a resync.
     c.apply(&ns.name, yaml.split("---").next().unwrap());
@@ -197,7 +235,10 @@ async fn oidc_discovery_resolves_endpoints_and_reports_issuer_mismatch() {
     let _ctl2 = ControllerProcess::start(&c, &ns2.name, 300);
     let idps2: Api<IdentityProvider> = c.api(&ns2.name);
     c.apply(&ns2.name, &idp("liar", &liar));
-    wait_for("IssuerMismatch", T, || async { is(idp_state(&idps2, "liar", "ResolvedRefs").await, "False", "IssuerMismatch") }).await;
+    wait_for("IssuerMismatch", T, || async {
+        is(idp_state(&idps2, "liar", "ResolvedRefs").await, "False", "IssuerMismatch")
+    })
+    .await;
     let conds = idps2.get("liar").await.unwrap().status.unwrap().conditions;
     let msg = &cluster::condition(&conds, "Ready").unwrap().message;
     assert!(msg.contains("someone-else.example.com") && msg.contains(&liar), "{msg}");
@@ -230,7 +271,10 @@ async fn ready_policy(c: &cluster::Cluster, ns: &str, ctl_resync: u64) -> (Contr
     c.apply(ns, &github_provider_yaml("gh", "gh-secret", "first-secret"));
     c.apply(ns, &policy_yaml("app", &["gh"]));
     let aps: Api<AuthPolicy> = c.api(ns);
-    wait_for("policy Ready", Duration::from_secs(90), || async { is(ap_state(&aps, "app", "Ready").await, "True", "Available") }).await;
+    wait_for("policy Ready", Duration::from_secs(90), || async {
+        is(ap_state(&aps, "app", "Ready").await, "True", "Available")
+    })
+    .await;
     (ctl, aps)
 }
 
@@ -255,7 +299,8 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
     assert_eq!(cfg.providers[0].client_secret.expose(), "first-secret");
     assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/oauth2/callback");
     use base64::Engine;
-    let key = base64::engine::general_purpose::STANDARD.decode(secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY")).unwrap();
+    let key =
+        base64::engine::general_purpose::STANDARD.decode(secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY")).unwrap();
     assert!(key.len() >= 64);
     assert_eq!(secret_value(&ch.secret, "OAUTH_CLIENT_ID"), "client-gh");
     assert_eq!(secret_value(&ch.secret, "OAUTH_CALLBACK_URL"), "https://app.example.com/oauth2/callback");
@@ -309,9 +354,11 @@ async fn a_policy_naming_a_missing_provider_keeps_the_last_good_children() {
     let ns = c.namespace("lastgood");
     let (_ctl, aps) = ready_policy(&c, &ns.name, 300).await;
     let before = children(&c, &ns.name, "app").await.unwrap();
-    let out = c.kubectl(&["patch", "-n", &ns.name, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["nope"]}}"#]);
+    let out =
+        c.kubectl(&["patch", "-n", &ns.name, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["nope"]}}"#]);
     assert!(out.status.success());
-    wait_for("ProviderNotFound", T, || async { is(ap_state(&aps, "app", "Ready").await, "False", "ProviderNotFound") }).await;
+    wait_for("ProviderNotFound", T, || async { is(ap_state(&aps, "app", "Ready").await, "False", "ProviderNotFound") })
+        .await;
     let conds = aps.get("app").await.unwrap().status.unwrap().conditions;
     let msg = &cluster::condition(&conds, "Ready").unwrap().message;
     assert!(msg.contains("\"nope\"") && msg.contains("keeps serving"), "{msg}");
@@ -321,11 +368,22 @@ async fn a_policy_naming_a_missing_provider_keeps_the_last_good_children() {
     assert_eq!(after.deployment.spec, before.deployment.spec);
     assert_eq!(after.deployment.metadata.generation, before.deployment.metadata.generation);
     // An unrestricted public provider is refused the same way.
-    let out = c.kubectl(&["patch", "-n", &ns.name, "idp/gh", "--type=json", "-p", r#"[{"op":"remove","path":"/spec/allowedOrgs"}]"#]);
+    let out = c.kubectl(&[
+        "patch",
+        "-n",
+        &ns.name,
+        "idp/gh",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/allowedOrgs"}]"#,
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = c.kubectl(&["patch", "-n", &ns.name, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["gh"]}}"#]);
     assert!(out.status.success());
-    wait_for("NoAccessRestriction", T, || async { is(ap_state(&aps, "app", "Accepted").await, "False", "NoAccessRestriction") }).await;
+    wait_for("NoAccessRestriction", T, || async {
+        is(ap_state(&aps, "app", "Accepted").await, "False", "NoAccessRestriction")
+    })
+    .await;
     let again = children(&c, &ns.name, "app").await.unwrap();
     assert_eq!(again.secret.data, before.secret.data);
 }
@@ -349,10 +407,16 @@ async fn steady_state_writes_nothing_over_several_resyncs() {
         m
     };
     let writes = |text: &str| -> u64 {
-        text.lines().filter(|l| l.starts_with("authgate_controller_writes_total")).map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum()
+        text.lines()
+            .filter(|l| l.starts_with("authgate_controller_writes_total"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
     };
     let reconciles = |text: &str| -> u64 {
-        text.lines().filter(|l| l.starts_with("authgate_controller_reconciles_total")).map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap()).sum()
+        text.lines()
+            .filter(|l| l.starts_with("authgate_controller_reconciles_total"))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
     };
     let before = snapshot().await;
     let m1 = ctl.metrics().await;
@@ -381,7 +445,10 @@ async fn unready_gateway_pods_make_the_policy_not_ready() {
         let out = c.kubectl(&["patch", "-n", &ns.name, "pod", &name, "--subresource=status", "-p", patch]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    wait_for("GatewayUnavailable", T, || async { is(ap_state(&aps, "app", "Ready").await, "False", "GatewayUnavailable") }).await;
+    wait_for("GatewayUnavailable", T, || async {
+        is(ap_state(&aps, "app", "Ready").await, "False", "GatewayUnavailable")
+    })
+    .await;
     let conds = aps.get("app").await.unwrap().status.unwrap().conditions;
     assert!(cluster::condition(&conds, "Ready").unwrap().message.contains("0 of 1"));
 }

@@ -34,7 +34,8 @@ async fn exactly_one_leader_reconciles_and_a_standby_takes_over() {
     // Under the chart's RBAC, Leases may only live in the chart's namespace.
     let lease_ns = if cluster::rbac_mode() { cluster::CHART_NAMESPACE.to_owned() } else { ns.name.clone() };
     let lease_name = format!("authgate-{}", ns.name);
-    let lease = ["--leader-election", "--lease-name", &lease_name, "--lease-namespace", &lease_ns, "--lease-seconds", "4"];
+    let lease =
+        ["--leader-election", "--lease-name", &lease_name, "--lease-namespace", &lease_ns, "--lease-seconds", "4"];
     let a = ControllerProcess::start_with(&c, &ns.name, 300, &lease);
     let b = ControllerProcess::start_with(&c, &ns.name, 300, &lease);
     let (leader, standby) = wait_for("one leader", Duration::from_secs(30), || async {

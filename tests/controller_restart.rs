@@ -18,7 +18,8 @@ async fn ready(aps: &Api<AuthPolicy>, name: &str) -> Option<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn controller_survives_an_apiserver_restart() {
     let Some(c) = connect().await else { return };
-    let (Some(script), Some(state)) = (std::env::var_os("AUTHGATE_CP_SCRIPT"), std::env::var_os("AUTHGATE_CP_STATE")) else {
+    let (Some(script), Some(state)) = (std::env::var_os("AUTHGATE_CP_SCRIPT"), std::env::var_os("AUTHGATE_CP_STATE"))
+    else {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "AUTHGATE_CP_SCRIPT/STATE must be set in CI");
         eprintln!("SKIP: AUTHGATE_CP_SCRIPT/AUTHGATE_CP_STATE not set");
         return;
@@ -38,6 +39,13 @@ async fn controller_survives_an_apiserver_restart() {
     c.apply(&ns.name, &policy_yaml("after", &["gh"]));
     wait_for("after Ready", Duration::from_secs(120), || ready(&aps, "after")).await;
     assert!(ctl.alive());
-    let out = c.kubectl(&["get", "-n", &ns.name, "deploy/after-gateway", "secret/after-auth-credentials", "svc/after-gateway"]);
+    let out = c.kubectl(&[
+        "get",
+        "-n",
+        &ns.name,
+        "deploy/after-gateway",
+        "secret/after-auth-credentials",
+        "svc/after-gateway",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }

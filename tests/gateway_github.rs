@@ -13,8 +13,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fakes::github::{Endpoint, FakeGithub, User, parse_link_header};
 use fakes::harness::{
-    Accept, Browser, EchoUpstream, Gateway, assert_guarded, assert_logged_in, assert_no_session,
-    echoed_header, free_port, gateway_config, init, provider, query_map,
+    Accept, Browser, EchoUpstream, Gateway, assert_guarded, assert_logged_in, assert_no_session, echoed_header,
+    free_port, gateway_config, init, provider, query_map,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -32,10 +32,7 @@ const RD: &str = "/app/dashboard?tab=1";
 
 fn client() -> reqwest::Client {
     init();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 /// Runs the authorize step against the fake and returns the code.
@@ -47,20 +44,14 @@ async fn fake_code(fake: &FakeGithub, challenge: Option<&str>, state: &str) -> S
         .append_pair("scope", "read:org user:email")
         .append_pair("state", state);
     if let Some(c) = challenge {
-        url.query_pairs_mut()
-            .append_pair("code_challenge", c)
-            .append_pair("code_challenge_method", "S256");
+        url.query_pairs_mut().append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
     }
     let resp = client().get(url).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     let loc = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     assert_eq!(loc.path(), "/oauth2/callback");
     let q = query_map(&loc);
-    assert_eq!(
-        q.get("state").map(String::as_str),
-        Some(state),
-        "state is echoed"
-    );
+    assert_eq!(q.get("state").map(String::as_str), Some(state), "state is echoed");
     q["code"].clone()
 }
 
@@ -74,9 +65,7 @@ async fn fake_token(fake: &FakeGithub, form: &[(&str, &str)], json: bool) -> (St
 }
 
 async fn fake_api(fake: &FakeGithub, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut req = client()
-        .get(format!("{}{path}", fake.api_url()))
-        .header("user-agent", "authgate-tests");
+    let mut req = client().get(format!("{}{path}", fake.api_url())).header("user-agent", "authgate-tests");
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
@@ -86,16 +75,8 @@ async fn fake_api(fake: &FakeGithub, path: &str, token: Option<&str>) -> reqwest
 async fn fake_user_token(fake: &FakeGithub, login: &str) -> String {
     fake.login_as(login);
     let code = fake_code(fake, None, "s").await;
-    let (_, body) = fake_token(
-        fake,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("code", &code),
-        ],
-        true,
-    )
-    .await;
+    let (_, body) =
+        fake_token(fake, &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("code", &code)], true).await;
     let v: Value = serde_json::from_str(&body).unwrap();
     v["access_token"].as_str().unwrap().to_owned()
 }
@@ -107,82 +88,41 @@ async fn fake_token_exchange_checks_pkce_secret_and_code() {
     fake.login_as("octocat");
     let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    assert_eq!(
-        challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        "RFC 7636 appendix B"
-    );
+    assert_eq!(challenge, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "RFC 7636 appendix B");
 
     // Wrong verifier: HTTP 200 with GitHub's error body; the code is spent.
     let code = fake_code(&fake, Some(&challenge), "st1").await;
-    let base = [
-        ("client_id", CLIENT_ID),
-        ("client_secret", CLIENT_SECRET),
-        ("code", code.as_str()),
-    ];
-    let (status, body) = fake_token(
-        &fake,
-        &[&base[..], &[("code_verifier", "wrong-verifier")]].concat(),
-        true,
-    )
-    .await;
+    let base = [("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("code", code.as_str())];
+    let (status, body) = fake_token(&fake, &[&base[..], &[("code_verifier", "wrong-verifier")]].concat(), true).await;
     assert_eq!(status, StatusCode::OK);
     let err: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(err["error"], "bad_verification_code");
     assert!(err["error_description"].is_string() && err["error_uri"].is_string());
-    let (_, body) = fake_token(
-        &fake,
-        &[&base[..], &[("code_verifier", verifier)]].concat(),
-        true,
-    )
-    .await;
-    assert!(
-        body.contains("bad_verification_code"),
-        "a code is single-use: {body}"
-    );
+    let (_, body) = fake_token(&fake, &[&base[..], &[("code_verifier", verifier)]].concat(), true).await;
+    assert!(body.contains("bad_verification_code"), "a code is single-use: {body}");
 
     // Missing verifier when a challenge was sent.
     let code = fake_code(&fake, Some(&challenge), "st2").await;
-    let (_, body) = fake_token(
-        &fake,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("code", &code),
-        ],
-        true,
-    )
-    .await;
+    let (_, body) =
+        fake_token(&fake, &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("code", &code)], true).await;
     assert!(body.contains("bad_verification_code"), "{body}");
 
     // Wrong secret.
     let code = fake_code(&fake, Some(&challenge), "st3").await;
     let (status, body) = fake_token(
         &fake,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", "nope"),
-            ("code", &code),
-            ("code_verifier", verifier),
-        ],
+        &[("client_id", CLIENT_ID), ("client_secret", "nope"), ("code", &code), ("code_verifier", verifier)],
         true,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["error"],
-        "incorrect_client_credentials"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "incorrect_client_credentials");
 
     // Right everything, JSON.
     let code = fake_code(&fake, Some(&challenge), "st4").await;
     let (_, body) = fake_token(
         &fake,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("code", &code),
-            ("code_verifier", verifier),
-        ],
+        &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("code", &code), ("code_verifier", verifier)],
         true,
     )
     .await;
@@ -195,18 +135,11 @@ async fn fake_token_exchange_checks_pkce_secret_and_code() {
     let code = fake_code(&fake, Some(&challenge), "st5").await;
     let (_, body) = fake_token(
         &fake,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("code", &code),
-            ("code_verifier", verifier),
-        ],
+        &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("code", &code), ("code_verifier", verifier)],
         false,
     )
     .await;
-    let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let form: BTreeMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
     assert!(form["access_token"].starts_with("gho_"), "{body}");
     assert_eq!(form["token_type"], "bearer");
 
@@ -225,16 +158,8 @@ async fn fake_token_exchange_checks_pkce_secret_and_code() {
     // Forced error.
     fake.force_token_error(Some("bad_verification_code"));
     let code = fake_code(&fake, None, "st7").await;
-    let (status, body) = fake_token(
-        &fake,
-        &[
-            ("client_id", CLIENT_ID),
-            ("client_secret", CLIENT_SECRET),
-            ("code", &code),
-        ],
-        true,
-    )
-    .await;
+    let (status, body) =
+        fake_token(&fake, &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET), ("code", &code)], true).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("bad_verification_code"));
 }
@@ -252,11 +177,7 @@ async fn fake_authorize_rejects_plain_pkce_and_foreign_redirect() {
         .append_pair("state", "x");
     let resp = client().get(url).send().await.unwrap();
     let loc = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
-    assert_eq!(
-        loc.host_str(),
-        Some("127.0.0.1"),
-        "errors go to the registered callback"
-    );
+    assert_eq!(loc.host_str(), Some("127.0.0.1"), "errors go to the registered callback");
     assert_eq!(query_map(&loc)["error"], "redirect_uri_mismatch");
 
     let mut url = fake.authorize_url();
@@ -280,20 +201,12 @@ async fn fake_paginates_like_github() {
     assert_eq!(resp.status(), StatusCode::OK);
     let links = parse_link_header(resp.headers()["link"].to_str().unwrap());
     assert_eq!(links.keys().cloned().collect::<Vec<_>>(), ["last", "next"]);
-    assert_eq!(
-        links["next"],
-        format!("{}/user/orgs?page=2", fake.api_url())
-    );
-    assert_eq!(
-        links["last"],
-        format!("{}/user/orgs?page=9", fake.api_url())
-    );
+    assert_eq!(links["next"], format!("{}/user/orgs?page=2", fake.api_url()));
+    assert_eq!(links["last"], format!("{}/user/orgs?page=9", fake.api_url()));
     let orgs: Vec<Value> = resp.json().await.unwrap();
     assert_eq!(orgs.len(), 30);
     assert_eq!(orgs[0]["login"], "org-000");
-    assert!(
-        orgs[0]["id"].is_u64() && orgs[0]["url"].is_string() && orgs[0]["description"].is_string()
-    );
+    assert!(orgs[0]["id"].is_u64() && orgs[0]["url"].is_string() && orgs[0]["description"].is_string());
 
     // per_page is capped at 100; following `next` walks every page.
     let mut next = Some(format!("{}/user/orgs?per_page=1000", fake.api_url()));
@@ -307,36 +220,20 @@ async fn fake_paginates_like_github() {
             .send()
             .await
             .unwrap();
-        let links = resp
-            .headers()
-            .get("link")
-            .map(|v| parse_link_header(v.to_str().unwrap()))
-            .unwrap_or_default();
+        let links = resp.headers().get("link").map(|v| parse_link_header(v.to_str().unwrap())).unwrap_or_default();
         let page: Vec<Value> = resp.json().await.unwrap();
         assert!(page.len() <= 100);
         pages += 1;
         if pages == 1 {
-            assert_eq!(
-                links["last"],
-                format!("{}/user/orgs?per_page=1000&page=3", fake.api_url())
-            );
+            assert_eq!(links["last"], format!("{}/user/orgs?per_page=1000&page=3", fake.api_url()));
         }
         if pages == 3 {
             assert_eq!(page.len(), 50);
             assert!(!links.contains_key("next") && !links.contains_key("last"));
-            assert_eq!(
-                links["prev"],
-                format!("{}/user/orgs?per_page=1000&page=2", fake.api_url())
-            );
-            assert_eq!(
-                links["first"],
-                format!("{}/user/orgs?per_page=1000&page=1", fake.api_url())
-            );
+            assert_eq!(links["prev"], format!("{}/user/orgs?per_page=1000&page=2", fake.api_url()));
+            assert_eq!(links["first"], format!("{}/user/orgs?per_page=1000&page=1", fake.api_url()));
         }
-        seen.extend(
-            page.into_iter()
-                .map(|o| o["login"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page.into_iter().map(|o| o["login"].as_str().unwrap().to_owned()));
         next = links.get("next").cloned();
     }
     assert_eq!(pages, 3);
@@ -365,42 +262,23 @@ async fn fake_api_shapes_auth_and_failures() {
 
     let resp = fake_api(&fake, "/user", None).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["message"],
-        "Requires authentication"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["message"], "Requires authentication");
     let resp = fake_api(&fake, "/user", Some("gho_forged")).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["message"], "Bad credentials");
     assert!(body["documentation_url"].is_string());
-    let resp = client()
-        .get(format!("{}/user", fake.api_url()))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::FORBIDDEN,
-        "User-Agent is required"
-    );
+    let resp = client().get(format!("{}/user", fake.api_url())).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "User-Agent is required");
 
     let resp = fake_api(&fake, "/user", Some(&token)).await;
     assert_eq!(resp.headers()["x-oauth-scopes"], "read:org, user:email");
     let user: Value = resp.json().await.unwrap();
     assert_eq!(user["login"], "octocat");
     assert!(user["id"].is_u64());
-    assert!(
-        user["email"].is_null(),
-        "no public email unless the test sets one"
-    );
+    assert!(user["email"].is_null(), "no public email unless the test sets one");
 
-    let emails: Vec<Value> = fake_api(&fake, "/user/emails", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let emails: Vec<Value> = fake_api(&fake, "/user/emails", Some(&token)).await.json().await.unwrap();
     assert_eq!(emails.len(), 2);
     assert_eq!(emails[0]["primary"], true);
     assert_eq!(emails[0]["verified"], false);
@@ -414,16 +292,9 @@ async fn fake_api_shapes_auth_and_failures() {
 
     fake.add_user(User::new("teamy").team("acme", "platform-team"));
     let token = fake_user_token(&fake, "teamy").await;
-    let teams: Vec<Value> = fake_api(&fake, "/user/teams", Some(&token))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let teams: Vec<Value> = fake_api(&fake, "/user/teams", Some(&token)).await.json().await.unwrap();
     assert_eq!(teams[0]["slug"], "platform-team");
-    assert_ne!(
-        teams[0]["name"], teams[0]["slug"],
-        "display name differs from slug"
-    );
+    assert_ne!(teams[0]["name"], teams[0]["slug"], "display name differs from slug");
     assert_eq!(teams[0]["organization"]["login"], "acme");
 }
 
@@ -464,32 +335,19 @@ async fn setup_with_secret(user: User, filters: Filters, access: Filters, secret
     let cfg = gateway_config(port, upstream.url(), p, access);
     let gw = Gateway::start(cfg).await;
     fake.register_callback(&gw.callback_url());
-    Setup {
-        fake,
-        gw,
-        _upstream: upstream,
-    }
+    Setup { fake, gw, _upstream: upstream }
 }
 
 fn orgs(list: &[&str]) -> Filters {
-    Filters {
-        allowed_orgs: list.iter().map(|s| (*s).to_owned()).collect(),
-        ..Filters::default()
-    }
+    Filters { allowed_orgs: list.iter().map(|s| (*s).to_owned()).collect(), ..Filters::default() }
 }
 
 fn teams(list: &[&str]) -> Filters {
-    Filters {
-        allowed_teams: list.iter().map(|s| (*s).to_owned()).collect(),
-        ..Filters::default()
-    }
+    Filters { allowed_teams: list.iter().map(|s| (*s).to_owned()).collect(), ..Filters::default() }
 }
 
 fn domains(list: &[&str]) -> Filters {
-    Filters {
-        allowed_domains: list.iter().map(|s| (*s).to_owned()).collect(),
-        ..Filters::default()
-    }
+    Filters { allowed_domains: list.iter().map(|s| (*s).to_owned()).collect(), ..Filters::default() }
 }
 
 /// A login that must end in the 403 page, with no session.
@@ -504,31 +362,15 @@ async fn assert_denied(s: &Setup, must_mention: &[&str], must_not_leak: &[&str])
         login.describe(),
         s.gw.logs()
     );
-    assert!(
-        login.callback.is_some(),
-        "denial must come from the callback\n{}",
-        login.describe()
-    );
-    let ct = last
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    assert!(login.callback.is_some(), "denial must come from the callback\n{}", login.describe());
+    let ct = last.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     assert!(ct.starts_with("text/html"), "403 page is HTML, got {ct:?}");
     let body = last.body.to_lowercase();
     for word in must_mention {
-        assert!(
-            body.contains(&word.to_lowercase()),
-            "403 page should name the reason ({word:?}):\n{}",
-            last.body
-        );
+        assert!(body.contains(&word.to_lowercase()), "403 page should name the reason ({word:?}):\n{}", last.body);
     }
     for secret in must_not_leak {
-        assert!(
-            !last.body.contains(secret),
-            "403 page leaks the rule list ({secret:?}):\n{}",
-            last.body
-        );
+        assert!(!last.body.contains(secret), "403 page leaks the rule list ({secret:?}):\n{}", last.body);
     }
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
 }
@@ -541,10 +383,7 @@ fn only_token(fake: &FakeGithub) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_filter_allows_member_and_forwards_bearer() {
-    let user = User::new("octocat")
-        .email("octocat@example.com", true, true)
-        .org("some-other-org")
-        .org("Acme-Allowed");
+    let user = User::new("octocat").email("octocat@example.com", true, true).org("some-other-org").org("Acme-Allowed");
     let s = setup(user, orgs(&["acme-allowed"]), Filters::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
@@ -552,67 +391,36 @@ async fn org_filter_allows_member_and_forwards_bearer() {
     // The authorize request: state and PKCE S256, the configured scopes.
     let auth = s.fake.authorize_requests();
     let params = &auth.last().expect("authorize request").params;
-    assert!(
-        params.get("state").is_some_and(|v| v.len() >= 16),
-        "state: {params:?}"
-    );
-    assert_eq!(
-        params.get("code_challenge_method").map(String::as_str),
-        Some("S256"),
-        "{params:?}"
-    );
-    assert!(
-        params.get("code_challenge").is_some_and(|v| v.len() >= 43),
-        "{params:?}"
-    );
+    assert!(params.get("state").is_some_and(|v| v.len() >= 16), "state: {params:?}");
+    assert_eq!(params.get("code_challenge_method").map(String::as_str), Some("S256"), "{params:?}");
+    assert!(params.get("code_challenge").is_some_and(|v| v.len() >= 43), "{params:?}");
     assert_eq!(params.get("redirect_uri"), Some(&s.gw.callback_url()));
     let scopes: Vec<&str> = params["scope"].split([' ', ',']).collect();
-    assert!(
-        scopes.contains(&"read:org") && scopes.contains(&"user:email"),
-        "{params:?}"
-    );
+    assert!(scopes.contains(&"read:org") && scopes.contains(&"user:email"), "{params:?}");
 
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
     let token = only_token(&s.fake);
-    assert_eq!(
-        echoed_header(&echo, "authorization"),
-        vec![format!("Bearer {token}")],
-        "{echo:#}"
-    );
-    assert_eq!(
-        echoed_header(&echo, "x-auth-request-email"),
-        vec!["octocat@example.com".to_owned()],
-        "{echo:#}"
-    );
+    assert_eq!(echoed_header(&echo, "authorization"), vec![format!("Bearer {token}")], "{echo:#}");
+    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec!["octocat@example.com".to_owned()], "{echo:#}");
     let user = echoed_header(&echo, "x-auth-request-user");
     assert_eq!(user.len(), 1, "{echo:#}");
-    assert!(
-        user[0] == "octocat" || user[0] == "octocat@example.com",
-        "user header: {user:?}"
-    );
+    assert!(user[0] == "octocat" || user[0] == "octocat@example.com", "user header: {user:?}");
     assert_eq!(echo["query"], "tab=1");
 
     // The token request carried the PKCE verifier that matches the challenge.
     let form = s.fake.token_requests().pop().expect("token request");
     let verifier = form.get("code_verifier").expect("code_verifier sent");
-    assert_eq!(
-        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
-        params["code_challenge"]
-    );
+    assert_eq!(URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())), params["code_challenge"]);
 
     // /oauth2/userinfo knows who this is.
-    let info = browser
-        .get(&s.gw.url("/oauth2/userinfo"), Accept::Json)
-        .await;
+    let info = browser.get(&s.gw.url("/oauth2/userinfo"), Accept::Json).await;
     assert_eq!(info.status, StatusCode::OK, "{}", info.describe());
     assert!(info.body.contains("octocat@example.com"), "{}", info.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_filter_denies_non_member() {
-    let user = User::new("octocat")
-        .email("octocat@example.com", true, true)
-        .org("some-other-org");
+    let user = User::new("octocat").email("octocat@example.com", true, true).org("some-other-org");
     let s = setup(user, orgs(&["secret-allowed-org-7f3a"]), Filters::default()).await;
     assert_denied(&s, &["organization"], &["secret-allowed-org-7f3a"]).await;
 }
@@ -620,9 +428,7 @@ async fn org_filter_denies_non_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_org_filter_applies_on_top_of_provider() {
     // The provider allows the user's org; the policy requires another.
-    let user = User::new("octocat")
-        .email("octocat@example.com", true, true)
-        .org("acme");
+    let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup(user, orgs(&["acme"]), orgs(&["secret-policy-org-91c2"])).await;
     assert_denied(&s, &["organization"], &["secret-policy-org-91c2"]).await;
 }
@@ -638,10 +444,7 @@ async fn team_filter_allows_member() {
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
-    assert_eq!(
-        echoed_header(&echo, "authorization"),
-        vec![format!("Bearer {}", only_token(&s.fake))]
-    );
+    assert_eq!(echoed_header(&echo, "authorization"), vec![format!("Bearer {}", only_token(&s.fake))]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -668,11 +471,7 @@ async fn verified_secondary_email_is_used_over_unverified_primary() {
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
-    assert_eq!(
-        echoed_header(&echo, "x-auth-request-email"),
-        vec!["octocat@verified.example".to_owned()],
-        "{echo:#}"
-    );
+    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec!["octocat@verified.example".to_owned()], "{echo:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -712,10 +511,7 @@ async fn more_than_100_orgs_are_paginated() {
         .filter(|r| r.endpoint == Some(Endpoint::Orgs) && r.status == 200)
         .map(|r| r.page)
         .collect();
-    assert!(
-        org_pages.len() >= 3,
-        "251 orgs need at least 3 pages at 100 per page: {org_pages:?}"
-    );
+    assert!(org_pages.len() >= 3, "251 orgs need at least 3 pages at 100 per page: {org_pages:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -747,10 +543,7 @@ async fn failing_second_page_of_orgs_denies() {
         .email("octocat@example.com", true, true)
         .orgs((0..150).map(|i| format!("filler-org-{i:03}")))
         .fail_page(Endpoint::Orgs, 502, 2);
-    let user = User {
-        orgs: [user.orgs.clone(), vec!["acme".to_owned()]].concat(),
-        ..user
-    };
+    let user = User { orgs: [user.orgs.clone(), vec!["acme".to_owned()]].concat(), ..user };
     let s = setup(user, orgs(&["acme"]), Filters::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
@@ -771,47 +564,31 @@ async fn failing_emails_call_denies_domain_filter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_error_with_http_200_fails_cleanly() {
-    let user = User::new("octocat")
-        .email("octocat@example.com", true, true)
-        .org("acme");
+    let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup(user, orgs(&["acme"]), Filters::default()).await;
     s.fake.force_token_error(Some("bad_verification_code"));
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
-    assert!(
-        s.fake.api_requests().is_empty(),
-        "no API call without a token: {:?}",
-        s.fake.api_requests()
-    );
+    assert!(s.fake.api_requests().is_empty(), "no API call without a token: {:?}", s.fake.api_requests());
     let body = &login.last().body;
-    assert!(
-        !body.contains(CLIENT_SECRET),
-        "the error page must not show secrets"
-    );
+    assert!(!body.contains(CLIENT_SECRET), "the error page must not show secrets");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_client_secret_fails_cleanly() {
-    let user = User::new("octocat")
-        .email("octocat@example.com", true, true)
-        .org("acme");
+    let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup_with_secret(user, orgs(&["acme"]), Filters::default(), "not-the-secret").await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
     assert!(s.fake.issued_tokens().is_empty());
-    assert!(
-        !s.gw.logs().contains("not-the-secret"),
-        "the client secret must never be logged"
-    );
+    assert!(!s.gw.logs().contains("not-the-secret"), "the client secret must never be logged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_is_guarded_and_secrets_stay_out_of_logs() {
-    let user = User::new("octocat")
-        .email("octocat@example.com", true, true)
-        .org("acme");
+    let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup(user, orgs(&["acme"]), Filters::default()).await;
     let mut browser = Browser::new(&s.gw);
     assert_guarded(&s.gw, &mut browser, RD).await;
@@ -822,9 +599,6 @@ async fn no_session_is_guarded_and_secrets_stay_out_of_logs() {
     assert!(!logs.contains(&token), "access token logged");
     assert!(!logs.contains(CLIENT_SECRET), "client secret logged");
     for value in browser.cookies().values() {
-        assert!(
-            value.len() < 8 || !logs.contains(value.as_str()),
-            "cookie value logged"
-        );
+        assert!(value.len() < 8 || !logs.contains(value.as_str()), "cookie value logged");
     }
 }

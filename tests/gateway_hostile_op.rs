@@ -11,8 +11,8 @@ use authgate::gateway::config::ProviderType;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fakes::harness::{
-    Accept, Browser, EchoUpstream, Gateway, assert_logged_in, assert_no_session, echoed_header,
-    free_port, gateway_config, init, provider, query_map,
+    Accept, Browser, EchoUpstream, Gateway, assert_logged_in, assert_no_session, echoed_header, free_port,
+    gateway_config, init, provider, query_map,
 };
 use fakes::hostile_op::{EMAIL, HOSTILE_MODES, HostileOp, Mode, SUBJECT};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -42,15 +42,13 @@ fn reference_verify(token: &str, jwks: &Value, issuer: &str, nonce: &str) -> Res
         .as_array()
         .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
         .ok_or_else(|| format!("kid {kid} not published"))?;
-    let key =
-        DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
-            .map_err(|e| e.to_string())?;
+    let key = DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap())
+        .map_err(|e| e.to_string())?;
     let mut v = Validation::new(Algorithm::RS256);
     v.set_issuer(&[issuer]);
     v.set_audience(&[CLIENT_ID]);
     v.set_required_spec_claims(&["exp", "iat", "sub", "aud", "iss"]);
-    let data =
-        jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| format!("verify: {e}"))?;
+    let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| format!("verify: {e}"))?;
     let claims = data.claims;
     // jsonwebtoken's required claims do not cover `iat`.
     if !claims["iat"].is_number() {
@@ -76,10 +74,7 @@ fn reference_verify(token: &str, jwks: &Value, issuer: &str, nonce: &str) -> Res
 
 fn client() -> reqwest::Client {
     init();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,21 +89,13 @@ async fn fake_crafts_each_flaw_and_nothing_else() {
     for mode in HOSTILE_MODES {
         let token = op.craft(*mode, Some("n-1"));
         let jwks = op.jwks();
-        assert!(
-            reference_verify(&token, &jwks, &issuer, "n-1").is_err(),
-            "{mode:?} must fail strict verification"
-        );
+        assert!(reference_verify(&token, &jwks, &issuer, "n-1").is_err(), "{mode:?} must fail strict verification");
     }
     // Rotation: unknown to the first JWKS, known to the refetched one.
     let before = op.jwks();
     let rotated = op.craft(Mode::RotatedKey, Some("n-1"));
-    assert!(
-        reference_verify(&rotated, &before, &issuer, "n-1")
-            .unwrap_err()
-            .contains("not published")
-    );
-    reference_verify(&rotated, &op.jwks(), &issuer, "n-1")
-        .expect("rotated key verifies after refetch");
+    assert!(reference_verify(&rotated, &before, &issuer, "n-1").unwrap_err().contains("not published"));
+    reference_verify(&rotated, &op.jwks(), &issuer, "n-1").expect("rotated key verifies after refetch");
     assert_eq!(op.jwks()["keys"].as_array().unwrap().len(), 2);
     // Key confusion really is HS256 keyed with the published public key.
     let confused = op.craft(Mode::HmacKeyConfusion, Some("n-1"));
@@ -127,14 +114,7 @@ async fn fake_crafts_each_flaw_and_nothing_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fake_flow_checks_pkce_client_and_echoes_nonce() {
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
-    let discovery: Value = client()
-        .get(op.discovery_url())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = client().get(op.discovery_url()).send().await.unwrap().json().await.unwrap();
     assert_eq!(discovery["issuer"], op.issuer());
     assert_eq!(discovery["jwks_uri"], op.jwks_url().as_str());
     let verifier = "a-verifier-that-is-long-enough-to-be-valid-0123456789";
@@ -165,78 +145,39 @@ async fn fake_flow_checks_pkce_client_and_echoes_nonce() {
             .form(&[
                 ("grant_type", "authorization_code".to_owned()),
                 ("code", code),
-                (
-                    "redirect_uri",
-                    "http://127.0.0.1:1/oauth2/callback".to_owned(),
-                ),
+                ("redirect_uri", "http://127.0.0.1:1/oauth2/callback".to_owned()),
                 ("code_verifier", verifier.to_owned()),
             ])
             .send()
     };
 
     let c = code(client().get(authorize("nonce-A")).send().await.unwrap());
-    let resp = token(
-        c,
-        "wrong-verifier-wrong-verifier-wrong-verifier-000",
-        CLIENT_SECRET,
-    )
-    .await
-    .unwrap();
+    let resp = token(c, "wrong-verifier-wrong-verifier-wrong-verifier-000", CLIENT_SECRET).await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_grant"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
 
     let c = code(client().get(authorize("nonce-B")).send().await.unwrap());
-    let resp = token(
-        c,
-        "a-verifier-that-is-long-enough-to-be-valid-0123456789",
-        "bad-secret",
-    )
-    .await
-    .unwrap();
+    let resp = token(c, "a-verifier-that-is-long-enough-to-be-valid-0123456789", "bad-secret").await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     let c = code(client().get(authorize("nonce-C")).send().await.unwrap());
-    let resp = token(
-        c,
-        "a-verifier-that-is-long-enough-to-be-valid-0123456789",
-        CLIENT_SECRET,
-    )
-    .await
-    .unwrap();
+    let resp = token(c, "a-verifier-that-is-long-enough-to-be-valid-0123456789", CLIENT_SECRET).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
-    let claims = reference_verify(
-        body["id_token"].as_str().unwrap(),
-        &op.jwks(),
-        &op.issuer(),
-        "nonce-C",
-    )
-    .expect("valid");
+    let claims =
+        reference_verify(body["id_token"].as_str().unwrap(), &op.jwks(), &op.issuer(), "nonce-C").expect("valid");
     assert_eq!(claims["nonce"], "nonce-C");
 
     op.set_mode(Mode::NonceMismatch);
     let c = code(client().get(authorize("nonce-D")).send().await.unwrap());
-    let body: Value = token(
-        c,
-        "a-verifier-that-is-long-enough-to-be-valid-0123456789",
-        CLIENT_SECRET,
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let err = reference_verify(
-        body["id_token"].as_str().unwrap(),
-        &op.jwks(),
-        &op.issuer(),
-        "nonce-D",
-    )
-    .unwrap_err();
+    let body: Value = token(c, "a-verifier-that-is-long-enough-to-be-valid-0123456789", CLIENT_SECRET)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let err = reference_verify(body["id_token"].as_str().unwrap(), &op.jwks(), &op.issuer(), "nonce-D").unwrap_err();
     assert!(err.starts_with("nonce"), "{err}");
 }
 
@@ -267,28 +208,16 @@ fn oidc_provider(op: &HostileOp) -> authgate::gateway::config::ProviderConfig {
 }
 
 fn policy_access() -> Filters {
-    Filters {
-        allowed_domains: vec!["example.com".to_owned()],
-        ..Filters::default()
-    }
+    Filters { allowed_domains: vec!["example.com".to_owned()], ..Filters::default() }
 }
 
 async fn setup() -> Setup {
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
     let upstream = EchoUpstream::start().await;
-    let cfg = gateway_config(
-        free_port(),
-        upstream.url(),
-        oidc_provider(&op),
-        policy_access(),
-    );
+    let cfg = gateway_config(free_port(), upstream.url(), oidc_provider(&op), policy_access());
     let gw = Gateway::start(cfg).await;
     op.register_redirect_uri(&gw.callback_url());
-    Setup {
-        op,
-        gw,
-        _upstream: upstream,
-    }
+    Setup { op, gw, _upstream: upstream }
 }
 
 /// A valid login, proving the setup works (and that the gateway has seen
@@ -306,16 +235,8 @@ async fn assert_mode_refused(mode: Mode) {
     s.op.set_mode(mode);
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
-    assert!(
-        login.callback.is_some(),
-        "{mode:?}: the flow must reach the callback\n{}",
-        login.describe()
-    );
-    assert_eq!(
-        s.op.issued_id_tokens().len(),
-        2,
-        "{mode:?}: the hostile token was issued"
-    );
+    assert!(login.callback.is_some(), "{mode:?}: the flow must reach the callback\n{}", login.describe());
+    assert_eq!(s.op.issued_id_tokens().len(), 2, "{mode:?}: the hostile token was issued");
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
 }
 
@@ -325,34 +246,14 @@ async fn valid_login_sends_nonce_and_pkce_and_forwards_bearer() {
     let echo = valid_login(&s).await;
     let auth = s.op.authorize_requests();
     let params = &auth[0].params;
-    assert!(
-        params.get("nonce").is_some_and(|n| n.len() >= 16),
-        "nonce sent: {params:?}"
-    );
-    assert!(
-        params.get("state").is_some_and(|n| n.len() >= 16),
-        "state sent: {params:?}"
-    );
-    assert_eq!(
-        params.get("code_challenge_method").map(String::as_str),
-        Some("S256")
-    );
+    assert!(params.get("nonce").is_some_and(|n| n.len() >= 16), "nonce sent: {params:?}");
+    assert!(params.get("state").is_some_and(|n| n.len() >= 16), "state sent: {params:?}");
+    assert_eq!(params.get("code_challenge_method").map(String::as_str), Some("S256"));
     let at = s.op.issued_access_tokens();
-    assert_eq!(
-        echoed_header(&echo, "authorization"),
-        vec![format!("Bearer {}", at[0])],
-        "{echo:#}"
-    );
-    assert_eq!(
-        echoed_header(&echo, "x-auth-request-email"),
-        vec![EMAIL.to_owned()],
-        "{echo:#}"
-    );
+    assert_eq!(echoed_header(&echo, "authorization"), vec![format!("Bearer {}", at[0])], "{echo:#}");
+    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()], "{echo:#}");
     let groups = echoed_header(&echo, "x-auth-request-groups").join(",");
-    assert!(
-        groups.contains("staff") && groups.contains("engineering"),
-        "groups: {groups:?}"
-    );
+    assert!(groups.contains("staff") && groups.contains("engineering"), "groups: {groups:?}");
     assert!(s.op.jwks_fetches() >= 1);
 }
 
@@ -398,14 +299,8 @@ async fn key_rotation_refetches_jwks_and_accepts() {
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
-    assert_eq!(
-        echoed_header(&echo, "x-auth-request-email"),
-        vec![EMAIL.to_owned()]
-    );
-    assert!(
-        s.op.jwks_fetches() > fetches_before,
-        "the new kid must trigger a JWKS refetch"
-    );
+    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()]);
+    assert!(s.op.jwks_fetches() > fetches_before, "the new kid must trigger a JWKS refetch");
     // The session works for more than one request.
     let again = browser.get(&s.gw.url(RD), Accept::Html).await;
     assert_eq!(again.status, StatusCode::OK);
@@ -434,9 +329,7 @@ async fn discovery_issuer_mismatch_is_refused() {
     use authgate::controller::identity_provider::discovery::{DiscoveryError, resolve};
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
     let spec = issuer_only_spec(&op.issuer());
-    let resolved = resolve(&client(), &spec)
-        .await
-        .expect("honest discovery resolves");
+    let resolved = resolve(&client(), &spec).await.expect("honest discovery resolves");
     assert_eq!(resolved.issuer.as_deref(), Some(op.issuer().as_str()));
     assert_eq!(resolved.jwks_url.as_deref(), Some(op.jwks_url().as_str()));
 
@@ -460,9 +353,7 @@ async fn discovery_issuer_mismatch_is_refused() {
 async fn discovered_endpoints_drive_the_gateway() {
     use authgate::controller::identity_provider::discovery::resolve;
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
-    let resolved = resolve(&client(), &issuer_only_spec(&op.issuer()))
-        .await
-        .expect("discovery");
+    let resolved = resolve(&client(), &issuer_only_spec(&op.issuer())).await.expect("discovery");
     let parse = |s: &str| Url::parse(s).expect("resolved URL");
     let mut p = provider(
         PROVIDER,
@@ -477,19 +368,9 @@ async fn discovered_endpoints_drive_the_gateway() {
     p.issuer_url = resolved.issuer.as_deref().map(parse);
     p.jwks_url = resolved.jwks_url.as_deref().map(parse);
     let upstream = EchoUpstream::start().await;
-    let gw = Gateway::start(gateway_config(
-        free_port(),
-        upstream.url(),
-        p,
-        policy_access(),
-    ))
-    .await;
+    let gw = Gateway::start(gateway_config(free_port(), upstream.url(), p, policy_access())).await;
     op.register_redirect_uri(&gw.callback_url());
-    let s = Setup {
-        op,
-        gw,
-        _upstream: upstream,
-    };
+    let s = Setup { op, gw, _upstream: upstream };
     valid_login(&s).await;
     // And the same gateway still refuses a hostile token.
     s.op.set_mode(Mode::IssuerMismatch);
@@ -500,12 +381,7 @@ async fn discovered_endpoints_drive_the_gateway() {
 
 /// A config whose own provider points nowhere: with `AUTHGATE_PROVIDER_TYPE`
 /// set, the gateway must replace it with the one it discovers.
-fn issuer_only_env(
-    op: &HostileOp,
-) -> (
-    authgate::gateway::GatewayConfig,
-    Vec<(&'static str, String)>,
-) {
+fn issuer_only_env(op: &HostileOp) -> (authgate::gateway::GatewayConfig, Vec<(&'static str, String)>) {
     let dead = Url::parse("http://127.0.0.1:9/dead").unwrap();
     let mut p = provider(
         "placeholder",
@@ -519,12 +395,7 @@ fn issuer_only_env(
     );
     p.issuer_url = Some(dead.clone());
     p.jwks_url = Some(dead);
-    let cfg = gateway_config(
-        free_port(),
-        Url::parse("http://127.0.0.1:9/").unwrap(),
-        p,
-        policy_access(),
-    );
+    let cfg = gateway_config(free_port(), Url::parse("http://127.0.0.1:9/").unwrap(), p, policy_access());
     let env = vec![
         ("AUTHGATE_PROVIDER_TYPE", "oidc".to_owned()),
         ("AUTHGATE_PROVIDER_NAME", PROVIDER.to_owned()),
@@ -544,17 +415,10 @@ async fn issuer_only_gateway_discovers_and_signs_in() {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gw = match Gateway::try_start(cfg, &env).await {
         Ok(gw) => gw,
-        Err(e) => panic!(
-            "issuer-only gateway did not start ({:?}):\n{}",
-            e.exited, e.logs
-        ),
+        Err(e) => panic!("issuer-only gateway did not start ({:?}):\n{}", e.exited, e.logs),
     };
     assert!(op.discovery_fetches() >= 1, "discovery ran at start");
-    let s = Setup {
-        op,
-        gw,
-        _upstream: upstream,
-    };
+    let s = Setup { op, gw, _upstream: upstream };
     valid_login(&s).await;
 }
 
@@ -566,20 +430,11 @@ async fn issuer_only_gateway_refuses_discovery_issuer_mismatch() {
     let (cfg, env) = issuer_only_env(&op);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     match Gateway::try_start(cfg, &env).await {
-        Ok(gw) => panic!(
-            "the gateway started despite discovery claiming issuer {evil}:\n{}",
-            gw.logs()
-        ),
+        Ok(gw) => panic!("the gateway started despite discovery claiming issuer {evil}:\n{}", gw.logs()),
         Err(e) => {
-            let status = e
-                .exited
-                .unwrap_or_else(|| panic!("the gateway neither started nor exited:\n{}", e.logs));
+            let status = e.exited.unwrap_or_else(|| panic!("the gateway neither started nor exited:\n{}", e.logs));
             assert!(!status.success(), "must exit with an error: {status:?}");
-            assert!(
-                e.logs.contains("issuer"),
-                "the error must say why:\n{}",
-                e.logs
-            );
+            assert!(e.logs.contains("issuer"), "the error must say why:\n{}", e.logs);
         }
     }
     assert!(op.discovery_fetches() >= 1);

@@ -32,15 +32,10 @@ fn crds_carry_printer_columns_short_names_and_status() {
         let names = &crd.spec.names;
         assert_eq!(names.categories.as_deref(), Some(&["authgate".to_owned()][..]));
         let version = &crd.spec.versions[0];
-        let columns: Vec<&str> =
-            version.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
+        let columns: Vec<&str> = version.additional_printer_columns.iter().flatten().map(|c| c.name.as_str()).collect();
         assert!(columns.contains(&"Ready") && columns.contains(&"Reason") && columns.contains(&"Age"));
-        let message = version
-            .additional_printer_columns
-            .iter()
-            .flatten()
-            .find(|c| c.name == "Message")
-            .expect("Message column");
+        let message =
+            version.additional_printer_columns.iter().flatten().find(|c| c.name == "Message").expect("Message column");
         assert_eq!(message.priority, Some(1));
         assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
     }

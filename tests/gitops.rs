@@ -18,9 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use cluster::{
-    Cluster, ControllerProcess, connect, github_provider_yaml, policy_yaml, repo, wait_for,
-};
+use cluster::{Cluster, ControllerProcess, connect, github_provider_yaml, policy_yaml, repo, wait_for};
 use serde_json::{Value, json};
 
 const HELM_VERSION: &str = "v3.22.0";
@@ -57,28 +55,18 @@ fn default_helm() -> PathBuf {
 
 fn on_path(name: &str) -> PathBuf {
     std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(name))
-                .find(|c| c.is_file())
-        })
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|c| c.is_file()))
         .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// A tool binary from `env` or its default location. `None` means skip
 /// (never under CI=true).
 fn tool(what: &str, env: &str, default: impl FnOnce() -> PathBuf) -> Option<PathBuf> {
-    let path = std::env::var_os(env)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(default);
+    let path = std::env::var_os(env).filter(|p| !p.is_empty()).map(PathBuf::from).unwrap_or_else(default);
     if path.is_file() {
         return Some(path);
     }
-    let why = format!(
-        "{what} not found at {} (run scripts/setup.sh, or set {env})",
-        path.display()
-    );
+    let why = format!("{what} not found at {} (run scripts/setup.sh, or set {env})", path.display());
     assert!(!in_ci(), "{why}: it must be present under CI=true");
     eprintln!("SKIP: {why}");
     None
@@ -106,21 +94,12 @@ fn run(bin: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{} runs: {e}", bin.display()));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 // ---------------------------------------------------------------- verdicts
@@ -133,10 +112,7 @@ fn kstatus(bin: &Path, obj: &Value) -> Verdict {
     let out = run(bin, &[], &obj.to_string());
     assert!(out.status.success(), "kstatus failed: {}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("kstatus prints JSON");
-    (
-        v["status"].as_str().unwrap().to_owned(),
-        v["message"].as_str().unwrap().to_owned(),
-    )
+    (v["status"].as_str().unwrap().to_owned(), v["message"].as_str().unwrap().to_owned())
 }
 
 /// A Lua string literal for any UTF-8 text.
@@ -162,10 +138,7 @@ fn lua_value(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => lua_string(s),
-        Value::Array(items) => format!(
-            "{{{}}}",
-            items.iter().map(lua_value).collect::<Vec<_>>().join(", ")
-        ),
+        Value::Array(items) => format!("{{{}}}", items.iter().map(lua_value).collect::<Vec<_>>().join(", ")),
         Value::Object(map) => {
             format!(
                 "{{{}}}",
@@ -179,9 +152,7 @@ fn lua_value(v: &Value) -> String {
 }
 
 fn health_script(kind: &str) -> PathBuf {
-    repo(&format!(
-        "charts/authgate/argocd/authgate.dev/{kind}/health.lua"
-    ))
+    repo(&format!("charts/authgate/argocd/authgate.dev/{kind}/health.lua"))
 }
 
 /// (hs.status, hs.message) from the chart's Argo CD health check for the
@@ -195,12 +166,7 @@ fn argo_health(lua: &Path, obj: &Value) -> Verdict {
         lua_string(&script.to_string_lossy())
     );
     let out = run(lua, &["-"], &program);
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        text(&out)
-    );
+    assert!(out.status.success(), "{} failed: {}", script.display(), text(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let (status, message) = stdout.split_once('\n').expect("status and message");
     (status.to_owned(), message.to_owned())
@@ -271,14 +237,8 @@ fn health_checks_agree_with_kstatus_on_fixtures() {
             "generation not yet observed",
             json!({"observedGeneration": 2, "conditions": [accepted.clone(), ready.clone()]}),
             // kstatus names the kind; filled in per kind below.
-            pair(
-                "InProgress",
-                "{kind} generation is 3, but latest observed generation is 2",
-            ),
-            pair(
-                "Progressing",
-                "Waiting for the authgate controller to observe generation 3",
-            ),
+            pair("InProgress", "{kind} generation is 3, but latest observed generation is 2"),
+            pair("Progressing", "Waiting for the authgate controller to observe generation 3"),
         ),
         (
             // A transient error: the controller retries by itself (Reconciling).
@@ -311,10 +271,7 @@ fn health_checks_agree_with_kstatus_on_fixtures() {
             "no status yet",
             Value::Null,
             pair("Current", "Resource is current"),
-            pair(
-                "Progressing",
-                "Waiting for the authgate controller to report status",
-            ),
+            pair("Progressing", "Waiting for the authgate controller to report status"),
         ),
     ];
     for kind in ["IdentityProvider", "AuthPolicy"] {
@@ -322,11 +279,7 @@ fn health_checks_agree_with_kstatus_on_fixtures() {
             let obj = object(kind, 3, (!status.is_null()).then(|| status.clone()));
             let want_ks = (want_ks.0.clone(), want_ks.1.replace("{kind}", kind));
             assert_eq!(kstatus(&ks, &obj), want_ks, "kstatus, {kind} {name}");
-            assert_eq!(
-                argo_health(&lua, &obj),
-                *want_argo,
-                "Argo CD health.lua, {kind} {name}"
-            );
+            assert_eq!(argo_health(&lua, &obj), *want_argo, "Argo CD health.lua, {kind} {name}");
         }
     }
     // Every message survives the trip into Lua byte for byte.
@@ -334,9 +287,7 @@ fn health_checks_agree_with_kstatus_on_fixtures() {
     let obj = object(
         "AuthPolicy",
         1,
-        Some(
-            json!({"observedGeneration": 1, "conditions": [cond("Ready", "True", "Available", odd, 1)]}),
-        ),
+        Some(json!({"observedGeneration": 1, "conditions": [cond("Ready", "True", "Available", odd, 1)]})),
     );
     assert_eq!(argo_health(&lua, &obj), pair("Healthy", odd));
 }
@@ -351,39 +302,22 @@ fn get_json(c: &Cluster, ns: &str, what: &str) -> Value {
 
 /// (status, reason, message) of a condition in a fetched object.
 fn condition_of(obj: &Value, type_: &str) -> Option<(String, String, String)> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
-        .map(|c| {
-            let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-            (s("status"), s("reason"), s("message"))
-        })
+    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_).map(|c| {
+        let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+        (s("status"), s("reason"), s("message"))
+    })
 }
 
 /// Polls until the object's condition has `status` and `reason`; returns the
 /// object as fetched then, so both tools judge the same snapshot.
-async fn wait_condition(
-    c: &Cluster,
-    ns: &str,
-    what: &str,
-    type_: &str,
-    status: &str,
-    reason: &str,
-) -> Value {
-    wait_for(
-        &format!("{what} {type_}={status} ({reason})"),
-        T,
-        || async {
-            let out = c.kubectl(&["get", "-n", ns, what, "-o", "json"]);
-            let obj: Value = serde_json::from_slice(&out.stdout).ok()?;
-            let (s, r, _) = condition_of(&obj, type_)?;
-            (s == status
-                && r == reason
-                && obj["status"]["observedGeneration"] == obj["metadata"]["generation"])
-                .then_some(obj)
-        },
-    )
+async fn wait_condition(c: &Cluster, ns: &str, what: &str, type_: &str, status: &str, reason: &str) -> Value {
+    wait_for(&format!("{what} {type_}={status} ({reason})"), T, || async {
+        let out = c.kubectl(&["get", "-n", ns, what, "-o", "json"]);
+        let obj: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let (s, r, _) = condition_of(&obj, type_)?;
+        (s == status && r == reason && obj["status"]["observedGeneration"] == obj["metadata"]["generation"])
+            .then_some(obj)
+    })
     .await
 }
 
@@ -410,18 +344,12 @@ async fn kstatus_and_argo_health_follow_the_controller() {
     let gh = wait_condition(&c, n, "identityprovider/gh", "Ready", "True", "Ready").await;
     assert_eq!(
         verdicts(&ks, &lua, &gh),
-        (
-            pair("Current", "Resource is Ready"),
-            pair("Healthy", "github provider is ready")
-        )
+        (pair("Current", "Resource is Ready"), pair("Healthy", "github provider is ready"))
     );
     let app = wait_condition(&c, n, "authpolicy/app", "Ready", "True", "Available").await;
     assert_eq!(
         verdicts(&ks, &lua, &app),
-        (
-            pair("Current", "Resource is Ready"),
-            pair("Healthy", "gateway is available")
-        )
+        (pair("Current", "Resource is Ready"), pair("Healthy", "gateway is available"))
     );
 
     // Failed: a second GitHub provider in the namespace (DuplicateType), and a
@@ -444,36 +372,14 @@ spec:
 "#,
     );
     c.apply(n, &policy_yaml("open", &["google"]));
-    let gh2 = wait_condition(
-        &c,
-        n,
-        "identityprovider/gh2",
-        "Stalled",
-        "True",
-        "DuplicateType",
-    )
-    .await;
+    let gh2 = wait_condition(&c, n, "identityprovider/gh2", "Stalled", "True", "DuplicateType").await;
     let (_, _, msg) = condition_of(&gh2, "Stalled").unwrap();
     assert!(msg.contains("only one provider per type"), "{msg}");
-    assert_eq!(
-        verdicts(&ks, &lua, &gh2),
-        (pair("Failed", &msg), pair("Degraded", &msg))
-    );
-    let open = wait_condition(
-        &c,
-        n,
-        "authpolicy/open",
-        "Stalled",
-        "True",
-        "NoAccessRestriction",
-    )
-    .await;
+    assert_eq!(verdicts(&ks, &lua, &gh2), (pair("Failed", &msg), pair("Degraded", &msg)));
+    let open = wait_condition(&c, n, "authpolicy/open", "Stalled", "True", "NoAccessRestriction").await;
     let (_, _, msg) = condition_of(&open, "Stalled").unwrap();
     assert!(msg.contains("lets anyone with an account sign in"), "{msg}");
-    assert_eq!(
-        verdicts(&ks, &lua, &open),
-        (pair("Failed", &msg), pair("Degraded", &msg))
-    );
+    assert_eq!(verdicts(&ks, &lua, &open), (pair("Failed", &msg), pair("Degraded", &msg)));
 
     // Progressing: from now on the LimitRanger admission plugin refuses every
     // new pod here (a Pod memory max, and gateways set no limit), so the new
@@ -481,24 +387,10 @@ spec:
     // Deployment's progress deadline, ten minutes away. Running pods stay.
     c.apply(n, "apiVersion: v1\nkind: LimitRange\nmetadata: {name: no-new-pods}\nspec: {limits: [{type: Pod, max: {memory: 1Ki}}]}\n");
     c.apply(n, &policy_yaml("slow", &["gh"]));
-    let slow = wait_condition(
-        &c,
-        n,
-        "authpolicy/slow",
-        "Reconciling",
-        "True",
-        "GatewayProgressing",
-    )
-    .await;
+    let slow = wait_condition(&c, n, "authpolicy/slow", "Reconciling", "True", "GatewayProgressing").await;
     let (_, _, msg) = condition_of(&slow, "Reconciling").unwrap();
-    assert_eq!(
-        condition_of(&slow, "Ready").map(|r| r.0),
-        Some("False".to_owned())
-    );
-    assert_eq!(
-        verdicts(&ks, &lua, &slow),
-        (pair("InProgress", &msg), pair("Progressing", &msg))
-    );
+    assert_eq!(condition_of(&slow, "Ready").map(|r| r.0), Some("False".to_owned()));
+    assert_eq!(verdicts(&ks, &lua, &slow), (pair("InProgress", &msg), pair("Progressing", &msg)));
 
     // Progressing: a transient error the controller retries by itself.
     c.apply(
@@ -513,81 +405,40 @@ spec:
   allowedGroups: [acme]
 "#,
     );
-    let gitlab = wait_condition(
-        &c,
-        n,
-        "identityprovider/gitlab",
-        "Reconciling",
-        "True",
-        "SecretNotFound",
-    )
-    .await;
+    let gitlab = wait_condition(&c, n, "identityprovider/gitlab", "Reconciling", "True", "SecretNotFound").await;
     let (_, _, msg) = condition_of(&gitlab, "Reconciling").unwrap();
-    assert_eq!(
-        condition_of(&gitlab, "Ready").map(|r| r.0),
-        Some("False".to_owned())
-    );
-    assert_eq!(
-        verdicts(&ks, &lua, &gitlab),
-        (pair("InProgress", &msg), pair("Progressing", &msg))
-    );
+    assert_eq!(condition_of(&gitlab, "Ready").map(|r| r.0), Some("False".to_owned()));
+    assert_eq!(verdicts(&ks, &lua, &gitlab), (pair("InProgress", &msg), pair("Progressing", &msg)));
 
     // kstatus reads `kubectl get -o json` lists too, one verdict per item.
     let list = run(&ks, &[], &get_json(&c, n, "authpolicies").to_string());
     assert!(list.status.success(), "{}", text(&list));
     let list: Vec<Value> = serde_json::from_slice(&list.stdout).unwrap();
-    let by_name: BTreeMap<&str, &str> = list
-        .iter()
-        .map(|v| (v["name"].as_str().unwrap(), v["status"].as_str().unwrap()))
-        .collect();
-    assert_eq!(
-        by_name,
-        BTreeMap::from([
-            ("app", "Current"),
-            ("open", "Failed"),
-            ("slow", "InProgress")
-        ])
-    );
+    let by_name: BTreeMap<&str, &str> =
+        list.iter().map(|v| (v["name"].as_str().unwrap(), v["status"].as_str().unwrap())).collect();
+    assert_eq!(by_name, BTreeMap::from([("app", "Current"), ("open", "Failed"), ("slow", "InProgress")]));
 
     // Progressing: a spec change no controller has observed yet.
     drop(ctl);
     for (what, patch) in [
-        (
-            "authpolicy/app",
-            r#"{"spec":{"externalUrl":"https://app2.example.com"}}"#,
-        ),
-        (
-            "identityprovider/gh",
-            r#"{"spec":{"allowedOrgs":["acme","umbrella"]}}"#,
-        ),
+        ("authpolicy/app", r#"{"spec":{"externalUrl":"https://app2.example.com"}}"#),
+        ("identityprovider/gh", r#"{"spec":{"allowedOrgs":["acme","umbrella"]}}"#),
     ] {
         let out = c.kubectl(&["patch", "-n", n, what, "--type=merge", "-p", patch]);
         assert!(out.status.success(), "{}", text(&out));
         let obj = get_json(&c, n, what);
-        let (generation, observed) = (
-            obj["metadata"]["generation"].as_i64().unwrap(),
-            obj["status"]["observedGeneration"].as_i64().unwrap(),
-        );
-        assert!(
-            generation > observed,
-            "{what}: generation {generation}, observed {observed}"
-        );
+        let (generation, observed) =
+            (obj["metadata"]["generation"].as_i64().unwrap(), obj["status"]["observedGeneration"].as_i64().unwrap());
+        assert!(generation > observed, "{what}: generation {generation}, observed {observed}");
         let kind = obj["kind"].as_str().unwrap();
         assert_eq!(
             verdicts(&ks, &lua, &obj),
             (
                 pair(
                     "InProgress",
-                    &format!(
-                        "{kind} generation is {generation}, but latest observed generation is {observed}"
-                    )
+                    &format!("{kind} generation is {generation}, but latest observed generation is {observed}")
                 ),
-                pair(
-                    "Progressing",
-                    &format!(
-                        "Waiting for the authgate controller to observe generation {generation}"
-                    )
-                ),
+                pair("Progressing", &format!("Waiting for the authgate controller to observe generation {generation}")),
             ),
             "{what}"
         );
@@ -599,18 +450,12 @@ spec:
     let gh = wait_condition(&c, n, "identityprovider/gh", "Ready", "True", "Ready").await;
     assert_eq!(
         verdicts(&ks, &lua, &gh),
-        (
-            pair("Current", "Resource is Ready"),
-            pair("Healthy", "github provider is ready")
-        )
+        (pair("Current", "Resource is Ready"), pair("Healthy", "github provider is ready"))
     );
     let app = wait_condition(&c, n, "authpolicy/app", "Ready", "True", "Available").await;
     assert_eq!(
         verdicts(&ks, &lua, &app),
-        (
-            pair("Current", "Resource is Ready"),
-            pair("Healthy", "gateway is available")
-        )
+        (pair("Current", "Resource is Ready"), pair("Healthy", "gateway is available"))
     );
 }
 
@@ -623,10 +468,7 @@ fn chart() -> String {
 fn helm(bin: &Path, args: &[&str]) -> Output {
     Command::new(bin)
         .args(args)
-        .env(
-            "HELM_CACHE_HOME",
-            std::env::temp_dir().join("authgate-helm-cache"),
-        )
+        .env("HELM_CACHE_HOME", std::env::temp_dir().join("authgate-helm-cache"))
         .output()
         .expect("helm runs")
 }
@@ -642,11 +484,7 @@ fn helm_lint_passes_strict() {
     let chart = chart();
     for values in [
         &[][..],
-        &[
-            "podDisruptionBudget.enabled=true",
-            "networkPolicy.enabled=true",
-            "metrics.serviceMonitor.enabled=true",
-        ][..],
+        &["podDisruptionBudget.enabled=true", "networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true"][..],
         &[
             "replicaCount=1",
             "leaderElection.enabled=false",
@@ -674,36 +512,21 @@ fn helm_values_schema_rejects_typos_and_bad_values() {
     let Some(h) = helm_bin() else { return };
     let chart = chart();
     for (set, error) in [
-        (
-            "replicaCount=abc",
-            "at '/replicaCount': got string, want integer",
-        ),
+        ("replicaCount=abc", "at '/replicaCount': got string, want integer"),
         ("replicas=2", "additional properties 'replicas' not allowed"),
-        (
-            "metrics.serviceMonitor.enable=true",
-            "additional properties 'enable' not allowed",
-        ),
+        ("metrics.serviceMonitor.enable=true", "additional properties 'enable' not allowed"),
         ("image.pullPolicy=Sometimes", "at '/image/pullPolicy'"),
         ("metrics.port=70000", "at '/metrics/port'"),
         ("logFormat=xml", "at '/logFormat'"),
         ("watchNamespace=Team_A", "at '/watchNamespace'"),
         // Two replicas without leader election would both reconcile.
-        (
-            "leaderElection.enabled=false",
-            "at '/leaderElection/enabled': value must be true",
-        ),
+        ("leaderElection.enabled=false", "at '/leaderElection/enabled': value must be true"),
     ] {
         for cmd in ["lint", "template"] {
             let out = helm(&h, &[cmd, chart.as_str(), "--set", set]);
             let t = text(&out);
-            assert!(
-                !out.status.success(),
-                "helm {cmd} --set {set} should fail:\n{t}"
-            );
-            assert!(
-                t.contains(error),
-                "helm {cmd} --set {set}: want {error:?} in:\n{t}"
-            );
+            assert!(!out.status.success(), "helm {cmd} --set {set} should fail:\n{t}");
+            assert!(t.contains(error), "helm {cmd} --set {set}: want {error:?} in:\n{t}");
         }
     }
     // What the schema allows stays allowed.
@@ -738,55 +561,31 @@ spec:
 /// apiserver's (dry-run) objects.
 fn template_and_dry_run(c: &Cluster, h: &Path, ns: &str, values: &[&str]) -> Vec<Value> {
     let chart = chart();
-    let mut args = vec![
-        "template",
-        "authgate",
-        chart.as_str(),
-        "--namespace",
-        ns,
-        "--include-crds",
-    ];
+    let mut args = vec!["template", "authgate", chart.as_str(), "--namespace", ns, "--include-crds"];
     args.extend(sets(values));
     let out = helm(h, &args);
     assert!(out.status.success(), "helm {args:?}:\n{}", text(&out));
     let rendered = String::from_utf8(out.stdout).unwrap();
-    let out = c.kubectl_stdin(
-        &["apply", "--dry-run=server", "-o", "json", "-f", "-"],
-        &rendered,
-    );
-    assert!(
-        out.status.success(),
-        "server-side dry run of {values:?} failed:\n{}\n{rendered}",
-        text(&out)
-    );
+    let out = c.kubectl_stdin(&["apply", "--dry-run=server", "-o", "json", "-f", "-"], &rendered);
+    assert!(out.status.success(), "server-side dry run of {values:?} failed:\n{}\n{rendered}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let items = v["items"].as_array().cloned().unwrap_or_else(|| vec![v]);
     for o in &items {
         if let Some(m) = o["metadata"]["namespace"].as_str() {
-            assert_eq!(
-                m, ns,
-                "{} {} is in the release namespace",
-                o["kind"], o["metadata"]["name"]
-            );
+            assert_eq!(m, ns, "{} {} is in the release namespace", o["kind"], o["metadata"]["name"]);
         }
     }
     items
 }
 
 fn kinds(items: &[Value]) -> Vec<String> {
-    let mut k: Vec<String> = items
-        .iter()
-        .map(|o| o["kind"].as_str().unwrap().to_owned())
-        .collect();
+    let mut k: Vec<String> = items.iter().map(|o| o["kind"].as_str().unwrap().to_owned()).collect();
     k.sort();
     k
 }
 
 fn find<'a>(items: &'a [Value], kind: &str) -> &'a Value {
-    items
-        .iter()
-        .find(|o| o["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind}"))
+    items.iter().find(|o| o["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"))
 }
 
 fn controller_args(items: &[Value]) -> Vec<String> {
@@ -841,20 +640,9 @@ async fn helm_template_passes_server_side_dry_run() {
             "gateway.replicas=3",
         ],
     );
-    assert_eq!(
-        kinds(&items),
-        with(&[
-            "NetworkPolicy",
-            "PodDisruptionBudget",
-            "Role",
-            "RoleBinding"
-        ])
-    );
+    assert_eq!(kinds(&items), with(&["NetworkPolicy", "PodDisruptionBudget", "Role", "RoleBinding"]));
     let args = controller_args(&items);
-    for want in [
-        "--gateway-image=acme/authgate-gateway:1.2.3",
-        "--gateway-replicas=3",
-    ] {
+    for want in ["--gateway-image=acme/authgate-gateway:1.2.3", "--gateway-replicas=3"] {
         assert!(args.contains(&want.to_owned()), "{want} in {args:?}");
     }
 
@@ -883,8 +671,7 @@ async fn helm_template_passes_server_side_dry_run() {
     assert_eq!(kinds(&items), with(&["ServiceMonitor"]));
     let args = controller_args(&items);
     assert!(
-        args.contains(&"--watch-namespace=team-a".to_owned())
-            && !args.contains(&"--leader-election".to_owned()),
+        args.contains(&"--watch-namespace=team-a".to_owned()) && !args.contains(&"--leader-election".to_owned()),
         "{args:?}"
     );
 }

@@ -11,9 +11,7 @@ pub fn domain_matches(domain: &str, pattern: &str) -> bool {
             .len()
             .checked_sub(parent.len() + 1)
             .filter(|&dot| dot > 0)
-            .is_some_and(|dot| {
-                domain.as_bytes()[dot] == b'.' && domain[dot + 1..].eq_ignore_ascii_case(parent)
-            }),
+            .is_some_and(|dot| domain.as_bytes()[dot] == b'.' && domain[dot + 1..].eq_ignore_ascii_case(parent)),
         None => domain.eq_ignore_ascii_case(pattern),
     }
 }
@@ -65,7 +63,18 @@ mod tests {
         for ok in ["example.com", ".example.com", "a-b.example.co", "x.io"] {
             assert!(is_valid_domain_pattern(ok), "{ok}");
         }
-        for bad in ["", "com", "*.example.com", "user@example.com", "https://example.com", "example.com/x", "-a.com", "a..com", "example.com:443", "..com"] {
+        for bad in [
+            "",
+            "com",
+            "*.example.com",
+            "user@example.com",
+            "https://example.com",
+            "example.com/x",
+            "-a.com",
+            "a..com",
+            "example.com:443",
+            "..com",
+        ] {
             assert!(!is_valid_domain_pattern(bad), "{bad}");
         }
     }

@@ -63,7 +63,8 @@ mod tests {
     fn exactly_one_at() {
         assert_eq!(Email::parse("a@Example.com").unwrap().domain(), "example.com");
         assert_eq!(Email::parse("A.b@x.io").unwrap().as_str(), "A.b@x.io");
-        for bad in ["", "a", "@x.io", "a@", "a@b@x.io", "a@x.io@evil.com", "a b@x.io", "a@x .io", "a@.x.io", "a@x.io."] {
+        for bad in ["", "a", "@x.io", "a@", "a@b@x.io", "a@x.io@evil.com", "a b@x.io", "a@x .io", "a@.x.io", "a@x.io."]
+        {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
     }

@@ -240,9 +240,7 @@ impl AuthPolicySpec {
     /// URL the gateway forwards to, for a policy in `namespace`.
     pub fn upstream_url(&self, namespace: &str) -> Option<String> {
         match (&self.upstream.service, &self.upstream.url) {
-            (Some(svc), None) => {
-                Some(format!("http://{}.{namespace}.svc:{}", svc.name, svc.port))
-            }
+            (Some(svc), None) => Some(format!("http://{}.{namespace}.svc:{}", svc.name, svc.port)),
             (None, Some(url)) => Some(url.clone()),
             _ => None,
         }

@@ -7,12 +7,12 @@ pub mod identity_provider;
 mod rules;
 
 pub use auth_policy::{
-    AccessRules, Authentication, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, ForwardSettings,
-    GatewaySettings, ServiceUpstream, SessionSettings, Upstream,
+    AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, ForwardSettings, GatewaySettings,
+    ServiceUpstream, SessionSettings, Upstream,
 };
 pub use identity_provider::{
-    ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec,
-    IdentityProviderStatus, ProviderType, ResolvedEndpoints, SecretKeyRef,
+    ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ProviderType,
+    ResolvedEndpoints, SecretKeyRef,
 };
 
 /// API group of every authgate resource.

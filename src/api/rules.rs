@@ -17,8 +17,6 @@ pub const DOMAINS: &str =
 pub const DOMAINS_MESSAGE: &str = "allowedDomains entries must be bare hostnames such as example.com (or .example.com for any subdomain): no scheme, port, path, '@' or '*'";
 
 /// Every entry of a team list is `org/team-slug`.
-pub const TEAMS: &str =
-    "self.all(t, t.matches('^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9][A-Za-z0-9_.-]*$'))";
+pub const TEAMS: &str = "self.all(t, t.matches('^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9][A-Za-z0-9_.-]*$'))";
 /// Message for [`TEAMS`].
-pub const TEAMS_MESSAGE: &str =
-    "allowedTeams entries must be shaped org/team-slug, for example acme/platform";
+pub const TEAMS_MESSAGE: &str = "allowedTeams entries must be shaped org/team-slug, for example acme/platform";

@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 
 use super::metrics::Metrics;
 use crate::telemetry::LogLevelHandle;
@@ -42,7 +42,10 @@ async fn readyz(State(s): State<HealthState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<HealthState>) -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.render())
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        s.metrics.render(),
+    )
 }
 
 async fn get_level(State(s): State<HealthState>) -> impl IntoResponse {

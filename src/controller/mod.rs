@@ -83,7 +83,12 @@ where
 }
 
 /// Runs both controllers until `shutdown` resolves.
-pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metrics>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let wc = watcher::Config::default().any_semantic();
     let scope = settings.watch_namespace.clone();
     let idps: Api<IdentityProvider> = scoped(&client, scope.as_deref());
@@ -118,7 +123,11 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
             by_sibling
                 .state()
                 .into_iter()
-                .filter(|i| i.namespace() == ns && i.spec.provider_type == changed.spec.provider_type && i.name_any() != changed.name_any())
+                .filter(|i| {
+                    i.namespace() == ns
+                        && i.spec.provider_type == changed.spec.provider_type
+                        && i.name_any() != changed.name_any()
+                })
                 .map(|i| ObjectRef::from_obj(i.as_ref()))
                 .collect::<Vec<_>>()
         })
@@ -165,7 +174,11 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;
         })
-        .run(|o, c| timed("AuthPolicy", o, c, auth_policy::reconcile), error_policy::<AuthPolicy>("AuthPolicy"), ctx.clone())
+        .run(
+            |o, c| timed("AuthPolicy", o, c, auth_policy::reconcile),
+            error_policy::<AuthPolicy>("AuthPolicy"),
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
 
     tokio::spawn(count_objects(ctx.clone()));
@@ -181,11 +194,12 @@ pub async fn run(client: Client, settings: Settings, metrics: Arc<metrics::Metri
 /// Refreshes the objects-by-Ready gauge from the caches every few seconds.
 async fn count_objects(ctx: Arc<Context>) {
     use crate::api::conditions::{READY, find};
-    let label = |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| match c.map(|c| c.status.as_str()) {
-        Some("True") => "True",
-        Some("False") => "False",
-        _ => "Unknown",
-    };
+    let label =
+        |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| match c.map(|c| c.status.as_str()) {
+            Some("True") => "True",
+            Some("False") => "False",
+            _ => "Unknown",
+        };
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {
         tick.tick().await;

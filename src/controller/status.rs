@@ -34,7 +34,10 @@ pub async fn publish<K, S>(
     ready_of: impl Fn(&S) -> Option<&Condition>,
 ) -> Result<bool>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
     S: Serialize + PartialEq,
 {
     if current == Some(new) {

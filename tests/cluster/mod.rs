@@ -30,20 +30,31 @@ fn in_ci() -> bool {
 pub async fn connect() -> Option<Cluster> {
     authgate::telemetry::install_crypto_provider();
     let Some(path) = std::env::var_os("AUTHGATE_TEST_KUBECONFIG").map(PathBuf::from) else {
-        assert!(!in_ci(), "AUTHGATE_TEST_KUBECONFIG is not set: the control plane must run under CI=true (use `make test`)");
+        assert!(
+            !in_ci(),
+            "AUTHGATE_TEST_KUBECONFIG is not set: the control plane must run under CI=true (use `make test`)"
+        );
         eprintln!("SKIP: no control plane (set AUTHGATE_TEST_KUBECONFIG, or run `make test`)");
         return None;
     };
     let kubeconfig = Kubeconfig::read_from(&path).expect("readable kubeconfig");
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("valid kubeconfig");
+    let config =
+        Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("valid kubeconfig");
     let client = Client::try_from(config).expect("client");
     let kubectl = std::env::var_os("AUTHGATE_KUBECTL").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("kubectl"));
     let cluster = Cluster { client, kubeconfig: path, kubectl };
     static CRDS: OnceLock<()> = OnceLock::new();
     CRDS.get_or_init(|| {
-        let out = cluster.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &repo("crds").to_string_lossy()]);
+        let out =
+            cluster.kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &repo("crds").to_string_lossy()]);
         assert!(out.status.success(), "installing CRDs: {}", String::from_utf8_lossy(&out.stderr));
-        let out = cluster.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/identityproviders.authgate.dev", "crd/authpolicies.authgate.dev"]);
+        let out = cluster.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/identityproviders.authgate.dev",
+            "crd/authpolicies.authgate.dev",
+        ]);
         assert!(out.status.success(), "CRDs not established: {}", String::from_utf8_lossy(&out.stderr));
     });
     Some(cluster)
@@ -125,7 +136,12 @@ impl Cluster {
         cfg(&["config", "set-credentials", "chart-sa", &format!("--token={}", token.trim())]);
         cfg(&["config", "set-context", "--current", "--user=chart-sa"]);
         // Prove the identity really is restricted before trusting the suite.
-        let probe = Command::new(&self.kubectl).arg("--kubeconfig").arg(&path).args(["auth", "can-i", "create", "clusterroles"]).output().unwrap();
+        let probe = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&path)
+            .args(["auth", "can-i", "create", "clusterroles"])
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "no", "chart identity must not be admin");
         path
     }

@@ -102,9 +102,7 @@ pub struct User {
 
 impl User {
     pub fn new(login: &str) -> Self {
-        let id = login.bytes().fold(1000u64, |acc, b| {
-            acc.wrapping_mul(31).wrapping_add(u64::from(b))
-        }) % 90_000_000;
+        let id = login.bytes().fold(1000u64, |acc, b| acc.wrapping_mul(31).wrapping_add(u64::from(b))) % 90_000_000;
         Self {
             login: login.to_owned(),
             id: id + 1,
@@ -157,20 +155,13 @@ impl User {
 
     /// `endpoint` answers `status` on every page.
     pub fn fail(mut self, endpoint: Endpoint, status: u16) -> Self {
-        self.failures
-            .insert(endpoint, Failure { status, page: None });
+        self.failures.insert(endpoint, Failure { status, page: None });
         self
     }
 
     /// `endpoint` answers `status` on `page` only.
     pub fn fail_page(mut self, endpoint: Endpoint, status: u16, page: u32) -> Self {
-        self.failures.insert(
-            endpoint,
-            Failure {
-                status,
-                page: Some(page),
-            },
-        );
+        self.failures.insert(endpoint, Failure { status, page: Some(page) });
         self
     }
 }
@@ -256,16 +247,9 @@ impl FakeGithub {
             token_requests: vec![],
             api_requests: vec![],
         }));
-        let shared = Shared {
-            inner,
-            base: format!("http://{addr}"),
-        };
+        let shared = Shared { inner, base: format!("http://{addr}") };
         let task = spawn_server(listener, router(shared.clone()));
-        Self {
-            shared,
-            addr,
-            _task: task,
-        }
+        Self { shared, addr, _task: task }
     }
 
     pub fn base_url(&self) -> String {
@@ -291,10 +275,7 @@ impl FakeGithub {
     }
 
     pub fn add_user(&self, user: User) {
-        self.shared
-            .lock()
-            .users
-            .insert(user.login.to_lowercase(), user);
+        self.shared.lock().users.insert(user.login.to_lowercase(), user);
     }
 
     /// The account "signed in" at the fake: the next authorize request
@@ -346,23 +327,14 @@ async fn not_found() -> Response {
 
 fn github_json(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    resp.headers_mut().insert(
-        "x-github-media-type",
-        HeaderValue::from_static("github.v3; format=json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    resp.headers_mut().insert("x-github-media-type", HeaderValue::from_static("github.v3; format=json"));
     resp
 }
 
 fn redirect(location: &str) -> Response {
     let mut resp = StatusCode::FOUND.into_response();
-    resp.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(location).expect("location"),
-    );
+    resp.headers_mut().insert(header::LOCATION, HeaderValue::from_str(location).expect("location"));
     resp
 }
 
@@ -375,25 +347,14 @@ fn redirect_uri_allowed(registered: &str, given: &str) -> bool {
     r.scheme() == g.scheme()
         && r.host_str() == g.host_str()
         && r.port_or_known_default() == g.port_or_known_default()
-        && (g.path() == r.path()
-            || g.path()
-                .starts_with(&format!("{}/", r.path().trim_end_matches('/'))))
+        && (g.path() == r.path() || g.path().starts_with(&format!("{}/", r.path().trim_end_matches('/'))))
 }
 
-async fn authorize(
-    State(s): State<Shared>,
-    Query(params): Query<BTreeMap<String, String>>,
-) -> Response {
+async fn authorize(State(s): State<Shared>, Query(params): Query<BTreeMap<String, String>>) -> Response {
     let mut inner = s.lock();
-    inner.authorize_requests.push(AuthorizeRequest {
-        params: params.clone(),
-    });
+    inner.authorize_requests.push(AuthorizeRequest { params: params.clone() });
     if params.get("client_id") != Some(&inner.client_id) {
-        return (
-            StatusCode::NOT_FOUND,
-            "<html><body>404 Not Found: unknown client_id</body></html>",
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, "<html><body>404 Not Found: unknown client_id</body></html>").into_response();
     }
     let state = params.get("state").cloned();
     let target = match (params.get("redirect_uri"), &inner.registered_callback) {
@@ -414,20 +375,14 @@ async fn authorize(
         (Some(given), _) => given.clone(),
         (None, Some(registered)) => registered.clone(),
         (None, None) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                "no redirect_uri and no registered callback",
-            )
-                .into_response();
+            return (StatusCode::BAD_REQUEST, "no redirect_uri and no registered callback").into_response();
         }
     };
     let Ok(mut back) = Url::parse(&target) else {
         return (StatusCode::BAD_REQUEST, "bad redirect_uri").into_response();
     };
     let challenge = params.get("code_challenge").cloned();
-    if challenge.is_some()
-        && params.get("code_challenge_method").map(String::as_str) != Some("S256")
-    {
+    if challenge.is_some() && params.get("code_challenge_method").map(String::as_str) != Some("S256") {
         back.query_pairs_mut()
             .append_pair("error", "invalid_request")
             .append_pair("error_description", "code_challenge_method must be S256");
@@ -437,21 +392,13 @@ async fn authorize(
         return redirect(back.as_str());
     }
     let Some(login) = inner.current.clone() else {
-        return (
-            StatusCode::OK,
-            "<html><body>Sign in to GitHub (no user chosen by the test)</body></html>",
-        )
+        return (StatusCode::OK, "<html><body>Sign in to GitHub (no user chosen by the test)</body></html>")
             .into_response();
     };
     let code = hex_token(10);
     let scopes = params
         .get("scope")
-        .map(|s| {
-            s.split([' ', ','])
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|s| s.split([' ', ',']).filter(|x| !x.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
     let client_id = inner.client_id.clone();
     inner.grants.insert(
@@ -478,53 +425,31 @@ fn hex_token(bytes: usize) -> String {
 
 fn token_error(error: &str, accept_json: bool) -> Response {
     let (description, anchor) = match error {
-        "incorrect_client_credentials" => (
-            "The client_id and/or client_secret passed are incorrect.",
-            "incorrect-client-credentials",
-        ),
-        "redirect_uri_mismatch" => (
-            "The redirect_uri MUST match the registered callback URL for this application.",
-            "redirect-uri-mismatch2",
-        ),
-        "unverified_user_email" => (
-            "The user must have a verified primary email.",
-            "unverified-user-email",
-        ),
-        _ => (
-            "The code passed is incorrect or expired.",
-            "bad-verification-code",
-        ),
+        "incorrect_client_credentials" => {
+            ("The client_id and/or client_secret passed are incorrect.", "incorrect-client-credentials")
+        }
+        "redirect_uri_mismatch" => {
+            ("The redirect_uri MUST match the registered callback URL for this application.", "redirect-uri-mismatch2")
+        }
+        "unverified_user_email" => ("The user must have a verified primary email.", "unverified-user-email"),
+        _ => ("The code passed is incorrect or expired.", "bad-verification-code"),
     };
-    let uri = format!(
-        "{DOCS}/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#{anchor}"
-    );
-    token_answer(
-        &[
-            ("error", error),
-            ("error_description", description),
-            ("error_uri", &uri),
-        ],
-        accept_json,
-    )
+    let uri =
+        format!("{DOCS}/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#{anchor}");
+    token_answer(&[("error", error), ("error_description", description), ("error_uri", &uri)], accept_json)
 }
 
 /// GitHub answers JSON only when asked; form encoding is the default.
 fn token_answer(fields: &[(&str, &str)], accept_json: bool) -> Response {
     if accept_json {
-        let map: serde_json::Map<String, Value> = fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
-            .collect();
+        let map: serde_json::Map<String, Value> =
+            fields.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect();
         github_json(StatusCode::OK, Value::Object(map))
     } else {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(fields)
-            .finish();
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
         let mut resp = (StatusCode::OK, body).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
-        );
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
         resp
     }
 }
@@ -539,29 +464,20 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let (id, secret) = decoded.split_once(':')?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
     let unescape = |s: &str| {
-        url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
     };
     Some((unescape(id), unescape(secret)))
 }
 
-async fn access_token(
-    State(s): State<Shared>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn access_token(State(s): State<Shared>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let accept_json = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("application/json"));
     // GitHub reads the parameters from the body or the query string.
-    let mut form: BTreeMap<String, String> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+    let mut form: BTreeMap<String, String> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     form.extend(url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())));
     let mut inner = s.lock();
     inner.token_requests.push(form.clone());
@@ -589,38 +505,24 @@ async fn access_token(
         return token_error("redirect_uri_mismatch", accept_json);
     }
     if let Some(challenge) = &grant.code_challenge {
-        let ok = form.get("code_verifier").is_some_and(|verifier| {
-            URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == *challenge
-        });
+        let ok = form
+            .get("code_verifier")
+            .is_some_and(|verifier| URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == *challenge);
         if !ok {
             return token_error("bad_verification_code", accept_json);
         }
     }
     let token = format!("gho_{}", random_token(27).replace(['-', '_'], "x"));
     let scope = grant.scopes.join(",");
-    inner.tokens.insert(
-        token.clone(),
-        Issued {
-            login: grant.login,
-            scopes: grant.scopes,
-        },
-    );
+    inner.tokens.insert(token.clone(), Issued { login: grant.login, scopes: grant.scopes });
     inner.issued.push(token.clone());
-    token_answer(
-        &[
-            ("access_token", &token),
-            ("scope", &scope),
-            ("token_type", "bearer"),
-        ],
-        accept_json,
-    )
+    token_answer(&[("access_token", &token), ("scope", &scope), ("token_type", "bearer")], accept_json)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
-        .then(|| token.trim().to_owned())
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token")).then(|| token.trim().to_owned())
 }
 
 fn has_scope(scopes: &[String], any_of: &[&str]) -> bool {
@@ -657,38 +559,18 @@ async fn api_teams(State(s): State<Shared>, headers: HeaderMap, query: RawQuery)
 }
 
 fn api(s: &Shared, headers: &HeaderMap, RawQuery(query): RawQuery, endpoint: Endpoint) -> Response {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.clone().unwrap_or_default().as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let per_page = get("per_page")
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(30)
-        .min(100);
-    let page = get("page")
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(1);
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.clone().unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let per_page = get("per_page").and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(30).min(100);
+    let page = get("page").and_then(|v| v.parse::<u32>().ok()).filter(|n| *n > 0).unwrap_or(1);
     let path_and_query = match &query {
         Some(q) => format!("{API_PREFIX}{}?{q}", endpoint.path()),
         None => format!("{API_PREFIX}{}", endpoint.path()),
     };
     let mut inner = s.lock();
-    let mut record = ApiRequest {
-        endpoint: Some(endpoint),
-        path_and_query,
-        status: 200,
-        page,
-        per_page,
-    };
+    let mut record = ApiRequest { endpoint: Some(endpoint), path_and_query, status: 200, page, per_page };
     let resp = api_inner(s, &mut inner, headers, &pairs, endpoint, page, per_page);
     record.status = resp.status().as_u16();
     inner.api_requests.push(record);
@@ -705,20 +587,12 @@ fn api_inner(
     page: u32,
     per_page: usize,
 ) -> Response {
-    if headers
-        .get(header::USER_AGENT)
-        .is_none_or(|v| v.as_bytes().is_empty())
-    {
+    if headers.get(header::USER_AGENT).is_none_or(|v| v.as_bytes().is_empty()) {
         // "All API requests must include a valid User-Agent header."
         let body = "Request forbidden by administrative rules. Please make sure your request has a User-Agent header \
                     (https://docs.github.com/en/rest/overview/resources-in-the-rest-api#user-agent-required). \
                     Check https://developer.github.com for other possible causes.";
-        return (
-            StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            body,
-        )
-            .into_response();
+        return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response();
     }
     let Some(token) = bearer(headers) else {
         return github_json(
@@ -743,24 +617,14 @@ fn api_inner(
     };
     let scope_headers = |mut resp: Response| {
         let h = resp.headers_mut();
-        h.insert(
-            "x-oauth-scopes",
-            HeaderValue::from_str(&scopes.join(", ")).expect("scopes"),
-        );
-        h.insert(
-            "x-accepted-oauth-scopes",
-            HeaderValue::from_str(&accepted.join(", ")).expect("scopes"),
-        );
+        h.insert("x-oauth-scopes", HeaderValue::from_str(&scopes.join(", ")).expect("scopes"));
+        h.insert("x-accepted-oauth-scopes", HeaderValue::from_str(&accepted.join(", ")).expect("scopes"));
         resp
     };
     if !accepted.is_empty() && !has_scope(&scopes, accepted) {
         // Endpoints that need a scope the token lacks answer 403 (orgs,
         // teams) or 404 (emails, which hides the resource).
-        let status = if endpoint == Endpoint::Emails {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::FORBIDDEN
-        };
+        let status = if endpoint == Endpoint::Emails { StatusCode::NOT_FOUND } else { StatusCode::FORBIDDEN };
         return scope_headers(github_json(status, failure_body(status.as_u16())));
     }
     if let Some(failure) = user.failures.get(&endpoint)
@@ -775,7 +639,9 @@ fn api_inner(
         Endpoint::Emails => user
             .emails
             .iter()
-            .map(|e| json!({"email": e.email, "primary": e.primary, "verified": e.verified, "visibility": e.visibility}))
+            .map(
+                |e| json!({"email": e.email, "primary": e.primary, "verified": e.verified, "visibility": e.visibility}),
+            )
             .collect(),
         Endpoint::Orgs => user.orgs.iter().map(|o| org_json(base, o)).collect(),
         Endpoint::Teams => user.teams.iter().enumerate().map(|(i, t)| team_json(base, i, t)).collect(),
@@ -824,10 +690,7 @@ fn paginate(
         if page > 1 {
             links.push(format!("{}; rel=\"first\"", link_to(1)));
         }
-        resp.headers_mut().insert(
-            header::LINK,
-            HeaderValue::from_str(&links.join(", ")).expect("link"),
-        );
+        resp.headers_mut().insert(header::LINK, HeaderValue::from_str(&links.join(", ")).expect("link"));
     }
     resp
 }
@@ -869,10 +732,7 @@ fn user_json(base: &str, u: &User) -> Value {
 }
 
 fn org_id(login: &str) -> u64 {
-    login.bytes().fold(7u64, |acc, b| {
-        acc.wrapping_mul(131).wrapping_add(u64::from(b))
-    }) % 100_000_000
-        + 1
+    login.bytes().fold(7u64, |acc, b| acc.wrapping_mul(131).wrapping_add(u64::from(b))) % 100_000_000 + 1
 }
 
 fn org_json(base: &str, login: &str) -> Value {
@@ -945,11 +805,8 @@ pub fn parse_link_header(value: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for part in value.split(',') {
         let mut pieces = part.split(';');
-        let Some(url) = pieces
-            .next()
-            .map(str::trim)
-            .and_then(|u| u.strip_prefix('<'))
-            .and_then(|u| u.strip_suffix('>'))
+        let Some(url) =
+            pieces.next().map(str::trim).and_then(|u| u.strip_prefix('<')).and_then(|u| u.strip_suffix('>'))
         else {
             continue;
         };

@@ -47,9 +47,7 @@ pub async fn serve(router: Router) -> (SocketAddr, TaskGuard) {
 /// A listener on a free loopback port, for servers that must know their
 /// own address before building their routes.
 pub async fn bind() -> (tokio::net::TcpListener, SocketAddr) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     (listener, addr)
 }
@@ -63,11 +61,7 @@ pub fn spawn_server(listener: tokio::net::TcpListener, router: Router) -> TaskGu
 
 /// A free loopback port (bound, then released for the child to take).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .expect("bind loopback")
-        .local_addr()
-        .expect("addr")
-        .port()
+    StdListener::bind("127.0.0.1:0").expect("bind loopback").local_addr().expect("addr").port()
 }
 
 /// `n` random bytes, base64url without padding.
@@ -93,12 +87,7 @@ pub struct EchoUpstream {
 
 impl EchoUpstream {
     pub async fn start() -> Self {
-        async fn echo(
-            method: Method,
-            uri: Uri,
-            headers: HeaderMap,
-            body: Bytes,
-        ) -> axum::Json<Value> {
+        async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> axum::Json<Value> {
             let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
             for (name, value) in &headers {
                 map.entry(name.as_str().to_owned())
@@ -126,22 +115,12 @@ impl EchoUpstream {
 pub fn echoed_header(echo: &Value, name: &str) -> Vec<String> {
     echo["headers"][name]
         .as_array()
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
+        .map(|values| values.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }
 
 /// A gateway config for one provider, listening on `port` of loopback.
-pub fn gateway_config(
-    port: u16,
-    upstream: Url,
-    provider: ProviderConfig,
-    access: Filters,
-) -> GatewayConfig {
+pub fn gateway_config(port: u16, upstream: Url, provider: ProviderConfig, access: Filters) -> GatewayConfig {
     GatewayConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         external_url: Url::parse(&format!("http://127.0.0.1:{port}")).expect("external url"),
@@ -182,23 +161,16 @@ impl Gateway {
     pub async fn start(config: GatewayConfig) -> Self {
         match Self::try_start(config, &[]).await {
             Ok(gw) => gw,
-            Err(e) => panic!(
-                "gateway did not start (exit {:?}); logs:\n{}",
-                e.exited, e.logs
-            ),
+            Err(e) => panic!("gateway did not start (exit {:?}); logs:\n{}", e.exited, e.logs),
         }
     }
 
     /// Like [`Gateway::start`] with extra environment, returning failures.
-    pub async fn try_start(
-        config: GatewayConfig,
-        env: &[(&str, &str)],
-    ) -> Result<Self, StartError> {
+    pub async fn try_start(config: GatewayConfig, env: &[(&str, &str)]) -> Result<Self, StartError> {
         init();
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("gateway.yaml");
-        std::fs::write(&config_path, config.to_yaml().expect("render gateway.yaml"))
-            .expect("write config");
+        std::fs::write(&config_path, config.to_yaml().expect("render gateway.yaml")).expect("write config");
         let log_path = dir.path().join("gateway.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
@@ -206,10 +178,7 @@ impl Gateway {
             .arg("--config")
             .arg(&config_path)
             .env("AUTHGATE_LOG_FORMAT", "text")
-            .env(
-                "RUST_LOG",
-                std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "debug".to_owned()),
-            )
+            .env("RUST_LOG", std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "debug".to_owned()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
@@ -218,24 +187,12 @@ impl Gateway {
         }
         let child = cmd.spawn().expect("spawn authgate gateway");
         let base = Url::parse(&format!("http://{}/", config.listen)).expect("gateway base");
-        let mut gw = Self {
-            child,
-            base,
-            config,
-            log_path,
-            _dir: dir,
-        };
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("client");
+        let mut gw = Self { child, base, config, log_path, _dir: dir };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = gw.child.try_wait() {
-                return Err(StartError {
-                    exited: Some(status),
-                    logs: gw.logs(),
-                });
+                return Err(StartError { exited: Some(status), logs: gw.logs() });
             }
             if let Ok(resp) = client.get(gw.url("/healthz")).send().await
                 && resp.status().is_success()
@@ -243,10 +200,7 @@ impl Gateway {
                 return Ok(gw);
             }
             if Instant::now() > deadline {
-                return Err(StartError {
-                    exited: None,
-                    logs: gw.logs(),
-                });
+                return Err(StartError { exited: None, logs: gw.logs() });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -254,10 +208,7 @@ impl Gateway {
 
     /// An absolute URL on the gateway.
     pub fn url(&self, path_and_query: &str) -> String {
-        self.base
-            .join(path_and_query)
-            .expect("gateway url")
-            .to_string()
+        self.base.join(path_and_query).expect("gateway url").to_string()
     }
 
     /// The callback URL registered with providers.
@@ -289,10 +240,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn location(&self) -> Option<String> {
-        self.headers
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
 
     /// Absolute redirect target, resolved against the request URL.
@@ -343,9 +291,7 @@ pub fn is_session_cookie_name(name: &str) -> bool {
         Some("") => true,
         Some(rest) => {
             let digits = rest.trim_start_matches(['_', '.', '-']);
-            rest.len() > digits.len()
-                && !digits.is_empty()
-                && digits.bytes().all(|b| b.is_ascii_digit())
+            rest.len() > digits.len() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
         }
         None => false,
     }
@@ -394,10 +340,7 @@ pub struct Login {
 impl Login {
     /// The last response of the flow.
     pub fn last(&self) -> &Resp {
-        self.callback
-            .as_ref()
-            .or(self.authorize.as_ref())
-            .unwrap_or(&self.start)
+        self.callback.as_ref().or(self.authorize.as_ref()).unwrap_or(&self.start)
     }
 
     pub fn describe(&self) -> String {
@@ -420,11 +363,7 @@ impl Browser {
             .timeout(Duration::from_secs(20))
             .build()
             .expect("client");
-        Self {
-            client,
-            origin: gw.base.origin().ascii_serialization(),
-            jar: BTreeMap::new(),
-        }
+        Self { client, origin: gw.base.origin().ascii_serialization(), jar: BTreeMap::new() }
     }
 
     pub fn cookies(&self) -> &BTreeMap<String, String> {
@@ -452,21 +391,13 @@ impl Browser {
             },
         );
         if same_origin && !self.jar.is_empty() {
-            let cookie = self
-                .jar
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let cookie = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
             req = req.header(reqwest::header::COOKIE, cookie);
         }
         for (k, v) in extra {
             req = req.header(*k, *v);
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let resp = req.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
         let resp = Resp {
             url: url.to_owned(),
             status: resp.status(),
@@ -491,56 +422,28 @@ impl Browser {
     /// Stops at the first hop that is not a redirect.
     pub async fn login(&mut self, gw: &Gateway, provider: &str, rd: &str) -> Login {
         let mut start_url = Url::parse(&gw.url("/oauth2/start")).expect("start url");
-        start_url
-            .query_pairs_mut()
-            .append_pair("provider", provider)
-            .append_pair("rd", rd);
+        start_url.query_pairs_mut().append_pair("provider", provider).append_pair("rd", rd);
         let start = self.get(start_url.as_str(), Accept::Html).await;
-        let Some(authorize_url) = start
-            .location_url()
-            .filter(|_| start.status.is_redirection())
-        else {
-            return Login {
-                start,
-                authorize: None,
-                callback: None,
-            };
+        let Some(authorize_url) = start.location_url().filter(|_| start.status.is_redirection()) else {
+            return Login { start, authorize: None, callback: None };
         };
         let authorize = self.get(authorize_url.as_str(), Accept::Html).await;
-        let Some(callback_url) = authorize
-            .location_url()
-            .filter(|_| authorize.status.is_redirection())
-        else {
-            return Login {
-                start,
-                authorize: Some(authorize),
-                callback: None,
-            };
+        let Some(callback_url) = authorize.location_url().filter(|_| authorize.status.is_redirection()) else {
+            return Login { start, authorize: Some(authorize), callback: None };
         };
         let callback = self.get(callback_url.as_str(), Accept::Html).await;
-        Login {
-            start,
-            authorize: Some(authorize),
-            callback: Some(callback),
-        }
+        Login { start, authorize: Some(authorize), callback: Some(callback) }
     }
 }
 
 /// Query parameters of a URL as a map (last value wins).
 pub fn query_map(url: &Url) -> BTreeMap<String, String> {
-    url.query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 /// Asserts that a login ended without a session: an error status on the
 /// callback, no session cookie, and the protected URL still guarded.
-pub async fn assert_no_session(
-    gw: &Gateway,
-    browser: &mut Browser,
-    login: &Login,
-    protected: &str,
-) {
+pub async fn assert_no_session(gw: &Gateway, browser: &mut Browser, login: &Login, protected: &str) {
     let last = login.last();
     assert!(
         last.status.is_client_error() || last.status.is_server_error(),
@@ -549,14 +452,7 @@ pub async fn assert_no_session(
         login.describe(),
         gw.logs()
     );
-    for hop in [
-        Some(&login.start),
-        login.authorize.as_ref(),
-        login.callback.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for hop in [Some(&login.start), login.authorize.as_ref(), login.callback.as_ref()].into_iter().flatten() {
         assert!(
             hop.session_cookies_set().is_empty(),
             "a session cookie was set: {:?}\n{}",
@@ -564,11 +460,7 @@ pub async fn assert_no_session(
             login.describe()
         );
     }
-    assert!(
-        !browser.has_session_cookie(),
-        "browser holds a session cookie: {:?}",
-        browser.cookies()
-    );
+    assert!(!browser.has_session_cookie(), "browser holds a session cookie: {:?}", browser.cookies());
     assert_guarded(gw, browser, protected).await;
 }
 
@@ -576,41 +468,21 @@ pub async fn assert_no_session(
 /// to sign in: the upstream is never reached.
 pub async fn assert_guarded(gw: &Gateway, browser: &mut Browser, protected: &str) {
     let api = browser.get(&gw.url(protected), Accept::Json).await;
-    assert_eq!(
-        api.status,
-        StatusCode::UNAUTHORIZED,
-        "API client without session:\n{}",
-        api.describe()
-    );
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED, "API client without session:\n{}", api.describe());
     let page = browser.get(&gw.url(protected), Accept::Html).await;
-    assert!(
-        page.status.is_redirection(),
-        "browser without session must be redirected:\n{}",
-        page.describe()
-    );
+    assert!(page.status.is_redirection(), "browser without session must be redirected:\n{}", page.describe());
     let to = page.location_url().expect("redirect target");
-    assert!(
-        to.path().starts_with("/oauth2/"),
-        "browser without session must be sent to sign in, went to {to}"
-    );
+    assert!(to.path().starts_with("/oauth2/"), "browser without session must be sent to sign in, went to {to}");
 }
 
 /// Asserts a login succeeded: the callback redirects to `rd` and sets a
 /// session cookie; then fetches `rd` through the gateway and returns the
 /// upstream's echo.
-pub async fn assert_logged_in(
-    gw: &Gateway,
-    browser: &mut Browser,
-    login: &Login,
-    rd: &str,
-) -> Value {
-    let callback = login.callback.as_ref().unwrap_or_else(|| {
-        panic!(
-            "login stopped early\n{}\nGATEWAY LOGS:\n{}",
-            login.describe(),
-            gw.logs()
-        )
-    });
+pub async fn assert_logged_in(gw: &Gateway, browser: &mut Browser, login: &Login, rd: &str) -> Value {
+    let callback = login
+        .callback
+        .as_ref()
+        .unwrap_or_else(|| panic!("login stopped early\n{}\nGATEWAY LOGS:\n{}", login.describe(), gw.logs()));
     assert!(
         callback.status.is_redirection(),
         "callback must redirect to rd\n{}\nGATEWAY LOGS:\n{}",
@@ -618,13 +490,7 @@ pub async fn assert_logged_in(
         gw.logs()
     );
     let to = callback.location_url().expect("callback redirect");
-    assert_eq!(
-        to.as_str(),
-        gw.url(rd),
-        "callback must land on rd\n{}\nGATEWAY LOGS:\n{}",
-        login.describe(),
-        gw.logs()
-    );
+    assert_eq!(to.as_str(), gw.url(rd), "callback must land on rd\n{}\nGATEWAY LOGS:\n{}", login.describe(), gw.logs());
     assert!(
         browser.has_session_cookie(),
         "no session cookie after login: {:?}\n{}",
@@ -632,19 +498,9 @@ pub async fn assert_logged_in(
         login.describe()
     );
     let page = browser.get(&gw.url(rd), Accept::Html).await;
-    assert_eq!(
-        page.status,
-        StatusCode::OK,
-        "upstream via session:\n{}\nGATEWAY LOGS:\n{}",
-        page.describe(),
-        gw.logs()
-    );
+    assert_eq!(page.status, StatusCode::OK, "upstream via session:\n{}\nGATEWAY LOGS:\n{}", page.describe(), gw.logs());
     let echo = page.json();
-    assert_eq!(
-        echo["path"],
-        Url::parse(&gw.url(rd)).unwrap().path(),
-        "upstream saw another path"
-    );
+    assert_eq!(echo["path"], Url::parse(&gw.url(rd)).unwrap().path(), "upstream saw another path");
     echo
 }
 

@@ -120,9 +120,7 @@ impl RsaKey {
         let private = rsa::RsaPrivateKey::new(&mut CompatRng, 2048).expect("generate RSA key");
         let der = private.to_pkcs1_der().expect("pkcs1 der");
         let public = private.to_public_key();
-        let public_pem = public
-            .to_public_key_pem(LineEnding::LF)
-            .expect("public pem");
+        let public_pem = public.to_public_key_pem(LineEnding::LF).expect("public pem");
         Self {
             kid: kid.to_owned(),
             encoding: EncodingKey::from_rsa_der(der.as_bytes()),
@@ -180,19 +178,12 @@ pub fn keys() -> &'static Keys {
             let r = RsaKey::generate("key-2024-07");
             (p, (r, a.join().expect("keygen")))
         });
-        Keys {
-            primary,
-            rotated,
-            attacker,
-        }
+        Keys { primary, rotated, attacker }
     })
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
 }
 
 /// What the authorize endpoint received.
@@ -269,11 +260,7 @@ impl HostileOp {
             issuer,
         };
         let task = spawn_server(listener, router(shared.clone()));
-        Self {
-            shared,
-            addr,
-            _task: task,
-        }
+        Self { shared, addr, _task: task }
     }
 
     /// The real issuer identifier, `http://127.0.0.1:PORT/op`.
@@ -353,12 +340,7 @@ impl HostileOp {
         if mode == Mode::RotatedKey {
             self.shared.lock().rotated_published = true;
         }
-        craft_id_token(
-            &self.shared.issuer,
-            &client_id,
-            mode,
-            nonce.map(str::to_owned),
-        )
+        craft_id_token(&self.shared.issuer, &client_id, mode, nonce.map(str::to_owned))
     }
 }
 
@@ -410,11 +392,7 @@ pub fn craft_id_token(issuer: &str, client_id: &str, mode: Mode, nonce: Option<S
     let obj = claims.as_object_mut().expect("object");
     let t = now();
     match mode {
-        Mode::Valid
-        | Mode::BadSignature
-        | Mode::TamperedPayload
-        | Mode::AlgNone
-        | Mode::HmacKeyConfusion => {}
+        Mode::Valid | Mode::BadSignature | Mode::TamperedPayload | Mode::AlgNone | Mode::HmacKeyConfusion => {}
         Mode::RotatedKey | Mode::UnknownKid => {}
         Mode::IssuerMismatch => {
             obj.insert("iss".into(), json!(format!("{issuer}-evil")));
@@ -444,10 +422,7 @@ pub fn craft_id_token(issuer: &str, client_id: &str, mode: Mode, nonce: Option<S
             obj.remove("aud");
         }
         Mode::NonceMismatch => {
-            obj.insert(
-                "nonce".into(),
-                json!(format!("attacker-{}", random_token(16))),
-            );
+            obj.insert("nonce".into(), json!(format!("attacker-{}", random_token(16))));
         }
         Mode::MissingNonce => {
             obj.remove("nonce");
@@ -483,10 +458,7 @@ pub fn craft_id_token(issuer: &str, client_id: &str, mode: Mode, nonce: Option<S
 
 fn router(shared: Shared) -> Router {
     Router::new()
-        .route(
-            &format!("{ISSUER_PATH}/.well-known/openid-configuration"),
-            get(discovery),
-        )
+        .route(&format!("{ISSUER_PATH}/.well-known/openid-configuration"), get(discovery))
         .route(&format!("{ISSUER_PATH}/jwks"), get(jwks))
         .route(&format!("{ISSUER_PATH}/authorize"), get(authorize))
         .route(&format!("{ISSUER_PATH}/token"), post(token))
@@ -496,22 +468,15 @@ fn router(shared: Shared) -> Router {
 
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
 async fn discovery(State(s): State<Shared>) -> Response {
     let mut inner = s.lock();
     inner.discovery_fetches += 1;
-    let issuer = inner
-        .discovery_issuer
-        .clone()
-        .unwrap_or_else(|| s.issuer.clone());
+    let issuer = inner.discovery_issuer.clone().unwrap_or_else(|| s.issuer.clone());
     let base = &s.issuer;
     json_response(
         StatusCode::OK,
@@ -538,30 +503,19 @@ async fn jwks(State(s): State<Shared>) -> Response {
     let mut inner = s.lock();
     inner.jwks_fetches += 1;
     let mut resp = json_response(StatusCode::OK, jwks_json(inner.rotated_published));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/jwk-set+json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
     resp
 }
 
 fn redirect(location: &Url) -> Response {
     let mut resp = StatusCode::FOUND.into_response();
-    resp.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(location.as_str()).expect("location"),
-    );
+    resp.headers_mut().insert(header::LOCATION, HeaderValue::from_str(location.as_str()).expect("location"));
     resp
 }
 
-async fn authorize(
-    State(s): State<Shared>,
-    Query(params): Query<BTreeMap<String, String>>,
-) -> Response {
+async fn authorize(State(s): State<Shared>, Query(params): Query<BTreeMap<String, String>>) -> Response {
     let mut inner = s.lock();
-    inner.authorize_requests.push(AuthorizeRequest {
-        params: params.clone(),
-    });
+    inner.authorize_requests.push(AuthorizeRequest { params: params.clone() });
     // Errors before the redirect URI is trusted are shown, never redirected.
     if params.get("client_id") != Some(&inner.client_id) {
         return (StatusCode::BAD_REQUEST, "unknown client_id").into_response();
@@ -569,11 +523,7 @@ async fn authorize(
     let Some(redirect_uri) = params.get("redirect_uri").cloned() else {
         return (StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
     };
-    if inner
-        .registered_redirect
-        .as_ref()
-        .is_some_and(|r| *r != redirect_uri)
-    {
+    if inner.registered_redirect.as_ref().is_some_and(|r| *r != redirect_uri) {
         return (StatusCode::BAD_REQUEST, "redirect_uri is not registered").into_response();
     }
     let Ok(mut back) = Url::parse(&redirect_uri) else {
@@ -581,9 +531,7 @@ async fn authorize(
     };
     let state = params.get("state").cloned();
     let fail = |mut back: Url, error: &str, description: &str| {
-        back.query_pairs_mut()
-            .append_pair("error", error)
-            .append_pair("error_description", description);
+        back.query_pairs_mut().append_pair("error", error).append_pair("error_description", description);
         if let Some(st) = &state {
             back.query_pairs_mut().append_pair("state", st);
         }
@@ -600,21 +548,12 @@ async fn authorize(
         return fail(back, "invalid_request", "PKCE is required");
     };
     if params.get("code_challenge_method").map(String::as_str) != Some("S256") {
-        return fail(
-            back,
-            "invalid_request",
-            "code_challenge_method must be S256",
-        );
+        return fail(back, "invalid_request", "code_challenge_method must be S256");
     }
     let code = random_token(24);
     inner.grants.insert(
         code.clone(),
-        Grant {
-            redirect_uri,
-            nonce: params.get("nonce").cloned(),
-            code_challenge: challenge,
-            scope,
-        },
+        Grant { redirect_uri, nonce: params.get("nonce").cloned(), code_challenge: challenge, scope },
     );
     back.query_pairs_mut().append_pair("code", &code);
     if let Some(st) = &state {
@@ -624,30 +563,19 @@ async fn authorize(
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut resp = json_response(
-        status,
-        json!({"error": error, "error_description": description}),
-    );
+    let mut resp = json_response(status, json!({"error": error, "error_description": description}));
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"op\""),
-        );
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"op\""));
     }
     resp
 }
 
 fn form_unescape(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
 fn client_auth(headers: &HeaderMap, form: &BTreeMap<String, String>) -> Option<(String, String)> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
         && let Some((scheme, rest)) = value.split_once(' ')
         && scheme.eq_ignore_ascii_case("basic")
     {
@@ -655,41 +583,25 @@ fn client_auth(headers: &HeaderMap, form: &BTreeMap<String, String>) -> Option<(
         let (id, secret) = decoded.split_once(':')?;
         return Some((form_unescape(id), form_unescape(secret)));
     }
-    Some((
-        form.get("client_id")?.clone(),
-        form.get("client_secret")?.clone(),
-    ))
+    Some((form.get("client_id")?.clone(), form.get("client_secret")?.clone()))
 }
 
 async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let form: BTreeMap<String, String> = url::form_urlencoded::parse(&body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let form: BTreeMap<String, String> =
+        url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
     let mut inner = s.lock();
     inner.token_requests.push(form.clone());
     match client_auth(&headers, &form) {
         Some((id, secret)) if id == inner.client_id && secret == inner.client_secret => {}
         _ => {
-            return oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                "client authentication failed",
-            );
+            return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
         }
     }
     if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-            "only authorization_code",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "only authorization_code");
     }
     let Some(grant) = form.get("code").and_then(|c| inner.grants.remove(c)) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "unknown or used code",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown or used code");
     };
     if form.get("redirect_uri") != Some(&grant.redirect_uri) {
         return oauth_error(
@@ -698,15 +610,11 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
             "redirect_uri differs from the authorization request",
         );
     }
-    let verified = form.get("code_verifier").is_some_and(|v| {
-        URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == grant.code_challenge
-    });
+    let verified = form
+        .get("code_verifier")
+        .is_some_and(|v| URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes())) == grant.code_challenge);
     if !verified {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "PKCE verification failed",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
     }
     let mode = inner.mode;
     if mode == Mode::RotatedKey {
@@ -714,9 +622,7 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: Bytes) -> Resp
     }
     let id_token = craft_id_token(&s.issuer, &inner.client_id, mode, grant.nonce);
     let access_token = format!("at-{}", random_token(24));
-    inner
-        .access_tokens
-        .insert(access_token.clone(), grant.scope.clone());
+    inner.access_tokens.insert(access_token.clone(), grant.scope.clone());
     inner.issued_id_tokens.push(id_token.clone());
     inner.issued_access_tokens.push(access_token.clone());
     json_response(
@@ -741,10 +647,7 @@ async fn userinfo(State(s): State<Shared>, headers: HeaderMap) -> Response {
         .map(|(_, t)| t.trim().to_owned());
     if !token.is_some_and(|t| inner.access_tokens.contains_key(&t)) {
         let mut resp = StatusCode::UNAUTHORIZED.into_response();
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer error=\"invalid_token\""),
-        );
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
         return resp;
     }
     json_response(

@@ -21,7 +21,7 @@ use super::error::{Error, Result};
 use super::identity_provider::{self, discovery, filters_of};
 use super::status;
 use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
-use crate::api::{Authentication, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, IdentityProviderSpec};
+use crate::api::{AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, IdentityProviderSpec};
 use readiness::Rollout;
 use render::{ResolvedProvider, policy_filters};
 
@@ -68,7 +68,12 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problems.join("; "), true)));
     }
     if render::parse_ttl(&policy.spec.session.ttl).is_none() {
-        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", format!("session.ttl {:?} is not a duration such as 12h", policy.spec.session.ttl), true)));
+        return Ok(Err(Blocked::new(
+            ACCEPTED,
+            "Invalid",
+            format!("session.ttl {:?} is not a duration such as 12h", policy.spec.session.ttl),
+            true,
+        )));
     }
     let mut resolved = Vec::with_capacity(policy.spec.providers.len());
     for wanted in &policy.spec.providers {
@@ -83,13 +88,25 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
         };
         let conds = idp.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
         if !conditions::is_true(conds, READY) {
-            let why = conditions::find(conds, READY).map(|c| format!("{}: {}", c.reason, c.message)).unwrap_or_else(|| "not reconciled yet".into());
-            return Ok(Err(Blocked::new(RESOLVED_REFS, "ProviderNotReady", format!("IdentityProvider {wanted:?} is not Ready ({why})"), false)));
+            let why = conditions::find(conds, READY)
+                .map(|c| format!("{}: {}", c.reason, c.message))
+                .unwrap_or_else(|| "not reconciled yet".into());
+            return Ok(Err(Blocked::new(
+                RESOLVED_REFS,
+                "ProviderNotReady",
+                format!("IdentityProvider {wanted:?} is not Ready ({why})"),
+                false,
+            )));
         }
         match identity_provider::read_secret(ctx, ns, &idp.spec.client_secret_ref).await? {
             Ok(client_secret) => resolved.push(ResolvedProvider { idp, client_secret }),
             Err(e) => {
-                return Ok(Err(Blocked::new(RESOLVED_REFS, "ProviderNotReady", format!("IdentityProvider {wanted:?}: {e}"), false)));
+                return Ok(Err(Blocked::new(
+                    RESOLVED_REFS,
+                    "ProviderNotReady",
+                    format!("IdentityProvider {wanted:?}: {e}"),
+                    false,
+                )));
             }
         }
     }
@@ -107,12 +124,13 @@ pub fn unrestricted_public_provider<'a>(
     spec: &AuthPolicySpec,
     providers: impl IntoIterator<Item = (String, &'a IdentityProviderSpec)>,
 ) -> Option<String> {
-    if spec.authentication == Authentication::Disabled || spec.access.allow_all_users || !policy_filters(&spec.access).is_empty() {
+    if spec.authentication == Authentication::Disabled
+        || spec.access.allow_all_users
+        || !policy_filters(&spec.access).is_empty()
+    {
         return None;
     }
-    let (name, open) = providers
-        .into_iter()
-        .find(|(_, p)| discovery::is_public(p) && filters_of(p).is_empty())?;
+    let (name, open) = providers.into_iter().find(|(_, p)| discovery::is_public(p) && filters_of(p).is_empty())?;
     Some(format!(
         "IdentityProvider {name:?} ({}) lets anyone with an account sign in, and neither it nor this policy restricts who may enter. Add allowedDomains, allowedOrgs, allowedTeams, allowedGroups or allowedEmails, or set access.allowAllUsers: true deliberately.",
         open.provider_type
@@ -120,7 +138,12 @@ pub fn unrestricted_public_provider<'a>(
 }
 
 /// Renders and applies the Secret, Deployment and Service.
-async fn write_children(policy: &AuthPolicy, ns: &str, ctx: &Context, providers: &[ResolvedProvider]) -> Result<Result<(), Blocked>> {
+async fn write_children(
+    policy: &AuthPolicy,
+    ns: &str,
+    ctx: &Context,
+    providers: &[ResolvedProvider],
+) -> Result<Result<(), Blocked>> {
     let name = policy.name_any();
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
@@ -175,14 +198,26 @@ fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollo
             }
             d.push(Desired::falsy(READY, b.reason, msg));
             // kstatus: a terminal error is Stalled; anything else is still in progress.
-            d.push(if b.terminal { Desired::truthy(STALLED, b.reason, b.message) } else { Desired::truthy(RECONCILING, b.reason, b.message) });
+            d.push(if b.terminal {
+                Desired::truthy(STALLED, b.reason, b.message)
+            } else {
+                Desired::truthy(RECONCILING, b.reason, b.message)
+            });
             d
         }
         Ok(()) => {
             let accepted = if spec.authentication == Authentication::Disabled {
-                Desired::truthy(ACCEPTED, "AuthenticationDisabled", "WARNING: authentication is Disabled; every request reaches the upstream without sign-in")
+                Desired::truthy(
+                    ACCEPTED,
+                    "AuthenticationDisabled",
+                    "WARNING: authentication is Disabled; every request reaches the upstream without sign-in",
+                )
             } else if spec.access.allow_all_users {
-                Desired::truthy(ACCEPTED, "AllowAllUsers", "WARNING: access.allowAllUsers lets anyone who can sign in with these providers enter")
+                Desired::truthy(
+                    ACCEPTED,
+                    "AllowAllUsers",
+                    "WARNING: access.allowAllUsers lets anyone who can sign in with these providers enter",
+                )
             } else {
                 Desired::truthy(ACCEPTED, "Valid", "")
             };

@@ -19,7 +19,9 @@ pub enum Rollout {
 pub fn rollout(dep: Option<&Deployment>) -> Rollout {
     let Some(dep) = dep else { return Rollout::Progressing("gateway Deployment is being created".into()) };
     let desired = dep.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-    let Some(st) = dep.status.as_ref() else { return Rollout::Progressing("gateway Deployment has no status yet".into()) };
+    let Some(st) = dep.status.as_ref() else {
+        return Rollout::Progressing("gateway Deployment has no status yet".into());
+    };
     if st.observed_generation.unwrap_or(0) < dep.metadata.generation.unwrap_or(0) {
         return Rollout::Progressing("gateway Deployment spec change not yet observed".into());
     }
@@ -28,7 +30,10 @@ pub fn rollout(dep: Option<&Deployment>) -> Rollout {
         && p.status == "False"
         && p.reason.as_deref() == Some("ProgressDeadlineExceeded")
     {
-        return Rollout::Failed(format!("gateway rollout exceeded its progress deadline: {}", p.message.clone().unwrap_or_default()));
+        return Rollout::Failed(format!(
+            "gateway rollout exceeded its progress deadline: {}",
+            p.message.clone().unwrap_or_default()
+        ));
     }
     let updated = st.updated_replicas.unwrap_or(0);
     let available = st.available_replicas.unwrap_or(0);

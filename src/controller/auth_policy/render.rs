@@ -5,8 +5,8 @@ use url::Url;
 use crate::access::Filters;
 use crate::api::{AccessRules, AuthPolicy, IdentityProvider};
 use crate::controller::identity_provider::filters_of;
-use crate::gateway::config::{ProviderConfig, Redacted, SessionConfig};
 use crate::gateway::GatewayConfig;
+use crate::gateway::config::{ProviderConfig, Redacted, SessionConfig};
 
 /// A provider the policy may use: Ready, with its client secret in hand.
 pub struct ResolvedProvider {
@@ -71,7 +71,12 @@ pub fn gateway_config(
         .iter()
         .map(|p| {
             let name = kube::ResourceExt::name_any(p.idp.as_ref());
-            let ep = p.idp.status.as_ref().and_then(|s| s.endpoints.as_ref()).ok_or_else(|| RenderError::NoEndpoints(name.clone()))?;
+            let ep = p
+                .idp
+                .status
+                .as_ref()
+                .and_then(|s| s.endpoints.as_ref())
+                .ok_or_else(|| RenderError::NoEndpoints(name.clone()))?;
             Ok(ProviderConfig {
                 name,
                 provider_type: p.idp.spec.provider_type,

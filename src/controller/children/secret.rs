@@ -13,8 +13,8 @@ use super::apply::hex;
 use super::{CONFIG_FILE, labels, secret_name};
 use crate::api::AuthPolicy;
 use crate::controller::error::Result;
-use crate::gateway::config::Redacted;
 use crate::gateway::GatewayConfig;
+use crate::gateway::config::Redacted;
 
 /// Key of the current cookie encryption key.
 pub const COOKIE_KEY: &str = "COOKIE_ENCRYPTION_KEY";
@@ -53,7 +53,10 @@ pub fn cookie_keys(existing: Option<&Secret>, rotation: Option<&str>) -> Vec<Red
             .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
             .filter(|v| is_valid_cookie_key(v))
     };
-    let recorded = existing.and_then(|s| s.metadata.annotations.as_ref()).and_then(|a| a.get(ROTATED_ANNOTATION)).map(String::as_str);
+    let recorded = existing
+        .and_then(|s| s.metadata.annotations.as_ref())
+        .and_then(|a| a.get(ROTATED_ANNOTATION))
+        .map(String::as_str);
     match read(COOKIE_KEY) {
         Some(current) if rotation.is_some() && rotation != recorded => {
             vec![Redacted::new(generate_cookie_key()), Redacted::new(current)]

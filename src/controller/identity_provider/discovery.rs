@@ -131,9 +131,15 @@ pub async fn resolve(http: &reqwest::Client, spec: &IdentityProviderSpec) -> Res
             resolved.api_url = Some(u.clone());
         }
     }
-    for url in [Some(&resolved.authorize_url), Some(&resolved.token_url), resolved.userinfo_url.as_ref(), resolved.jwks_url.as_ref(), resolved.api_url.as_ref()]
-        .into_iter()
-        .flatten()
+    for url in [
+        Some(&resolved.authorize_url),
+        Some(&resolved.token_url),
+        resolved.userinfo_url.as_ref(),
+        resolved.jwks_url.as_ref(),
+        resolved.api_url.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         if !is_secure_url(url) {
             return Err(DiscoveryError::Insecure(url.clone()));

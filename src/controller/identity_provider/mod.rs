@@ -101,7 +101,11 @@ async fn judge(idp: &IdentityProvider, ns: &str, ctx: &Context) -> Result<Verdic
         return Ok(Verdict::Invalid(problems.join("; ")));
     }
     if let Err(e) = read_secret(ctx, ns, &idp.spec.client_secret_ref).await? {
-        return Ok(Verdict::Unresolved { reason: e.reason(), message: format!("clientSecretRef: {e}"), terminal: false });
+        return Ok(Verdict::Unresolved {
+            reason: e.reason(),
+            message: format!("clientSecretRef: {e}"),
+            terminal: false,
+        });
     }
     match discovery::resolve(&ctx.http, &idp.spec).await {
         Ok(endpoints) => Ok(Verdict::Ready(endpoints)),
@@ -141,7 +145,11 @@ fn status_for(idp: &IdentityProvider, verdict: Verdict) -> IdentityProviderStatu
                 Desired::falsy(READY, reason, message.clone()),
             ];
             // kstatus: a terminal error is Stalled; anything else is still in progress.
-            d.push(if terminal { Desired::truthy(STALLED, reason, message) } else { Desired::truthy(RECONCILING, reason, message) });
+            d.push(if terminal {
+                Desired::truthy(STALLED, reason, message)
+            } else {
+                Desired::truthy(RECONCILING, reason, message)
+            });
             (d, previous.endpoints.clone())
         }
         Verdict::Ready(endpoints) => (
