@@ -119,6 +119,17 @@ impl ProviderType {
         }
     }
 
+    /// Whether anyone with an account could sign in: github, google and
+    /// gitlab.com are open to the public; a private OIDC issuer or a
+    /// self-hosted GitLab (another `issuer_host`) is not.
+    pub fn is_public(self, issuer_host: Option<&str>) -> bool {
+        match self {
+            Self::Github | Self::Google => true,
+            Self::Gitlab => issuer_host.is_none_or(|h| h.eq_ignore_ascii_case("gitlab.com")),
+            Self::Oidc => false,
+        }
+    }
+
     /// Scopes requested when the spec lists none.
     pub fn default_scopes(self) -> &'static [&'static str] {
         match self {

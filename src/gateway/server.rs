@@ -118,7 +118,8 @@ impl Gateway {
         if !matches!(external.scheme(), "http" | "https") {
             return Err(Error::Config("externalUrl must be http:// or https://".into()));
         }
-        let secure = !(external.scheme() == "http" && is_loopback(external));
+        let secure =
+            !(external.scheme() == "http" && crate::controller::identity_provider::discovery::is_loopback(external));
         if external.scheme() == "http" && secure {
             tracing::warn!(
                 "externalUrl is plain http on a non-loopback host; cookies are marked Secure and browsers will not send them"
@@ -260,15 +261,6 @@ pub struct Worker {
 impl FromRef<Worker> for Arc<Gateway> {
     fn from_ref(worker: &Worker) -> Self {
         worker.gw.clone()
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

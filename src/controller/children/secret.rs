@@ -6,7 +6,6 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::apply::hex;
@@ -23,12 +22,8 @@ pub const PREVIOUS_COOKIE_KEY: &str = "COOKIE_ENCRYPTION_KEY_PREVIOUS";
 /// Bytes of randomness in a cookie key.
 pub const COOKIE_KEY_BYTES: usize = 64;
 
-/// A fresh random cookie key, base64.
-pub fn generate_cookie_key() -> String {
-    let mut bytes = [0u8; COOKIE_KEY_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    STANDARD.encode(bytes)
-}
+/// A fresh random cookie key, base64 (the gateway's own format).
+pub use crate::gateway::session::crypto::generate_key as generate_cookie_key;
 
 /// Whether `value` is a usable cookie key (base64 of at least 64 bytes).
 pub fn is_valid_cookie_key(value: &str) -> bool {

@@ -68,15 +68,11 @@ pub fn issuer_of(spec: &IdentityProviderSpec) -> Option<String> {
     }
 }
 
-/// Whether anyone with an account at this provider could sign in: github,
-/// google and gitlab.com are open to the public; a private OIDC issuer or
-/// self-hosted GitLab is not.
+/// Whether anyone with an account at this provider could sign in.
 pub fn is_public(spec: &IdentityProviderSpec) -> bool {
-    match spec.provider_type {
-        ProviderType::Github | ProviderType::Google => true,
-        ProviderType::Gitlab => issuer_of(spec).is_some_and(|i| i.trim_end_matches('/') == GITLAB_ISSUER),
-        ProviderType::Oidc => false,
-    }
+    let host =
+        spec.issuer_url.as_deref().and_then(|i| Url::parse(i).ok()).and_then(|u| u.host_str().map(str::to_owned));
+    spec.provider_type.is_public(host.as_deref())
 }
 
 /// Resolves endpoints. Only `oidc` performs network discovery; the other
@@ -174,13 +170,18 @@ pub fn is_secure_url(raw: &str) -> bool {
     let Ok(url) = Url::parse(raw) else { return false };
     match url.scheme() {
         "https" => url.host().is_some(),
-        "http" => match url.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        },
+        "http" => is_loopback(&url),
         _ => false,
+    }
+}
+
+/// Whether the URL's host is `localhost` or a loopback address.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -208,11 +208,7 @@ impl Provider {
 /// Whether anyone with an account could sign in at this provider (so a
 /// policy using it must restrict who may enter, or explicitly allow all).
 pub fn is_public(config: &ProviderConfig) -> bool {
-    match config.provider_type {
-        ProviderType::Github | ProviderType::Google => true,
-        ProviderType::Gitlab => config.issuer_url.as_ref().is_none_or(|u| u.host_str() == Some("gitlab.com")),
-        ProviderType::Oidc => false,
-    }
+    config.provider_type.is_public(config.issuer_url.as_ref().and_then(Url::host_str))
 }
 
 /// Compares an issuer as sent by a provider with the configured one. The
