@@ -15,7 +15,7 @@
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, TokenUrl,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -122,11 +122,7 @@ impl GithubProvider {
             .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier.clone()))
             .request_async(&self.token_http)
             .await?;
-        let tokens = Tokens {
-            access_token: response.access_token().secret().clone(),
-            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-            expires_in: response.expires_in().map(|d| d.as_secs()),
-        };
+        let tokens = Tokens::from_response(&response);
         let profile = self.profile(&tokens.access_token).await?;
         Ok(SignedIn { profile, tokens })
     }
@@ -139,11 +135,7 @@ impl GithubProvider {
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
             .request_async(&self.token_http)
             .await?;
-        let tokens = Tokens {
-            access_token: response.access_token().secret().clone(),
-            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-            expires_in: response.expires_in().map(|d| d.as_secs()),
-        };
+        let tokens = Tokens::from_response(&response);
         Ok(Refreshed { tokens, profile: None })
     }
 

@@ -30,6 +30,17 @@ pub struct Tokens {
     pub expires_in: Option<u64>,
 }
 
+impl Tokens {
+    /// The tokens of an OAuth2 token response.
+    pub fn from_response(response: &impl oauth2::TokenResponse) -> Self {
+        Self {
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_in: response.expires_in().map(|d| d.as_secs()),
+        }
+    }
+}
+
 /// Who signed in, as far as the filters and headers are concerned.
 #[derive(Clone, Debug)]
 pub struct Profile {

@@ -18,8 +18,8 @@ use openidconnect::core::{
 };
 use openidconnect::{
     AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, IssuerUrl, JsonWebKeySetUrl, Nonce, NonceVerifier, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken, Scope, SignatureVerificationError, TokenResponse, TokenUrl,
+    EndpointSet, IssuerUrl, JsonWebKeySetUrl, Nonce, NonceVerifier, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, Scope, SignatureVerificationError, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
@@ -196,7 +196,7 @@ impl OidcProvider {
         let nonce =
             Nonce::new(flow.nonce.clone().ok_or_else(|| ProviderError::InvalidIdToken("login has no nonce".into()))?);
         let claims = self.verify(id_token, || &nonce).await?;
-        let tokens = tokens_of(&response);
+        let tokens = Tokens::from_response(&response);
         let profile = self.profile(&claims, &tokens.access_token, policy).await?;
         Ok(SignedIn { profile, tokens })
     }
@@ -214,7 +214,7 @@ impl OidcProvider {
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
             .request_async(&self.http)
             .await?;
-        let tokens = tokens_of(&response);
+        let tokens = Tokens::from_response(&response);
         let profile = match response.id_token() {
             None => None,
             Some(id_token) => {
@@ -326,14 +326,6 @@ impl OidcProvider {
         let header_groups = groups.values().to_vec();
         let identity = Identity { subject, user, email, email_verified, groups, orgs, teams: Membership::Unavailable };
         Ok(Profile { identity, groups: header_groups })
-    }
-}
-
-fn tokens_of(response: &CoreTokenResponse) -> Tokens {
-    Tokens {
-        access_token: response.access_token().secret().clone(),
-        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-        expires_in: response.expires_in().map(|d| d.as_secs()),
     }
 }
 

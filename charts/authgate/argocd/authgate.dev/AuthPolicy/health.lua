@@ -1,5 +1,6 @@
--- Argo CD health check for authgate.dev/v1alpha1 AuthPolicy.
--- Wire it in argocd-cm as resource.customizations.health.authgate.dev_AuthPolicy
+-- Argo CD health check for authgate.dev/v1alpha1 AuthPolicy and IdentityProvider
+-- (one script; IdentityProvider/health.lua links here). Wire it in argocd-cm as
+-- resource.customizations.health.authgate.dev_<Kind>.
 -- (see charts/authgate/README.md). Same rules as kstatus, plus Ready=False
 -- without Reconciling is Degraded (kstatus calls that InProgress).
 local hs = {}
