@@ -13,9 +13,17 @@ pub fn init(default_filter: &str, json: bool) -> LogLevelHandle {
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let result = if json {
-        registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer().compact()).try_init()
+        registry.with(tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr)).try_init()
     };
     // A second init (tests) keeps the first subscriber; that is fine.
     let _ = result;

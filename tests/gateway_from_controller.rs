@@ -65,11 +65,15 @@ spec:
     );
     let _ctl = ControllerProcess::start(&c, &ns.name, 300);
     let aps: Api<AuthPolicy> = c.api(&ns.name);
-    wait_for("policy Ready", Duration::from_secs(90), || async {
-        let p = aps.get_opt("app").await.ok()??;
-        (cond_state(&p.status?.conditions, "Ready")? == ("True".into(), "Available".into())).then_some(())
-    })
+    let ready = tokio::time::timeout(
+        Duration::from_secs(120),
+        wait_for("policy Ready", Duration::from_secs(120), || async {
+            let p = aps.get_opt("app").await.ok()??;
+            (cond_state(&p.status?.conditions, "Ready")? == ("True".into(), "Available".into())).then_some(())
+        }),
+    )
     .await;
+    assert!(ready.is_ok(), "policy not Ready in 120s:\n{}", c.describe(&ns.name));
 
     // Exactly the file the gateway pod would mount.
     let secret = c.api::<Secret>(&ns.name).get("app-auth-credentials").await.unwrap();

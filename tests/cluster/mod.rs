@@ -146,6 +146,21 @@ impl Cluster {
         path
     }
 
+    /// Everything authgate and Kubernetes say about a namespace, for a
+    /// failing test's output.
+    pub fn describe(&self, ns: &str) -> String {
+        let out = self.kubectl(&["get", "-n", ns, "authgate,deploy,rs,pods,events", "-o", "wide"]);
+        let yaml = self.kubectl(&["get", "-n", ns, "authgate", "-o", "yaml"]);
+        let nodes = self.kubectl(&["get", "nodes", "-o", "wide"]);
+        format!(
+            "{}{}\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&yaml.stdout),
+            String::from_utf8_lossy(&nodes.stdout)
+        )
+    }
+
     /// A namespaced API.
     pub fn api<K>(&self, ns: &str) -> Api<K>
     where
