@@ -23,6 +23,9 @@
 #   BENCH_STATE            control-plane state dir (default: a fresh temp dir, removed after)
 #   BENCH_OUT              results dir (default .state/bench/controller-scale-<UTC time>)
 #   BENCH_KEEP_CP=1        leave the control plane running afterwards
+#   BENCH_KCM_QPS=N        profiling only: restart kube-controller-manager with
+#                          --kube-api-qps=N --kube-api-burst=2N (default: stock 20/30),
+#                          to separate its client-side throttling from our controller's time
 #   CP_*_PORT              control-plane ports; defaults below avoid the test suite's
 #   CARGO_TARGET_DIR       default $HOME/.cache/authgate/target
 set -euo pipefail
@@ -54,6 +57,7 @@ if [[ -z "${BENCH_STATE:-}" ]]; then
   BENCH_STATE="$(mktemp -d "${TMPDIR:-/tmp}/authgate-bench-cp.XXXXXX")"
   OWN_STATE=1
 fi
+export BENCH_STATE
 export BENCH_OUT="${BENCH_OUT:-$ROOT/.state/bench/controller-scale-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$BENCH_OUT"
 
@@ -66,10 +70,9 @@ cleanup() {
       kill -TERM "$pid" 2>/dev/null || true
     fi
   fi
-  # Keep the control plane's logs with the results (throttling messages explain Kubernetes-side latency).
+  # Keep the control plane's logs with the results.
   if [[ -d "$BENCH_STATE/logs" ]]; then
     cp -r "$BENCH_STATE/logs" "$BENCH_OUT/cp-logs" 2>/dev/null || true
-    grep -c "client-side throttling" "$BENCH_OUT"/cp-logs/*.log 2>/dev/null | sed 's|^.*/||; s|^|[bench] client-side throttling messages: |' >&2 || true
   fi
   if [[ "${BENCH_KEEP_CP:-}" == 1 ]]; then
     log "control plane left running: $CP stop $BENCH_STATE"
@@ -119,13 +122,35 @@ if [[ "$pods" =~ ^[0-9]+$ ]] && ((pods < need)); then
   log "raised kwok-node-0 pods capacity to $need"
 fi
 
+# Optional, for profiling: lift kube-controller-manager's client rate limit (20 QPS, burst 30
+# by default), which is what paces Deployment→Available when hundreds of gateways roll out
+# at once. cp.sh has no knob for it, so relaunch kcm the way cp.sh does (argv in
+# args/<name>, pid = process group in pids/<name>.pid), so `cp.sh stop` still stops it.
+if [[ -n "${BENCH_KCM_QPS:-}" ]]; then
+  kcm_pid="$(cat "$BENCH_STATE/pids/kube-controller-manager.pid")"
+  kill -TERM -- "-$kcm_pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$kcm_pid" 2>/dev/null || break; sleep 0.1; done
+  mapfile -d '' -t kcm_argv < "$BENCH_STATE/args/kube-controller-manager"
+  kcm_argv+=("--kube-api-qps=$BENCH_KCM_QPS" "--kube-api-burst=$((BENCH_KCM_QPS * 2))")
+  printf '%s\0' "${kcm_argv[@]}" > "$BENCH_STATE/args/kube-controller-manager"
+  setsid "${kcm_argv[@]}" >> "$BENCH_STATE/logs/kube-controller-manager.log" 2>&1 < /dev/null &
+  echo $! > "$BENCH_STATE/pids/kube-controller-manager.pid"
+  for _ in $(seq 300); do curl -skf "https://127.0.0.1:$CP_KCM_PORT/healthz" > /dev/null 2>&1 && break; sleep 0.2; done
+  log "kube-controller-manager restarted with --kube-api-qps=$BENCH_KCM_QPS --kube-api-burst=$((BENCH_KCM_QPS * 2))"
+fi
+
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src 2>/dev/null || echo ' (src/ modified)')"
   echo "kubernetes: $CP_K8S_VERSION (server $(k version -o json | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | tail -1)), etcd $CP_ETCD_VERSION, kwok $CP_KWOK_VERSION"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
   echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-  echo "command: ROUNDS=$ROUNDS NAMESPACES=$NAMESPACES CONCURRENCY=$CONCURRENCY RESYNC_SECONDS=$RESYNC_SECONDS STEADY_SECONDS=$STEADY_SECONDS bench/controller-scale.sh"
+  if [[ -n "${BENCH_KCM_QPS:-}" ]]; then
+    echo "kube-controller-manager client: --kube-api-qps=$BENCH_KCM_QPS --kube-api-burst=$((BENCH_KCM_QPS * 2)) (profiling run)"
+  else
+    echo "kube-controller-manager client: stock (20 QPS, burst 30)"
+  fi
+  echo "command: ${BENCH_KCM_QPS:+BENCH_KCM_QPS=$BENCH_KCM_QPS }ROUNDS=$ROUNDS NAMESPACES=$NAMESPACES CONCURRENCY=$CONCURRENCY RESYNC_SECONDS=$RESYNC_SECONDS STEADY_SECONDS=$STEADY_SECONDS bench/controller-scale.sh"
 } | tee "$BENCH_OUT/meta.txt" >&2
 
 log "running the benchmark (results in $BENCH_OUT)"

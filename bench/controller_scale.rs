@@ -223,22 +223,81 @@ async fn scrape(port: u16) -> Res<Scrape> {
     Ok(Scrape::parse(body))
 }
 
-/// The apiserver's request counters by (verb, resource), for the controller's read/write load.
-async fn apiserver_requests(client: &Client) -> BTreeMap<(String, String), f64> {
-    let req = http::Request::get("/metrics").body(Vec::new()).expect("static request");
-    let Ok(text) = client.request_text(req).await else { return BTreeMap::new() };
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("apiserver_request_total{") else { continue };
-        let Some((labels, value)) = rest.rsplit_once("} ") else { continue };
-        let label = |name: &str| {
-            labels.split(&format!("{name}=\"")).nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_owned()
-        };
-        let (verb, resource, sub) = (label("verb"), label("resource"), label("subresource"));
-        let resource = if sub.is_empty() { resource } else { format!("{resource}/{sub}") };
-        *out.entry((verb, resource)).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+/// The apiserver's request counters and server-side latency by (verb, resource[/subresource]),
+/// summed over every client.
+#[derive(Default, Clone)]
+struct ApiStats {
+    requests: BTreeMap<(String, String), f64>,
+    duration_sum: BTreeMap<(String, String), f64>,
+    duration_count: BTreeMap<(String, String), f64>,
+}
+
+impl ApiStats {
+    async fn fetch(client: &Client) -> Self {
+        let mut out = Self::default();
+        let req = http::Request::get("/metrics").body(Vec::new()).expect("static request");
+        let Ok(text) = client.request_text(req).await else { return out };
+        for line in text.lines() {
+            let (map, rest) = if let Some(rest) = line.strip_prefix("apiserver_request_total{") {
+                (&mut out.requests, rest)
+            } else if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_sum{") {
+                (&mut out.duration_sum, rest)
+            } else if let Some(rest) = line.strip_prefix("apiserver_request_duration_seconds_count{") {
+                (&mut out.duration_count, rest)
+            } else {
+                continue;
+            };
+            let Some((labels, value)) = rest.rsplit_once("} ") else { continue };
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=\"")))
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let (verb, resource, sub) = (label("verb"), label("resource"), label("subresource"));
+            let resource = if sub.is_empty() { resource } else { format!("{resource}/{sub}") };
+            *map.entry((verb, resource)).or_insert(0.0) += value.trim().parse::<f64>().unwrap_or(0.0);
+        }
+        out
     }
-    out
+
+    /// Per "VERB resource" of our kinds, children and what Kubernetes makes of them:
+    /// (requests, mean server-side ms) since `before`. Watches are left out.
+    fn since(&self, before: &Self) -> BTreeMap<String, (f64, f64)> {
+        const OURS: [&str; 8] = [
+            "secrets",
+            "deployments",
+            "services",
+            "authpolicies",
+            "identityproviders",
+            "events",
+            "replicasets",
+            "pods",
+        ];
+        let d = |a: &BTreeMap<(String, String), f64>, b: &BTreeMap<(String, String), f64>, k: &(String, String)| {
+            a.get(k).copied().unwrap_or(0.0) - b.get(k).copied().unwrap_or(0.0)
+        };
+        self.requests
+            .keys()
+            .filter(|(verb, res)| verb != "WATCH" && OURS.iter().any(|o| res.split('/').next() == Some(*o)))
+            .filter_map(|k| {
+                let n = d(&self.requests, &before.requests, k);
+                if n <= 0.0 {
+                    return None;
+                }
+                let c = d(&self.duration_count, &before.duration_count, k);
+                let mean = if c > 0.0 { 1000.0 * d(&self.duration_sum, &before.duration_sum, k) / c } else { f64::NAN };
+                Some((format!("{} {}", k.0, k.1), (n, mean)))
+            })
+            .collect()
+    }
+}
+
+/// "VERB resource count×mean" items.
+fn api_summary(m: &BTreeMap<String, (f64, f64)>) -> String {
+    m.iter().map(|(k, (n, ms))| format!("{k} {n:.0}×{ms:.0}ms")).collect::<Vec<_>>().join(", ")
 }
 
 // ------------------------------------------------------------------ process
@@ -256,6 +315,24 @@ fn memory_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmHWM:")?, field("VmRSS:")?))
 }
 
+/// (open sockets, threads) of a process: the HTTP/1.1 connections to the apiserver dominate.
+fn sockets_threads(pid: u32) -> (usize, usize) {
+    let sockets = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+                .count()
+        })
+        .unwrap_or(0);
+    let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Threads:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    (sockets, threads)
+}
+
 /// User + system CPU seconds of a process (assumes USER_HZ = 100, Linux's default).
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -264,6 +341,46 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     // Fields after "(comm)": state is index 0, utime 11, stime 12.
     let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
     Some(ticks / 100.0)
+}
+
+/// CPU seconds of each control-plane component (pids from cp.sh's state dir) and of this bench.
+fn component_cpu() -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    if let Some(state) = std::env::var_os("BENCH_STATE").map(PathBuf::from) {
+        for c in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"] {
+            if let Some(cpu) = std::fs::read_to_string(state.join("pids").join(format!("{c}.pid")))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+                .and_then(cpu_seconds)
+            {
+                out.insert(c.to_owned(), cpu);
+            }
+        }
+    }
+    if let Some(cpu) = cpu_seconds(std::process::id()) {
+        out.insert("bench client".to_owned(), cpu);
+    }
+    out
+}
+
+/// Machine-wide busy CPU seconds (all processes, all cores) from /proc/stat.
+fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<f64> = cpu.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)? + v.get(7).unwrap_or(&0.0);
+    Some(busy / 100.0)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cpu_delta(after: &BTreeMap<String, f64>, before: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    after.iter().map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0))).collect()
 }
 
 struct Controller {
@@ -320,12 +437,19 @@ impl Controller {
             if level != "WARN" && level != "ERROR" {
                 continue;
             }
-            let fields = v.get("fields");
-            let msg = fields.and_then(|f| f.get("message")).and_then(Value::as_str).unwrap_or("?");
-            let err = fields.and_then(|f| f.get("error")).and_then(Value::as_str).unwrap_or("");
+            // Fields are flattened into the line (or nested under "fields", depending on the format).
+            let field = |name: &str| {
+                v.get(name).or_else(|| v.get("fields").and_then(|f| f.get(name))).and_then(Value::as_str).unwrap_or("")
+            };
+            let target = v.get("target").and_then(Value::as_str).unwrap_or("");
             // Keep the error class, not object names, so 1000 identical problems group together.
-            let err: String = err.chars().take(120).collect();
-            *out.entry(format!("{level} {msg}: {err}")).or_insert(0) += 1;
+            let err: String = field("error").chars().take(120).collect();
+            let key = if err.is_empty() {
+                format!("{level} {target}: {}", field("message"))
+            } else {
+                format!("{level} {target}: {}: {err}", field("message"))
+            };
+            *out.entry(key).or_insert(0) += 1;
         }
         out
     }
@@ -615,6 +739,13 @@ struct Round {
     idp_writes: f64,
     errors: f64,
     apply_cpu_secs: f64,
+    apply_wall_secs: f64,
+    load_before: String,
+    peak_sockets: usize,
+    peak_threads: usize,
+    steady_sockets_max: usize,
+    apply_component_cpu: BTreeMap<String, f64>,
+    apply_apiserver: BTreeMap<String, (f64, f64)>,
     not_ready_reasons: BTreeMap<String, usize>,
     // Steady state.
     steady_secs: f64,
@@ -624,7 +755,7 @@ struct Round {
     steady_errors: f64,
     steady_cpu_secs: f64,
     steady_reconcile_mean_ms: f64,
-    steady_apiserver: BTreeMap<(String, String), f64>,
+    steady_apiserver: BTreeMap<String, (f64, f64)>,
     // Memory (MiB).
     peak_mib: f64,
     rss_end_mib: f64,
@@ -649,6 +780,10 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
 
     let m0 = scrape(ctl.port).await?;
     let cpu0 = cpu_seconds(ctl.pid).unwrap_or(0.0);
+    let api_before = ApiStats::fetch(client).await;
+    let comp0 = component_cpu();
+    let busy0 = machine_busy_seconds().unwrap_or(0.0);
+    let load0 = loadavg();
     let t0 = now();
     let (created, create_retries) = create_policies(client, s, round, n).await?;
     let create_secs = now() - t0;
@@ -660,6 +795,7 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
     // Wait for every policy to be observed Ready.
     let deadline = Instant::now() + Duration::from_secs(s.ready_timeout);
     let mut last_print = Instant::now();
+    let (mut peak_sockets, mut peak_threads, mut last_sample) = (0usize, 0usize, Instant::now());
     loop {
         let ready = seen.lock().unwrap().ready.len();
         if ready >= n {
@@ -677,6 +813,12 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
             println!("  … {ready}/{n} Ready ({d} Deployments seen, {a} Available) at +{:.0} s", now() - t0);
             last_print = Instant::now();
         }
+        if last_sample.elapsed() > Duration::from_millis(500) {
+            let (so, th) = sockets_threads(ctl.pid);
+            peak_sockets = peak_sockets.max(so);
+            peak_threads = peak_threads.max(th);
+            last_sample = Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let all_ready_at = now() - t0;
@@ -688,6 +830,9 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let m = scrape(ctl.port).await?;
+        let (so, th) = sockets_threads(ctl.pid);
+        peak_sockets = peak_sockets.max(so);
+        peak_threads = peak_threads.max(th);
         let w = |x: &Scrape| x.writes("AuthPolicy") + x.writes("IdentityProvider");
         if w(&m) != w(&last) {
             quiet_since = Instant::now();
@@ -699,6 +844,10 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
     }
     let m1 = last;
     let cpu1 = cpu_seconds(ctl.pid).unwrap_or(0.0);
+    let comp1 = component_cpu();
+    let busy1 = machine_busy_seconds().unwrap_or(0.0);
+    let api_after = ApiStats::fetch(client).await;
+    let apply_wall = now() - t0;
 
     let mut r = Round { n, create_secs, create_retries, ..Round::default() };
     {
@@ -733,16 +882,26 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
     r.idp_writes = m1.writes("IdentityProvider") - m0.writes("IdentityProvider");
     r.errors = m1.errors() - m0.errors();
     r.apply_cpu_secs = cpu1 - cpu0;
+    r.apply_wall_secs = apply_wall;
+    r.apply_component_cpu = cpu_delta(&comp1, &comp0);
+    r.apply_component_cpu.insert("authgate controller".to_owned(), cpu1 - cpu0);
+    let ours: f64 = r.apply_component_cpu.values().sum();
+    r.apply_component_cpu.insert("other processes on the machine".to_owned(), (busy1 - busy0 - ours).max(0.0));
+    r.load_before = load0;
+    r.peak_sockets = peak_sockets;
+    r.peak_threads = peak_threads;
+    r.apply_apiserver = api_after.since(&api_before);
 
     // Steady state.
     println!("  steady state: watching writes for {} s …", s.steady);
-    let api0 = apiserver_requests(client).await;
+    let api0 = ApiStats::fetch(client).await;
     let m2 = scrape(ctl.port).await?;
     let cpu2 = cpu_seconds(ctl.pid).unwrap_or(0.0);
     let t2 = now();
     let (mut rss_min, mut rss_max) = (u64::MAX, 0u64);
     let steady_end = Instant::now() + Duration::from_secs(s.steady);
     while Instant::now() < steady_end {
+        r.steady_sockets_max = r.steady_sockets_max.max(sockets_threads(ctl.pid).0);
         if let Some((_, rss)) = memory_kib(ctl.pid) {
             rss_min = rss_min.min(rss);
             rss_max = rss_max.max(rss);
@@ -756,7 +915,7 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
     }
     let m3 = scrape(ctl.port).await?;
     let cpu3 = cpu_seconds(ctl.pid).unwrap_or(0.0);
-    let api1 = apiserver_requests(client).await;
+    let api1 = ApiStats::fetch(client).await;
     r.steady_secs = now() - t2;
     r.steady_writes = (m3.writes("AuthPolicy") + m3.writes("IdentityProvider"))
         - (m2.writes("AuthPolicy") + m2.writes("IdentityProvider"));
@@ -766,11 +925,7 @@ async fn run_round(client: &Client, s: &Settings, n: usize) -> Res<Round> {
     r.steady_cpu_secs = cpu3 - cpu2;
     let sc = m3.duration_count("AuthPolicy") - m2.duration_count("AuthPolicy");
     r.steady_reconcile_mean_ms = 1000.0 * (m3.duration_sum("AuthPolicy") - m2.duration_sum("AuthPolicy")) / sc.max(1.0);
-    r.steady_apiserver = api1
-        .iter()
-        .map(|(k, v)| (k.clone(), v - api0.get(k).copied().unwrap_or(0.0)))
-        .filter(|(_, d)| *d > 0.0)
-        .collect();
+    r.steady_apiserver = api1.since(&api0);
     let (hwm, rss) = memory_kib(ctl.pid).ok_or("controller exited")?;
     r.peak_mib = mib(hwm);
     r.rss_end_mib = mib(rss);
@@ -820,6 +975,17 @@ fn print_round(r: &Round, s: &Settings) {
         r.apply_cpu_secs
     );
     println!("  not-Ready states observed by the watch: {:?}", r.not_ready_reasons);
+    let cpu: Vec<String> = r.apply_component_cpu.iter().map(|(k, v)| format!("{k} {v:.1}")).collect();
+    println!(
+        "  CPU seconds in the apply phase ({:.1} s wall, 2 cores, load average before {}): {}",
+        r.apply_wall_secs,
+        r.load_before,
+        cpu.join(", ")
+    );
+    println!(
+        "  apiserver in the apply phase (all clients; requests × mean server time): {}",
+        api_summary(&r.apply_apiserver)
+    );
     println!(
         "  steady {:.0} s (resync {} s): {} writes, {} AuthPolicy + {} IdP reconciles, {} errors, CPU {:.1} s, mean reconcile {:.1} ms",
         r.steady_secs,
@@ -831,23 +997,17 @@ fn print_round(r: &Round, s: &Settings) {
         r.steady_cpu_secs,
         r.steady_reconcile_mean_ms
     );
-    let reads: Vec<String> = r
-        .steady_apiserver
-        .iter()
-        .filter(|((_, res), _)| {
-            res.starts_with("secrets")
-                || res.starts_with("deployments")
-                || res.starts_with("services")
-                || res.starts_with("authpolicies")
-                || res.starts_with("identityproviders")
-                || res.starts_with("events")
-        })
-        .map(|((verb, res), d)| format!("{verb} {res}: {d:.0}"))
-        .collect();
-    println!("  apiserver requests in the steady window (all clients): {}", reads.join(", "));
+    println!(
+        "  apiserver in the steady window (all clients; requests × mean server time): {}",
+        api_summary(&r.steady_apiserver)
+    );
     println!(
         "  memory: peak (VmHWM) {:.1} MiB; steady RSS {:.1}–{:.1} MiB, at end {:.1} MiB",
         r.peak_mib, r.rss_steady_min_mib, r.rss_steady_max_mib, r.rss_end_mib
+    );
+    println!(
+        "  controller sockets (apiserver connections + listeners): peak {} while applying, max {} in the steady window; threads peak {}",
+        r.peak_sockets, r.steady_sockets_max, r.peak_threads
     );
     if !r.log_problems.is_empty() {
         println!("  controller log warnings/errors:");
@@ -907,16 +1067,20 @@ fn json_of(r: &Round) -> Value {
             "authpolicy_reconciles": r.ap_reconciles, "authpolicy_writes": r.ap_writes,
             "writes_per_reconcile": r.ap_writes / r.ap_reconciles.max(1.0), "writes_per_policy": r.ap_writes / r.n as f64,
             "idp_reconciles": r.idp_reconciles, "idp_writes": r.idp_writes, "errors": r.errors, "cpu_seconds": r.apply_cpu_secs,
+            "wall_seconds": r.apply_wall_secs, "load_average_before": r.load_before, "component_cpu_seconds": r.apply_component_cpu,
+            "apiserver_requests_and_mean_ms": r.apply_apiserver,
             "not_ready_states_seen": r.not_ready_reasons,
         },
         "steady": {
             "seconds": r.steady_secs, "writes": r.steady_writes,
             "authpolicy_reconciles": r.steady_ap_reconciles, "idp_reconciles": r.steady_idp_reconciles,
             "errors": r.steady_errors, "cpu_seconds": r.steady_cpu_secs, "reconcile_mean_ms": r.steady_reconcile_mean_ms,
-            "apiserver_requests": r.steady_apiserver.iter().map(|((v, res), d)| (format!("{v} {res}"), *d)).collect::<BTreeMap<_, _>>(),
+            "apiserver_requests_and_mean_ms": r.steady_apiserver,
         },
         "memory_mib": {"peak_vmhwm": r.peak_mib, "rss_end": r.rss_end_mib, "rss_steady_min": r.rss_steady_min_mib, "rss_steady_max": r.rss_steady_max_mib},
         "controller_log_problems": r.log_problems,
+        "controller_sockets": {"peak_apply": r.peak_sockets, "max_steady": r.steady_sockets_max},
+        "controller_threads_peak": r.peak_threads,
     })
 }
 
