@@ -2,6 +2,7 @@
 """Summarises bench/gateway/run.sh's results.tsv: medians per path, ratios
 and the issue's targets. Usage: report.py results.tsv CLK_TCK [meta.txt]"""
 
+import os
 import re
 import statistics
 import sys
@@ -42,7 +43,9 @@ def main():
         header = f.readline().rstrip("\n").split("\t")
         for line in f:
             row = dict(zip(header, line.rstrip("\n").split("\t")))
-            w = parse_wrk(row["raw"])
+            # Next to results.tsv (the directory may have been moved).
+            raw = os.path.join(os.path.dirname(os.path.abspath(results)), "raw", os.path.basename(row["raw"]))
+            w = parse_wrk(raw)
             w["load1"] = float(row["load1"])
             w["cpu_us"] = int(row["cpu_ticks"]) / clk / w["requests"] * 1e6
             w["upstream_cpu_us"] = int(row["upstream_cpu_ticks"]) / clk / w["requests"] * 1e6
