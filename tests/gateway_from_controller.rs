@@ -98,7 +98,9 @@ spec:
     let Some(browser2) = Browser::start().await else { return };
     browser2.goto(&gateway.url("/")).await;
     browser2.sign_in_at_op("bob").await;
-    let page = browser2.text("body").await;
-    assert!(page.contains("not a member of an allowed group"), "bob must be refused: {page}");
+    // Wait for the 403 page itself (not the OP page being navigated away from).
+    let reason = browser2.text("#access-denied #reason").await;
+    assert!(reason.contains("not a member of an allowed group"), "bob must be refused: {reason}");
+    let page = browser2.text("#access-denied").await;
     assert!(!page.contains("sre"), "the 403 page must not list the rules: {page}");
 }

@@ -55,9 +55,16 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
     };
     let deployment = deployments.get_opt(&children::gateway_name(&name)).await?;
     let rollout = readiness::rollout(deployment.as_ref());
+    // A provider can turn Ready in the providers' cache a moment after this
+    // controller's own watch reported it; look again soon rather than
+    // waiting a whole resync. Terminal problems wait for a change.
+    let requeue = match &outcome {
+        Err(b) if !b.terminal => ctx.settings.resync.min(std::time::Duration::from_secs(5)),
+        _ => ctx.settings.resync,
+    };
     let new = status_for(&policy, &ns, outcome, &rollout);
     status::publish(&ctx, policy.as_ref(), policy.status.as_ref(), &new, |s| status::ready(&s.conditions)).await?;
-    Ok(Action::requeue(ctx.settings.resync))
+    Ok(Action::requeue(requeue))
 }
 
 /// Resolves every named provider to a Ready one with its secret, and checks
