@@ -59,6 +59,13 @@ impl Backoff for ShortBackoff {
     }
 }
 
+/// At most this many reconciles run at once per kind. Unbounded, 1000
+/// policies created together opened over 1000 apiserver connections and
+/// pushed memory past 100 MiB (docs/benchmarks.md).
+fn limits() -> kube::runtime::controller::Config {
+    kube::runtime::controller::Config::default().concurrency(32)
+}
+
 fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
 where
     K: ResourceExt,
@@ -95,9 +102,10 @@ pub async fn run(
     let policies: Api<AuthPolicy> = scoped(&client, scope.as_deref());
     let secrets: Api<Secret> = scoped(&client, scope.as_deref());
 
-    let idp_controller = Controller::new(idps.clone(), wc.clone()).trigger_backoff(trigger_backoff());
+    let idp_controller =
+        Controller::new(idps.clone(), wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
     let idp_store = idp_controller.store();
-    let ap_controller = Controller::new(policies, wc.clone()).trigger_backoff(trigger_backoff());
+    let ap_controller = Controller::new(policies, wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
     let ap_store = ap_controller.store();
     let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), settings, metrics));
 
