@@ -87,14 +87,17 @@ impl Browser {
 
     /// Waits for an element and returns its text.
     pub async fn text(&self, css: &str) -> String {
-        let el = self
-            .client
+        self.element(css).await.text().await.expect("element text")
+    }
+
+    /// Waits for an element to appear.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
             .wait()
             .at_most(WAIT)
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
-        el.text().await.expect("element text")
+            .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
     }
 
     /// Whether an element is on the current page (no waiting).
@@ -104,14 +107,7 @@ impl Browser {
 
     /// Clicks an element once it is there.
     pub async fn click(&self, css: &str) {
-        let el = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"));
-        el.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.element(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Fills in the OP's login form and submits it.
