@@ -462,9 +462,12 @@ async fn cookie_key_rotation_keeps_the_previous_key() {
     let old_key = secret_value(&before.secret, "COOKIE_ENCRYPTION_KEY");
     let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "authgate.dev/rotate-cookie-key=2026-11-23"]);
     assert!(out.status.success());
-    let after = wait_for("rotated key", T, || async {
+    // The Secret is written before the Deployment: wait for both.
+    let old_hash = config_hash(&before.deployment);
+    let after = wait_for("rotated key and rolled pods", T, || async {
         let ch = children(&c, &ns.name, "app").await?;
-        (secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY") != old_key).then_some(ch)
+        (secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY") != old_key && config_hash(&ch.deployment) != old_hash)
+            .then_some(ch)
     })
     .await;
     assert_eq!(secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY_PREVIOUS"), old_key);
