@@ -7,6 +7,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 
+use super::cache::Caches;
 use super::metrics::Metrics;
 use crate::api::{AuthPolicy, IdentityProvider};
 
@@ -37,6 +38,8 @@ pub struct Context {
     pub providers: Store<IdentityProvider>,
     /// Cache of every AuthPolicy.
     pub policies: Store<AuthPolicy>,
+    /// Caches of the policies' children and of Secrets.
+    pub caches: Caches,
     /// Publishes Events.
     pub recorder: Recorder,
     /// Controller settings.
@@ -51,6 +54,7 @@ impl Context {
         client: Client,
         providers: Store<IdentityProvider>,
         policies: Store<AuthPolicy>,
+        caches: Caches,
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -61,6 +65,6 @@ impl Context {
             .expect("the HTTP client configuration is static");
         let reporter = Reporter { controller: "authgate".into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, http, providers, policies, recorder, settings, metrics }
+        Self { client, http, providers, policies, caches, recorder, settings, metrics }
     }
 }

@@ -2,6 +2,7 @@
 //! shared context, metrics and the health/metrics server.
 
 pub mod auth_policy;
+pub mod cache;
 pub mod children;
 pub mod context;
 pub mod error;
@@ -18,9 +19,9 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{info, warn};
 
@@ -66,6 +67,17 @@ fn limits() -> kube::runtime::controller::Config {
     kube::runtime::controller::Config::default().concurrency(32)
 }
 
+/// `resync`, give or take 10%, so objects created together do not come back
+/// together on every period.
+pub fn jittered(resync: Duration) -> Duration {
+    resync.mul_f64(rand::random_range(0.9..1.1))
+}
+
+/// Cached objects need no field-manager bookkeeping.
+fn drop_managed_fields<K: ResourceExt>(object: &mut K) {
+    object.managed_fields_mut().clear();
+}
+
 fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) -> Action
 where
     K: ResourceExt,
@@ -107,7 +119,30 @@ pub async fn run(
     let idp_store = idp_controller.store();
     let ap_controller = Controller::new(policies, wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
     let ap_store = ap_controller.store();
-    let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), settings, metrics));
+
+    // The AuthPolicy controller's watches feed reflector stores that its
+    // reconciles read (`cache`), so a no-op reconcile makes no API call.
+    let children = wc.clone().labels(cache::MANAGED_BY);
+    let (dep_store, dep_writer) = reflector::store();
+    let deployments = watcher(scoped::<Deployment>(&client, scope.as_deref()), children.clone())
+        .modify(drop_managed_fields)
+        .reflect(dep_writer)
+        .touched_objects();
+    let (svc_store, svc_writer) = reflector::store();
+    let services = watcher(scoped::<Service>(&client, scope.as_deref()), children.clone())
+        .modify(drop_managed_fields)
+        .reflect(svc_writer)
+        .touched_objects();
+    let (own_secret_store, own_secret_writer) = reflector::store();
+    let own_secrets =
+        watcher(secrets.clone(), children).modify(drop_managed_fields).reflect(own_secret_writer).touched_objects();
+    let (version_store, version_writer) = reflector::store();
+    let secret_versions = watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone())
+        .modify(drop_managed_fields)
+        .reflect(version_writer)
+        .touched_objects();
+    let caches = cache::Caches::new(dep_store, svc_store, own_secret_store, version_store);
+    let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics));
 
     // IdentityProvider: react to its Secrets and to same-type siblings.
     let by_secret = idp_store.clone();
@@ -116,16 +151,19 @@ pub async fn run(
     let mut idp_stop = shutdown_tx.subscribe();
     let mut ap_stop = shutdown_tx.subscribe();
     let idp_run = idp_controller
-        .watches(secrets.clone(), wc.clone(), move |secret: Secret| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
-            by_secret
-                .state()
-                .into_iter()
-                .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
-                .map(|i| ObjectRef::from_obj(i.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(
+            watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
+            move |secret: cache::SecretMeta| {
+                let ns = secret.namespace();
+                let name = secret.name_any();
+                by_secret
+                    .state()
+                    .into_iter()
+                    .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
+                    .map(|i| ObjectRef::from_obj(i.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .watches(idps, wc.clone(), move |changed: IdentityProvider| {
             let ns = changed.namespace();
             by_sibling
@@ -154,30 +192,22 @@ pub async fn run(
     let for_secret = ap_store.clone();
     let idp_for_secret = idp_store.clone();
     let ap_run = ap_controller
-        .owns(scoped::<Deployment>(&client, scope.as_deref()), wc.clone())
-        .owns(scoped::<Service>(&client, scope.as_deref()), wc.clone())
-        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc.clone(), move |idp: IdentityProvider| {
+        .owns_stream(deployments)
+        .owns_stream(services)
+        .owns_stream(own_secrets)
+        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc, move |idp: IdentityProvider| {
             policies_naming(&for_idp, idp.namespace(), &[idp.name_any()])
         })
-        .watches(secrets, wc, move |secret: Secret| {
+        .watches_stream(secret_versions, move |secret: cache::SecretMeta| {
             let ns = secret.namespace();
             let name = secret.name_any();
-            let mut refs: Vec<ObjectRef<AuthPolicy>> = secret
-                .owner_references()
-                .iter()
-                .filter(|o| o.kind == "AuthPolicy" && o.controller == Some(true))
-                .map(|o| ObjectRef::new(&o.name).within(ns.as_deref().unwrap_or_default()))
-                .collect();
             let users: Vec<String> = idp_for_secret
                 .state()
                 .into_iter()
                 .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
                 .map(|i| i.name_any())
                 .collect();
-            if !users.is_empty() {
-                refs.extend(policies_naming(&for_secret, ns, &users));
-            }
-            refs
+            policies_naming(&for_secret, ns, &users)
         })
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;

@@ -15,10 +15,11 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
+use super::cache::Caches;
 use super::children::{self, apply};
 use super::context::Context;
 use super::error::{Error, Result};
-use super::identity_provider::{self, discovery, filters_of};
+use super::identity_provider::{discovery, filters_of};
 use super::status;
 use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, IdentityProviderSpec};
@@ -46,15 +47,17 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
         return Ok(Action::await_change());
     }
     let ns = policy.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = policy.name_any();
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
 
-    let outcome = match resolve(&policy, &ns, &ctx).await? {
-        Ok(providers) => write_children(&policy, &ns, &ctx, &providers).await?,
-        Err(blocked) => Err(blocked),
+    let (outcome, deployment) = match resolve(&policy, &ns, &ctx).await? {
+        Ok(providers) => match write_children(&policy, &ns, &ctx, &providers).await? {
+            Ok(current) => (Ok(()), Some(current)),
+            Err(blocked) => (Err(blocked), None),
+        },
+        Err(blocked) => (Err(blocked), None),
     };
-    let deployment = deployments.get_opt(&children::gateway_name(&name)).await?;
-    let rollout = readiness::rollout(deployment.as_ref());
+    let deployment =
+        deployment.or_else(|| Caches::get(&ctx.caches.deployments, &ns, &children::gateway_name(&policy.name_any())));
+    let rollout = readiness::rollout(deployment.as_deref());
     // A provider can turn Ready in the providers' cache a moment after this
     // controller's own watch reported it; look again soon rather than
     // waiting a whole resync. Terminal problems wait for a change.
@@ -64,7 +67,7 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
     };
     let new = status_for(&policy, &ns, outcome, &rollout);
     status::publish(&ctx, policy.as_ref(), policy.status.as_ref(), &new, |s| status::ready(&s.conditions)).await?;
-    Ok(Action::requeue(requeue))
+    Ok(Action::requeue(super::jittered(requeue)))
 }
 
 /// Resolves every named provider to a Ready one with its secret, and checks
@@ -105,7 +108,7 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
                 false,
             )));
         }
-        match identity_provider::read_secret(ctx, ns, &idp.spec.client_secret_ref).await? {
+        match ctx.caches.client_secret(&ctx.client, ns, &idp.spec.client_secret_ref).await? {
             Ok(client_secret) => resolved.push(ResolvedProvider { idp, client_secret }),
             Err(e) => {
                 return Ok(Err(Blocked::new(
@@ -144,49 +147,65 @@ pub fn unrestricted_public_provider<'a>(
     ))
 }
 
-/// Renders and applies the Secret, Deployment and Service.
+/// Renders and applies the Secret, Deployment and Service, and returns the
+/// gateway Deployment as it now stands.
+///
+/// The Secret is written before the Deployment, whose pod template carries
+/// the Secret's content hash: new pods never start with old configuration.
+/// The Service does not depend on either and is applied alongside.
 async fn write_children(
     policy: &AuthPolicy,
     ns: &str,
     ctx: &Context,
     providers: &[ResolvedProvider],
-) -> Result<Result<(), Blocked>> {
+) -> Result<Result<Arc<Deployment>, Blocked>> {
     let name = policy.name_any();
+    let Some(upstream) = policy.spec.upstream_url(ns) else {
+        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
+    };
+    // The cookie keys come from the existing Secret, inside `ensure`.
+    let config = match render::gateway_config(policy, &upstream, providers, Vec::new()) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
+    };
+    let rotation = children::secret::rotation_of(policy);
+    let secret_name = children::secret_name(&name);
+    let gateway_name = children::gateway_name(&name);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
 
-    let Some(upstream) = policy.spec.upstream_url(ns) else {
-        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
+    let secret_then_deployment = async {
+        let secret =
+            apply::ensure(&secrets, &secret_name, Caches::get(&ctx.caches.secrets, ns, &secret_name), |existing| {
+                let mut config = config.clone();
+                config.session.keys = children::secret::cookie_keys(existing, rotation);
+                let data = children::secret::data(&config)?;
+                Ok((children::secret::build(policy, &data), children::secret::content_hash(&data)))
+            })
+            .await?;
+        let cached = Caches::get(&ctx.caches.deployments, ns, &gateway_name);
+        let deployment = apply::ensure(&deployments, &gateway_name, cached, |_| {
+            Ok((children::deployment::build(policy, &ctx.settings, &secret.extra), ()))
+        })
+        .await?;
+        Ok::<_, Error>((secret.applied, deployment))
     };
-    let existing_secret = secrets.get_opt(&children::secret_name(&name)).await?;
-    let keys = children::secret::cookie_keys(existing_secret.as_ref(), children::secret::rotation_of(policy));
-    let config = match render::gateway_config(policy, &upstream, providers, keys) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
+    let service = async {
+        let cached = Caches::get(&ctx.caches.services, ns, &gateway_name);
+        apply::ensure(&services, &gateway_name, cached, |_| Ok((children::service::build(policy), ()))).await
     };
-    let data = children::secret::data(&config)?;
-    let config_hash = children::secret::content_hash(&data);
+    let ((secret, deployment), service) = tokio::try_join!(secret_then_deployment, service)?;
 
-    let mut wrote = 0;
-    let secret = children::secret::build(policy, &data);
-    wrote += count(apply::ensure(&secrets, existing_secret.as_ref(), secret).await?);
-    let existing_dep = deployments.get_opt(&children::gateway_name(&name)).await?;
-    let dep = children::deployment::build(policy, &ctx.settings, &config_hash);
-    wrote += count(apply::ensure(&deployments, existing_dep.as_ref(), dep).await?);
-    let existing_svc = services.get_opt(&children::gateway_name(&name)).await?;
-    wrote += count(apply::ensure(&services, existing_svc.as_ref(), children::service::build(policy)).await?);
+    let wrote =
+        [secret, deployment.applied, service.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
     for _ in 0..wrote {
         ctx.metrics.wrote("AuthPolicy");
     }
     if wrote > 0 {
         tracing::info!(name = %name, namespace = %ns, children = wrote, "applied gateway children");
     }
-    Ok(Ok(()))
-}
-
-fn count(a: apply::Applied) -> usize {
-    usize::from(a == apply::Applied::Changed)
+    Ok(Ok(deployment.current))
 }
 
 fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollout: &Rollout) -> AuthPolicyStatus {

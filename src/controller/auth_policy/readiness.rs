@@ -11,9 +11,12 @@ pub enum Rollout {
     Progressing(String),
     /// The rollout will not finish without a change (deadline exceeded).
     Failed(String),
-    /// Pods that were ready are not any more.
+    /// The rollout had completed, and pods that were available are not any more.
     Unavailable(String),
 }
+
+/// The Deployment `Progressing` reason once a rollout has completed.
+const COMPLETE: &str = "NewReplicaSetAvailable";
 
 /// Reads a Deployment's status the way `kubectl rollout status` does.
 pub fn rollout(dep: Option<&Deployment>) -> Rollout {
@@ -25,7 +28,7 @@ pub fn rollout(dep: Option<&Deployment>) -> Rollout {
     if st.observed_generation.unwrap_or(0) < dep.metadata.generation.unwrap_or(0) {
         return Rollout::Progressing("gateway Deployment spec change not yet observed".into());
     }
-    let conds = st.conditions.clone().unwrap_or_default();
+    let conds = st.conditions.as_deref().unwrap_or_default();
     if let Some(p) = conds.iter().find(|c| c.type_ == "Progressing")
         && p.status == "False"
         && p.reason.as_deref() == Some("ProgressDeadlineExceeded")
@@ -45,7 +48,61 @@ pub fn rollout(dep: Option<&Deployment>) -> Rollout {
         return Rollout::Progressing(format!("{} old gateway pods pending termination", total - updated));
     }
     if available < desired {
-        return Rollout::Unavailable(format!("{available} of {desired} gateway pods available"));
+        let message = format!("{available} of {desired} gateway pods available");
+        // Until the first rollout completes, waiting for pods is progress,
+        // as for `kubectl rollout status`; after that it is an outage.
+        let completed = conds.iter().any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some(COMPLETE));
+        return if completed { Rollout::Unavailable(message) } else { Rollout::Progressing(message) };
     }
     Rollout::Available
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentSpec, DeploymentStatus};
+
+    use super::*;
+
+    fn deployment(available: i32, progressing_reason: &str) -> Deployment {
+        let mut d = Deployment {
+            spec: Some(DeploymentSpec { replicas: Some(1), ..DeploymentSpec::default() }),
+            status: Some(DeploymentStatus {
+                observed_generation: Some(1),
+                replicas: Some(1),
+                updated_replicas: Some(1),
+                available_replicas: Some(available),
+                conditions: Some(vec![DeploymentCondition {
+                    type_: "Progressing".into(),
+                    status: "True".into(),
+                    reason: Some(progressing_reason.into()),
+                    ..DeploymentCondition::default()
+                }]),
+                ..DeploymentStatus::default()
+            }),
+            ..Deployment::default()
+        };
+        d.metadata.generation = Some(1);
+        d
+    }
+
+    #[test]
+    fn first_rollout_waiting_for_pods_is_progress() {
+        let r = rollout(Some(&deployment(0, "ReplicaSetUpdated")));
+        assert_eq!(r, Rollout::Progressing("0 of 1 gateway pods available".into()));
+    }
+
+    #[test]
+    fn losing_pods_after_a_completed_rollout_is_unavailable() {
+        let r = rollout(Some(&deployment(0, COMPLETE)));
+        assert_eq!(r, Rollout::Unavailable("0 of 1 gateway pods available".into()));
+        assert_eq!(rollout(Some(&deployment(1, COMPLETE))), Rollout::Available);
+    }
+
+    #[test]
+    fn unobserved_spec_change_is_progress() {
+        let mut d = deployment(1, COMPLETE);
+        d.metadata.generation = Some(2);
+        assert!(matches!(rollout(Some(&d)), Rollout::Progressing(_)));
+        assert!(matches!(rollout(None), Rollout::Progressing(_)));
+    }
 }

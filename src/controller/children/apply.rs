@@ -6,6 +6,7 @@
 //! writes and no resourceVersion churn.
 
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
@@ -43,18 +44,53 @@ pub enum Applied {
     Unchanged,
 }
 
-/// Applies `desired` unless `existing` already carries its hash.
-pub async fn ensure<K>(api: &Api<K>, existing: Option<&K>, mut desired: K) -> Result<Applied>
+/// What [`ensure`] left in place.
+pub struct Ensured<K, T> {
+    /// Whether it wrote.
+    pub applied: Applied,
+    /// The object as it now stands: the cached or live copy, or the apiserver's
+    /// answer to the write.
+    pub current: Arc<K>,
+    /// What `build` returned alongside the object it built.
+    pub extra: T,
+}
+
+/// Makes the object named `name` match what `build` derives from the
+/// existing one (`None` when there is none).
+///
+/// `cached` comes from a watch cache. If it already carries the desired hash
+/// nothing is sent at all. Otherwise the live object is read first, because
+/// the cache can lag behind this controller's own last write, and `build`
+/// must see what really exists (the Secret keeps its cookie keys). Only if
+/// the live object differs too is the desired one applied.
+pub async fn ensure<K, T>(
+    api: &Api<K>,
+    name: &str,
+    cached: Option<Arc<K>>,
+    build: impl Fn(Option<&K>) -> Result<(K, T)>,
+) -> Result<Ensured<K, T>>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
 {
+    let (desired, extra) = build(cached.as_deref())?;
     let hash = hash_json(&desired)?;
-    if existing.and_then(|e| e.annotations().get(APPLIED_HASH)) == Some(&hash) {
-        return Ok(Applied::Unchanged);
+    if let Some(current) = cached.filter(|c| carries(c.as_ref(), &hash)) {
+        return Ok(Ensured { applied: Applied::Unchanged, current, extra });
+    }
+    let live = api.get_opt(name).await?;
+    let (mut desired, extra) = build(live.as_ref())?;
+    let hash = hash_json(&desired)?;
+    if let Some(current) = live.filter(|l| carries(l, &hash)) {
+        return Ok(Ensured { applied: Applied::Unchanged, current: Arc::new(current), extra });
     }
     desired.annotations_mut().insert(APPLIED_HASH.to_owned(), hash);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&desired.name_any(), &params, &Patch::Apply(&desired)).await?;
-    Ok(Applied::Changed)
+    let written = api.patch(name, &params, &Patch::Apply(&desired)).await?;
+    Ok(Ensured { applied: Applied::Changed, current: Arc::new(written), extra })
+}
+
+/// Whether `object` was last applied from a desired object hashing to `hash`.
+fn carries<K: Resource>(object: &K, hash: &str) -> bool {
+    object.annotations().get(APPLIED_HASH).is_some_and(|h| h == hash)
 }

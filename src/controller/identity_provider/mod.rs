@@ -53,16 +53,21 @@ impl SecretRefError {
 /// a missing Secret or key is a user problem, returned as `Ok(Err(..))`.
 pub async fn read_secret(ctx: &Context, ns: &str, r: &SecretKeyRef) -> Result<Result<String, SecretRefError>> {
     let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(secret) = api.get_opt(&r.name).await? else {
-        return Ok(Err(SecretRefError::NotFound(r.name.clone())));
-    };
-    let value = secret
+    Ok(match api.get_opt(&r.name).await? {
+        Some(secret) => secret_value(&secret, r),
+        None => Err(SecretRefError::NotFound(r.name.clone())),
+    })
+}
+
+/// The non-empty value `r` names in `secret`, without trailing newlines.
+pub fn secret_value(secret: &Secret, r: &SecretKeyRef) -> Result<String, SecretRefError> {
+    secret
         .data
         .as_ref()
         .and_then(|d| d.get(&r.key))
         .map(|b| String::from_utf8_lossy(&b.0).trim_end_matches(['\n', '\r']).to_owned())
-        .filter(|v| !v.is_empty());
-    Ok(value.ok_or_else(|| SecretRefError::MissingKey(r.name.clone(), r.key.clone())))
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| SecretRefError::MissingKey(r.name.clone(), r.key.clone()))
 }
 
 /// What the reconcile concluded, before it becomes conditions.

@@ -1,0 +1,104 @@
+//! What the AuthPolicy reconciler reads from watch caches instead of the
+//! apiserver.
+//!
+//! A no-op reconcile (the steady state, and every resync) makes no API call
+//! at all: the policy's children come from label-selected reflector stores,
+//! and provider client secrets come from a small value cache validated
+//! against a metadata-only store of every Secret. The stores are fed by the
+//! same watch streams that trigger reconciles, and a reflector updates its
+//! store before it passes an event on, so a reconcile always sees at least
+//! the change that woke it.
+//!
+//! The caches can lag behind this controller's own writes. Anything that is
+//! about to be written is therefore checked against the live object first
+//! (see [`super::children::apply::ensure`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, Client, ResourceExt};
+
+use super::error::Result;
+use super::identity_provider::{SecretRefError, secret_value};
+use crate::api::SecretKeyRef;
+
+/// A Secret's metadata, as a metadata-only watch sees it.
+pub type SecretMeta = PartialObjectMeta<Secret>;
+
+/// Client-secret values by (Secret, key): the resourceVersion read at, and the value.
+type ClientSecrets = HashMap<(ObjectRef<SecretMeta>, String), (String, String)>;
+
+/// Label selector of every object the controller creates.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=authgate";
+
+/// Reflector stores of the AuthPolicy children and of Secret metadata.
+pub struct Caches {
+    /// Gateway Deployments (label-selected by [`MANAGED_BY`]).
+    pub deployments: Store<Deployment>,
+    /// Gateway Services (label-selected by [`MANAGED_BY`]).
+    pub services: Store<Service>,
+    /// `auth-credentials` Secrets (label-selected by [`MANAGED_BY`]).
+    pub secrets: Store<Secret>,
+    /// Metadata of every Secret in scope: the resourceVersions that
+    /// validate [`Caches::client_secret`].
+    pub secret_versions: Store<SecretMeta>,
+    /// Client-secret values by Secret and key, with the resourceVersion they were read at.
+    client_secrets: Mutex<ClientSecrets>,
+}
+
+impl Caches {
+    /// Wraps the stores the controller's watch streams fill.
+    pub fn new(
+        deployments: Store<Deployment>,
+        services: Store<Service>,
+        secrets: Store<Secret>,
+        secret_versions: Store<SecretMeta>,
+    ) -> Self {
+        Self { deployments, services, secrets, secret_versions, client_secrets: Mutex::default() }
+    }
+
+    /// A cached child by namespace and name.
+    pub fn get<K>(store: &Store<K>, ns: &str, name: &str) -> Option<Arc<K>>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        store.get(&ObjectRef::new(name).within(ns))
+    }
+
+    /// The value of a provider's client-secret reference. Served from memory
+    /// while the Secret's resourceVersion in the metadata store matches the
+    /// one the value was read at; otherwise read from the apiserver.
+    pub async fn client_secret(
+        &self,
+        client: &Client,
+        ns: &str,
+        r: &SecretKeyRef,
+    ) -> Result<Result<String, SecretRefError>> {
+        let key = (ObjectRef::<SecretMeta>::new(&r.name).within(ns), r.key.clone());
+        let current = self.secret_versions.get(&key.0).and_then(|m| m.resource_version());
+        if let Some(rv) = &current
+            && let Some((at, value)) = self.lock().get(&key)
+            && at == rv
+        {
+            return Ok(Ok(value.clone()));
+        }
+        let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+        let Some(secret) = api.get_opt(&r.name).await? else {
+            return Ok(Err(SecretRefError::NotFound(r.name.clone())));
+        };
+        let value = secret_value(&secret, r);
+        if let (Ok(v), Some(rv)) = (&value, secret.resource_version()) {
+            self.lock().insert(key, (rv, v.clone()));
+        }
+        Ok(value)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientSecrets> {
+        // A panic while holding this lock cannot leave the map inconsistent.
+        self.client_secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
