@@ -24,6 +24,10 @@ pub fn merged(existing: &[Condition], desired: &[Desired], generation: Option<i6
     conditions::merge(existing, desired, generation, now())
 }
 
+/// `Ready=False` reasons that are routine progress rather than a problem;
+/// their Events are `Normal`, not `Warning`.
+const PROGRESS: &[&str] = &["GatewayProgressing"];
+
 /// Patches `status` when it differs from `current`, and publishes an Event
 /// when the Ready condition changed. Returns whether anything was written.
 pub async fn publish<K, S>(
@@ -55,7 +59,11 @@ where
         if changed {
             info!(kind = kind_of::<K>(), name = %obj.name_any(), namespace = %ns, ready = %after.status, reason = %after.reason, "status changed");
             let event = Event {
-                type_: if after.status == "True" { EventType::Normal } else { EventType::Warning },
+                type_: if after.status == "True" || PROGRESS.contains(&after.reason.as_str()) {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                },
                 reason: after.reason.clone(),
                 note: Some(truncate(&after.message, 1000)),
                 action: "Reconcile".into(),
