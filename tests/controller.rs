@@ -316,6 +316,15 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
     assert_eq!(ctr.args.as_ref().unwrap()[..], ["gateway", "--config", "/etc/authgate/gateway.yaml"]);
     assert!(!config_hash(&ch.deployment).contains("first-secret"));
 
+    // A deleted Service is recreated, and Ready waits for it.
+    c.api::<Service>(&ns.name).delete("app-gateway", &DeleteParams::default()).await.unwrap();
+    wait_for("Service recreated", T, || async {
+        let v = c.api::<Service>(&ns.name).get_opt("app-gateway").await.ok()??;
+        (v.metadata.uid != ch.service.metadata.uid).then_some(())
+    })
+    .await;
+    wait_for("Ready again", T, || async { is(ap_state(&aps, "app", "Ready").await, "True", "Available") }).await;
+
     // Deleting the policy lets the real garbage collector remove the children.
     aps.delete("app", &DeleteParams::default()).await.unwrap();
     wait_for("children garbage-collected", Duration::from_secs(60), || async {
@@ -386,6 +395,18 @@ async fn a_policy_naming_a_missing_provider_keeps_the_last_good_children() {
     .await;
     let again = children(&c, &ns.name, "app").await.unwrap();
     assert_eq!(again.secret.data, before.secret.data);
+    assert_eq!(again.service.metadata.uid, before.service.metadata.uid);
+
+    // A policy that was never accepted gets no children at all, not even a Service.
+    c.apply(&ns.name, &policy_yaml("fresh", &["nope"]));
+    wait_for("fresh ProviderNotFound", T, || async {
+        is(ap_state(&aps, "fresh", "Ready").await, "False", "ProviderNotFound")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(c.api::<Secret>(&ns.name).get_opt("fresh-auth-credentials").await.unwrap().is_none());
+    assert!(c.api::<Deployment>(&ns.name).get_opt("fresh-gateway").await.unwrap().is_none());
+    assert!(c.api::<Service>(&ns.name).get_opt("fresh-gateway").await.unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,7 +12,8 @@ use prometheus_client::registry::Registry;
 /// Labels of reconcile counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
-    /// `IdentityProvider` or `AuthPolicy`.
+    /// The reconciler: `IdentityProvider`, `AuthPolicy`, or `AuthPolicyService`
+    /// (the AuthPolicy reconciler that owns only the gateway Service).
     pub kind: &'static str,
     /// `ok` or `error`.
     pub result: &'static str,
