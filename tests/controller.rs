@@ -316,7 +316,7 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
     assert_eq!(ctr.args.as_ref().unwrap()[..], ["gateway", "--config", "/etc/authgate/gateway.yaml"]);
     assert!(!config_hash(&ch.deployment).contains("first-secret"));
 
-    // A deleted Service is recreated, and Ready waits for it.
+    // A deleted Service is recreated.
     c.api::<Service>(&ns.name).delete("app-gateway", &DeleteParams::default()).await.unwrap();
     wait_for("Service recreated", T, || async {
         let v = c.api::<Service>(&ns.name).get_opt("app-gateway").await.ok()??;

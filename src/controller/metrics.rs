@@ -12,8 +12,7 @@ use prometheus_client::registry::Registry;
 /// Labels of reconcile counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReconcileLabels {
-    /// The reconciler: `IdentityProvider`, `AuthPolicy`, or `AuthPolicyService`
-    /// (the AuthPolicy reconciler that owns only the gateway Service).
+    /// `IdentityProvider` or `AuthPolicy`.
     pub kind: &'static str,
     /// `ok` or `error`.
     pub result: &'static str,

@@ -117,28 +117,25 @@ pub async fn run(
     let idp_controller =
         Controller::new(idps.clone(), wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
     let idp_store = idp_controller.store();
-    let ap_controller =
-        Controller::new(policies.clone(), wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
+    let ap_controller = Controller::new(policies, wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
     let ap_store = ap_controller.store();
 
     // The AuthPolicy controller's watches feed reflector stores that its
     // reconciles read (`cache`), so a no-op reconcile makes no API call.
-    let children_wc = wc.clone().labels(cache::MANAGED_BY);
+    let children = wc.clone().labels(cache::MANAGED_BY);
     let (dep_store, dep_writer) = reflector::store();
-    let deployments = watcher(scoped::<Deployment>(&client, scope.as_deref()), children_wc.clone())
+    let deployments = watcher(scoped::<Deployment>(&client, scope.as_deref()), children.clone())
         .modify(drop_managed_fields)
         .reflect(dep_writer)
         .touched_objects();
     let (svc_store, svc_writer) = reflector::store();
-    let services = watcher(scoped::<Service>(&client, scope.as_deref()), children_wc.clone())
+    let services = watcher(scoped::<Service>(&client, scope.as_deref()), children.clone())
         .modify(drop_managed_fields)
         .reflect(svc_writer)
         .touched_objects();
     let (own_secret_store, own_secret_writer) = reflector::store();
-    let own_secrets = watcher(secrets.clone(), children_wc.clone())
-        .modify(drop_managed_fields)
-        .reflect(own_secret_writer)
-        .touched_objects();
+    let own_secrets =
+        watcher(secrets.clone(), children).modify(drop_managed_fields).reflect(own_secret_writer).touched_objects();
     let (version_store, version_writer) = reflector::store();
     let secret_versions = watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone())
         .modify(drop_managed_fields)
@@ -153,7 +150,6 @@ pub async fn run(
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut idp_stop = shutdown_tx.subscribe();
     let mut ap_stop = shutdown_tx.subscribe();
-    let mut svc_stop = shutdown_tx.subscribe();
     let idp_run = idp_controller
         .watches_stream(
             watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
@@ -199,7 +195,7 @@ pub async fn run(
         .owns_stream(deployments)
         .owns_stream(services)
         .owns_stream(own_secrets)
-        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc.clone(), move |idp: IdentityProvider| {
+        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc, move |idp: IdentityProvider| {
             policies_naming(&for_idp, idp.namespace(), &[idp.name_any()])
         })
         .watches_stream(secret_versions, move |secret: cache::SecretMeta| {
@@ -223,29 +219,13 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
 
-    // AuthPolicy, second reconciler: the gateway Service alone, so that slow
-    // ClusterIP allocation holds none of the main reconciler's slots.
-    let svc_run = Controller::new(policies, wc)
-        .with_config(limits())
-        .trigger_backoff(trigger_backoff())
-        .owns(scoped::<Service>(&client, scope.as_deref()), children_wc)
-        .graceful_shutdown_on(async move {
-            let _ = svc_stop.recv().await;
-        })
-        .run(
-            |o, c| timed("AuthPolicyService", o, c, auth_policy::gateway_service::reconcile),
-            error_policy::<AuthPolicy>("AuthPolicy"),
-            ctx.clone(),
-        )
-        .for_each(|_| futures::future::ready(()));
-
     tokio::spawn(count_objects(ctx.clone()));
     info!("controllers started");
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(());
     });
-    futures::join!(idp_run, ap_run, svc_run);
+    futures::join!(idp_run, ap_run);
     info!("controllers stopped");
 }
 

@@ -1,19 +1,17 @@
 //! Reconciles `AuthPolicy`: resolves providers, validates access rules with
-//! `crate::access`, writes the Secret and Deployment (the Service is
-//! [`gateway_service`]'s), and reports
+//! `crate::access`, writes the Secret, Deployment and Service, and reports
 //! the gateway's readiness.
 //!
 //! When anything is wrong, nothing is written except status: the last good
 //! Secret and Deployment keep serving.
 
-pub mod gateway_service;
 pub mod readiness;
 pub mod render;
 
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
@@ -57,13 +55,9 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
         },
         Err(blocked) => (Err(blocked), None),
     };
-    let gateway = children::gateway_name(&policy.name_any());
-    let deployment = deployment.or_else(|| Caches::get(&ctx.caches.deployments, &ns, &gateway));
-    let mut rollout = readiness::rollout(deployment.as_deref());
-    // `gateway_service` creates the Service; the gateway is not reachable before it exists.
-    if rollout == Rollout::Available && Caches::get(&ctx.caches.services, &ns, &gateway).is_none() {
-        rollout = Rollout::Progressing("gateway Service is being created".into());
-    }
+    let deployment =
+        deployment.or_else(|| Caches::get(&ctx.caches.deployments, &ns, &children::gateway_name(&policy.name_any())));
+    let rollout = readiness::rollout(deployment.as_deref());
     // A provider can turn Ready in the providers' cache a moment after this
     // controller's own watch reported it; look again soon rather than
     // waiting a whole resync. Terminal problems wait for a change.
@@ -153,10 +147,12 @@ pub fn unrestricted_public_provider<'a>(
     ))
 }
 
-/// Renders and applies the Secret, then the Deployment, whose pod template
-/// carries the Secret's content hash, so new pods never start with old
-/// configuration. Returns the Deployment as it now stands. The Service is
-/// [`gateway_service`]'s.
+/// Renders and applies the Secret, Deployment and Service, and returns the
+/// gateway Deployment as it now stands.
+///
+/// The Secret is written before the Deployment, whose pod template carries
+/// the Secret's content hash: new pods never start with old configuration.
+/// The Service does not depend on either and is applied alongside.
 async fn write_children(
     policy: &AuthPolicy,
     ns: &str,
@@ -177,22 +173,32 @@ async fn write_children(
     let gateway_name = children::gateway_name(&name);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
 
-    let secret =
-        apply::ensure(&secrets, &secret_name, Caches::get(&ctx.caches.secrets, ns, &secret_name), |existing| {
-            let mut config = config.clone();
-            config.session.keys = children::secret::cookie_keys(existing, rotation);
-            let data = children::secret::data(&config)?;
-            Ok((children::secret::build(policy, &data), children::secret::content_hash(&data)))
+    let secret_then_deployment = async {
+        let secret =
+            apply::ensure(&secrets, &secret_name, Caches::get(&ctx.caches.secrets, ns, &secret_name), |existing| {
+                let mut config = config.clone();
+                config.session.keys = children::secret::cookie_keys(existing, rotation);
+                let data = children::secret::data(&config)?;
+                Ok((children::secret::build(policy, &data), children::secret::content_hash(&data)))
+            })
+            .await?;
+        let cached = Caches::get(&ctx.caches.deployments, ns, &gateway_name);
+        let deployment = apply::ensure(&deployments, &gateway_name, cached, |_| {
+            Ok((children::deployment::build(policy, &ctx.settings, &secret.extra), ()))
         })
         .await?;
-    let cached = Caches::get(&ctx.caches.deployments, ns, &gateway_name);
-    let deployment = apply::ensure(&deployments, &gateway_name, cached, |_| {
-        Ok((children::deployment::build(policy, &ctx.settings, &secret.extra), ()))
-    })
-    .await?;
+        Ok::<_, Error>((secret.applied, deployment))
+    };
+    let service = async {
+        let cached = Caches::get(&ctx.caches.services, ns, &gateway_name);
+        apply::ensure(&services, &gateway_name, cached, |_| Ok((children::service::build(policy), ()))).await
+    };
+    let ((secret, deployment), service) = tokio::try_join!(secret_then_deployment, service)?;
 
-    let wrote = [secret.applied, deployment.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
+    let wrote =
+        [secret, deployment.applied, service.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
     for _ in 0..wrote {
         ctx.metrics.wrote("AuthPolicy");
     }
