@@ -65,9 +65,10 @@ spec:
     );
     let _ctl = ControllerProcess::start(&c, &ns.name, 300);
     let aps: Api<AuthPolicy> = c.api(&ns.name);
+    // The outer timeout fires first, so a failure prints the namespace's state.
     let ready = tokio::time::timeout(
         Duration::from_secs(120),
-        wait_for("policy Ready", Duration::from_secs(120), || async {
+        wait_for("policy Ready", Duration::from_secs(180), || async {
             let p = aps.get_opt("app").await.ok()??;
             (cond_state(&p.status?.conditions, "Ready")? == ("True".into(), "Available".into())).then_some(())
         }),

@@ -20,10 +20,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, ResourceExt};
+use kube::{Client, ResourceExt};
 
 use super::error::Result;
-use super::identity_provider::{SecretRefError, secret_value};
+use super::identity_provider::{SecretRefError, fetch_secret, secret_value};
 use crate::api::SecretKeyRef;
 
 /// A Secret's metadata, as a metadata-only watch sees it.
@@ -86,9 +86,9 @@ impl Caches {
         {
             return Ok(Ok(value.clone()));
         }
-        let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-        let Some(secret) = api.get_opt(&r.name).await? else {
-            return Ok(Err(SecretRefError::NotFound(r.name.clone())));
+        let secret = match fetch_secret(client, ns, r).await? {
+            Ok(secret) => secret,
+            Err(e) => return Ok(Err(e)),
         };
         let value = secret_value(&secret, r);
         if let (Ok(v), Some(rv)) = (&value, secret.resource_version()) {

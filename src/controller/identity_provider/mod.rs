@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 
 use super::context::Context;
 use super::error::{Error, Result};
@@ -52,11 +52,13 @@ impl SecretRefError {
 /// Reads the value a SecretKeyRef points to. Transport errors are errors;
 /// a missing Secret or key is a user problem, returned as `Ok(Err(..))`.
 pub async fn read_secret(ctx: &Context, ns: &str, r: &SecretKeyRef) -> Result<Result<String, SecretRefError>> {
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    Ok(match api.get_opt(&r.name).await? {
-        Some(secret) => secret_value(&secret, r),
-        None => Err(SecretRefError::NotFound(r.name.clone())),
-    })
+    Ok(fetch_secret(&ctx.client, ns, r).await?.and_then(|secret| secret_value(&secret, r)))
+}
+
+/// The Secret a SecretKeyRef names, or `NotFound`.
+pub async fn fetch_secret(client: &Client, ns: &str, r: &SecretKeyRef) -> Result<Result<Secret, SecretRefError>> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    Ok(api.get_opt(&r.name).await?.ok_or_else(|| SecretRefError::NotFound(r.name.clone())))
 }
 
 /// The non-empty value `r` names in `secret`, without trailing newlines.
