@@ -6,6 +6,7 @@
 //! - [`controller`]: reconcilers that turn resources into gateways.
 //! - [`gateway`]: the proxy itself.
 //! - [`check`]: offline validation of manifests.
+//! - [`yaml_error`]: config and manifest errors that never print values.
 
 pub mod access;
 pub mod api;
@@ -14,3 +15,4 @@ pub mod controller;
 pub mod crd;
 pub mod gateway;
 pub mod telemetry;
+pub mod yaml_error;

@@ -35,7 +35,7 @@ macro_rules! setup {
 }
 
 async fn metric(gw: &Gateway, line_prefix: &str) -> f64 {
-    let text = reqwest::get(gw.url("/metrics")).await.unwrap().text().await.unwrap();
+    let text = reqwest::get(gw.ops_url("/metrics")).await.unwrap().text().await.unwrap();
     text.lines().find_map(|l| l.strip_prefix(line_prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
 }
 

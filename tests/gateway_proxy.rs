@@ -214,21 +214,32 @@ async fn api_clients_get_401_and_browsers_a_redirect() {
 }
 
 #[tokio::test]
-async fn health_readiness_and_metrics() {
+async fn health_readiness_and_metrics_live_on_their_own_port() {
     let Some(stack) = Stack::start(3600, sre_policy).await else {
         return;
     };
     let mut agent = Agent::new();
-    assert_eq!(agent.get(&stack.gateway.url("/healthz"), Accept::Json).await.status, StatusCode::OK);
-    assert_eq!(agent.get(&stack.gateway.url("/readyz"), Accept::Json).await.status, StatusCode::OK);
+    assert_eq!(agent.get(&stack.gateway.ops_url("/healthz"), Accept::Json).await.status, StatusCode::OK);
+    assert_eq!(agent.get(&stack.gateway.ops_url("/readyz"), Accept::Json).await.status, StatusCode::OK);
+    // On the public port they are the upstream's paths: guarded like any
+    // other, never the gateway's metrics.
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let anon = Agent::new().get(&stack.gateway.url(path), Accept::Json).await;
+        assert_eq!(anon.status, StatusCode::UNAUTHORIZED, "{path}: {}", anon.body);
+        assert!(!anon.body.contains("authgate_gateway"), "{path}");
+    }
     agent.sign_in(&stack.gateway, "alice", "/").await;
-    agent.get(&stack.gateway.url("/x"), Accept::Json).await;
+    let hits = stack.echo.hits();
+    let upstream_metrics = agent.get(&stack.gateway.url("/metrics"), Accept::Json).await;
+    assert_eq!(upstream_metrics.status, StatusCode::OK);
+    assert_eq!(upstream_metrics.json()["path"], "/metrics", "the upstream's own /metrics: {}", upstream_metrics.body);
+    assert_eq!(stack.echo.hits(), hits + 1);
     Agent::new().get(&stack.gateway.url("/x"), Accept::Json).await;
-    let metrics = agent.get(&stack.gateway.url("/metrics"), Accept::Json).await;
+    let metrics = agent.get(&stack.gateway.ops_url("/metrics"), Accept::Json).await;
     assert!(metrics.headers["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
     for line in [
         r#"authgate_gateway_requests_total{outcome="proxied"} 1"#,
-        r#"authgate_gateway_requests_total{outcome="unauthorized"} 1"#,
+        r#"authgate_gateway_requests_total{outcome="unauthorized"} 4"#,
         r#"authgate_gateway_logins_total{provider="corp",result="success"} 1"#,
         "authgate_gateway_upstream_duration_seconds_count 1",
     ] {

@@ -139,7 +139,7 @@ async fn a_code_redeemed_with_another_logins_pkce_verifier_is_refused() {
     let forged = with_param(&callback_a, "state", &state_b);
     let reply = agent.get(forged.as_str(), Accept::Html).await;
     assert_refused(&stack, &mut agent, &reply, StatusCode::BAD_GATEWAY).await;
-    let metrics = reqwest::get(stack.gateway.url("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(stack.gateway.ops_url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains(r#"authgate_gateway_logins_total{provider="corp",result="token_rejected"} 1"#),
         "{metrics}"

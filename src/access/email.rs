@@ -18,16 +18,22 @@ pub enum EmailError {
 }
 
 impl Email {
-    /// Parses an address. The domain part is lower-cased; the local part is
-    /// kept, as mail systems may treat it case-sensitively.
+    /// Parses an address. It must already be in canonical form (see
+    /// [`is_canonical`](super::is_canonical): no surrounding whitespace, no
+    /// control or invisible characters, NFC) with an ASCII domain (IDNs in
+    /// their `xn--` form); nothing is trimmed or normalized into another
+    /// value. The domain part is lower-cased (domains are case-insensitive);
+    /// the local part is kept, as mail systems may treat it case-sensitively.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
-        let raw = raw.trim();
+        if !super::is_canonical(raw) {
+            return Err(EmailError::Malformed);
+        }
         let mut parts = raw.split('@');
         let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(EmailError::Malformed);
         };
         let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control());
-        if bad(local) || bad(domain) || domain.starts_with('.') || domain.ends_with('.') {
+        if bad(local) || bad(domain) || !domain.is_ascii() || domain.starts_with('.') || domain.ends_with('.') {
             return Err(EmailError::Malformed);
         }
         Ok(Self { address: format!("{local}@{}", domain.to_ascii_lowercase()), at: local.len() })
@@ -63,8 +69,24 @@ mod tests {
     fn exactly_one_at() {
         assert_eq!(Email::parse("a@Example.com").unwrap().domain(), "example.com");
         assert_eq!(Email::parse("A.b@x.io").unwrap().as_str(), "A.b@x.io");
-        for bad in ["", "a", "@x.io", "a@", "a@b@x.io", "a@x.io@evil.com", "a b@x.io", "a@x .io", "a@.x.io", "a@x.io."]
-        {
+        for bad in [
+            "",
+            "a",
+            "@x.io",
+            "a@",
+            "a@b@x.io",
+            "a@x.io@evil.com",
+            "a b@x.io",
+            "a@x .io",
+            "a@.x.io",
+            "a@x.io.",
+            " a@x.io",
+            "a@x.io ",
+            "a@x.io\n",
+            "a\u{200B}@x.io",
+            "a@bücher.de",
+            "zoe\u{0308}@x.io",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
     }

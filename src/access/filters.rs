@@ -107,6 +107,9 @@ pub enum Denial {
     /// A filter needs data the provider could not deliver.
     #[error("your {0} could not be verified with the identity provider")]
     MembershipUnavailable(&'static str),
+    /// A user name or id the provider sent is not in canonical form.
+    #[error("your account's {0} at the identity provider contains characters that cannot be used as identity")]
+    NotCanonical(&'static str),
 }
 
 impl Denial {
@@ -122,6 +125,7 @@ impl Denial {
             Self::TeamNotAllowed => "team_not_allowed",
             Self::GroupNotAllowed => "group_not_allowed",
             Self::MembershipUnavailable(_) => "membership_unavailable",
+            Self::NotCanonical(_) => "identity_not_canonical",
         }
     }
 }
@@ -219,9 +223,22 @@ impl Filters {
 /// Lets a user in only if they pass every level (provider AND policy).
 /// Any email the provider returned must be verified, whether or not a
 /// filter looks at it, so an unverified address never becomes identity.
+///
+/// Every identity value must also be in canonical form (see
+/// [`is_canonical`](super::is_canonical)): one that is not is refused, never
+/// trimmed or normalized into what could be another user's value.
 pub fn authorize<'a>(identity: &Identity, levels: impl IntoIterator<Item = &'a Filters>) -> Result<(), Denial> {
-    if identity.email.is_some() && !identity.email_verified {
-        return Err(Denial::EmailUnverified);
+    if !super::is_canonical(&identity.subject) {
+        return Err(Denial::NotCanonical("id"));
+    }
+    if !super::is_canonical(&identity.user) {
+        return Err(Denial::NotCanonical("user name"));
+    }
+    if let Some(email) = &identity.email {
+        Email::parse(email).map_err(|_| Denial::EmailMalformed)?;
+        if !identity.email_verified {
+            return Err(Denial::EmailUnverified);
+        }
     }
     levels.into_iter().try_for_each(|level| level.check(identity))
 }
@@ -353,5 +370,17 @@ mod tests {
             f.allowed_emails = vec!["a@b@c".into()];
         });
         assert_eq!(f.problems().len(), 3);
+    }
+
+    #[test]
+    fn identity_values_must_be_canonical() {
+        let none = Filters::default();
+        let padded = Identity { email: Some(" alice@example.com".into()), ..alice() };
+        assert_eq!(authorize(&padded, [&none]), Err(Denial::EmailMalformed));
+        let user = Identity { user: "alice\r\nX-Evil: 1".into(), ..alice() };
+        assert_eq!(authorize(&user, [&none]), Err(Denial::NotCanonical("user name")));
+        let sub = Identity { subject: " 1".into(), ..alice() };
+        assert_eq!(authorize(&sub, [&none]), Err(Denial::NotCanonical("id")));
+        assert_eq!(Denial::NotCanonical("id").reason(), "identity_not_canonical");
     }
 }

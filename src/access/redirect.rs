@@ -7,7 +7,9 @@ use url::Url;
 /// could lead off-site.
 ///
 /// Accepted: a local path (`/dashboard?x=1`), or an absolute `http(s)://`
-/// URL on exactly the external URL's origin. Refused, among others:
+/// URL on exactly the external URL's origin; either way under the external
+/// URL's base path (`/app` and `/app/...` for `https://host/app/`), with no
+/// dot segment that could climb out of it. Refused, among others:
 /// `//host`, `/\host`, `\/host`, any backslash, percent-encoded slashes or
 /// backslashes that decode to those, tabs and newlines raw or encoded,
 /// `https:host`, `javascript:` and `data:` URLs, and other origins.
@@ -35,7 +37,7 @@ pub fn safe_redirect(rd: &str, external: &Url) -> Option<String> {
         if decoded.starts_with("//") {
             return None;
         }
-        return Some(rd.to_owned());
+        return under_base(rd, external).then(|| rd.to_owned());
     }
     // Absolute URL: only literal `http://` or `https://` (so `https:host` is out).
     let lower = rd.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
@@ -48,7 +50,21 @@ pub fn safe_redirect(rd: &str, external: &Url) -> Option<String> {
         && target.port_or_known_default() == external.port_or_known_default()
         && target.username().is_empty()
         && target.password().is_none();
-    same_origin.then(|| target.to_string())
+    // The path as sent, not as `Url` normalized it (which resolves `..`).
+    let after_scheme = &rd[rd.find("://").map_or(0, |i| i + 3)..];
+    let raw_path = after_scheme.find(['/', '?', '#']).map_or("", |i| &after_scheme[i..]);
+    (same_origin && under_base(raw_path, external)).then(|| target.to_string())
+}
+
+/// Whether the path of `local` (a path with optional query and fragment)
+/// stays under the external URL's base path, with no dot segments.
+fn under_base(local: &str, external: &Url) -> bool {
+    let path = local.split(['?', '#']).next().unwrap_or_default();
+    if super::has_dot_segment(path) {
+        return false;
+    }
+    let base = external.path().trim_end_matches('/');
+    base.is_empty() || path == base || path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]
@@ -72,6 +88,29 @@ mod tests {
             safe_redirect("HTTPS://app.example.com:443/x", &ext()).as_deref(),
             Some("https://app.example.com/x")
         );
+    }
+
+    #[test]
+    fn targets_stay_under_the_base_path() {
+        let app = Url::parse("https://app.example.com/app/").unwrap();
+        for good in ["/app", "/app/", "/app/x?y=1", "/app?x", "https://app.example.com/app/x"] {
+            assert!(safe_redirect(good, &app).is_some(), "{good}");
+        }
+        for bad in [
+            "/",
+            "/other",
+            "/application",
+            "/app/../admin",
+            "/app/%2e%2e/admin",
+            "/app/..%2fadmin",
+            "https://app.example.com/other",
+            "https://app.example.com/app/../x",
+        ] {
+            assert_eq!(safe_redirect(bad, &app), None, "{bad}");
+        }
+        let bare = Url::parse("https://app.example.com/app").unwrap();
+        assert!(safe_redirect("/app/x", &bare).is_some());
+        assert_eq!(safe_redirect("/x", &bare), None);
     }
 
     #[test]

@@ -84,6 +84,13 @@ pub struct Upstream {
     #[schemars(length(max = 2048))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// How long the upstream may take to send its response headers, as a
+    /// duration such as `30s` or `2m` (default `60s`). A slower upstream
+    /// gets the client a 504. Response bodies and WebSockets are not limited.
+    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("upstream.timeout must be a duration such as 30s or 2m"))]
+    #[schemars(length(max = 32))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// A Service in the policy's namespace.
@@ -134,6 +141,7 @@ pub struct AccessRules {
 
 /// Session cookie settings.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("!has(self.cookieName) || !self.cookieName.startsWith('__Host-') || !has(self.cookieDomain)").message("a session.cookieName starting with __Host- cannot have a cookieDomain"))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionSettings {
     /// Session lifetime, as a duration such as `12h` or `30m`.
@@ -141,11 +149,15 @@ pub struct SessionSettings {
     #[schemars(length(max = 32))]
     #[serde(default = "default_ttl")]
     pub ttl: String,
-    /// Name of the session cookie.
+    /// Name of the session cookie. Default `_authgate_` plus a hash of the
+    /// policy's namespace and name, so two policies that share a cookie
+    /// domain never overwrite each other's sessions. A name starting with
+    /// `__Host-` makes browsers bind the cookie to the exact host (https
+    /// only, no `cookieDomain`); `__Secure-` requires https.
     #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message("session.cookieName may contain only letters, digits, '_' and '-'"))]
     #[schemars(length(min = 1, max = 64))]
-    #[serde(default = "default_cookie_name")]
-    pub cookie_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie_name: Option<String>,
     /// Domain attribute of the cookie, to share a session across subdomains.
     #[x_kube(validation = Rule::new("self.matches('^\\\\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\\\.)+[A-Za-z]{2,63}$')").message("session.cookieDomain must be a bare hostname such as example.com"))]
     #[schemars(length(max = 254))]
@@ -155,15 +167,12 @@ pub struct SessionSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        Self { ttl: default_ttl(), cookie_name: default_cookie_name(), cookie_domain: None }
+        Self { ttl: default_ttl(), cookie_name: None, cookie_domain: None }
     }
 }
 
 fn default_ttl() -> String {
     "12h".to_owned()
-}
-fn default_cookie_name() -> String {
-    "_authgate".to_owned()
 }
 fn default_true() -> bool {
     true
@@ -176,14 +185,21 @@ pub struct ForwardSettings {
     /// Send `Authorization: Bearer <access token>`.
     #[serde(default = "default_true")]
     pub access_token: bool,
-    /// Send `X-Auth-Request-User`, `-Email` and `-Groups`.
+    /// Send `X-Auth-Request-User`, `-User-Id`, `-Email` and `-Groups`.
     #[serde(default = "default_true")]
     pub identity_headers: bool,
+    /// Addresses (CIDR, e.g. `10.0.0.0/8`) of proxies in front of the
+    /// gateway whose `X-Forwarded-For` may be believed. A request from any
+    /// other address has its forwarding headers replaced by what the gateway
+    /// saw itself. Default: none, so no client can spoof its address.
+    #[schemars(length(max = 32), inner(length(min = 1, max = 64)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ForwardSettings {
     fn default() -> Self {
-        Self { access_token: true, identity_headers: true }
+        Self { access_token: true, identity_headers: true, trusted_proxies: Vec::new() }
     }
 }
 

@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::access::Filters;
 pub use crate::api::{Authentication, ClaimMapping, ForwardSettings, ProviderType};
+use crate::yaml_error::ParseError;
 
 /// Everything one gateway needs to run.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -38,7 +39,63 @@ pub struct GatewayConfig {
     /// What to forward upstream.
     #[serde(default)]
     pub forward: ForwardSettings,
+    /// Address of `/healthz`, `/readyz` and `/metrics`. A port of its own, so
+    /// the public port never exposes metrics and never shadows the
+    /// upstream's own paths of those names.
+    #[serde(default = "default_ops_listen")]
+    pub ops_listen: SocketAddr,
+    /// How long clients and the upstream may take.
+    #[serde(default)]
+    pub timeouts: Timeouts,
 }
+
+/// Time limits, in seconds. They bound what a slow or malicious peer can
+/// hold: a client that sends its headers byte by byte (slowloris), an idle
+/// keep-alive connection, an upstream that never answers.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Timeouts {
+    /// A client must send a request's complete headers within this time.
+    #[serde(default = "default_header_read")]
+    pub header_read_seconds: u64,
+    /// A keep-alive connection with no request in flight is closed after
+    /// this long without traffic.
+    #[serde(default = "default_idle")]
+    pub idle_seconds: u64,
+    /// The upstream must send its response headers within this time, or the
+    /// client gets 504. Bodies (downloads, WebSockets) are not limited.
+    #[serde(default = "default_upstream_timeout")]
+    pub upstream_seconds: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read_seconds: default_header_read(),
+            idle_seconds: default_idle(),
+            upstream_seconds: default_upstream_timeout(),
+        }
+    }
+}
+
+fn default_header_read() -> u64 {
+    10
+}
+fn default_idle() -> u64 {
+    60
+}
+/// Default upstream response-header timeout, in seconds.
+pub const DEFAULT_UPSTREAM_TIMEOUT: u64 = 60;
+fn default_upstream_timeout() -> u64 {
+    DEFAULT_UPSTREAM_TIMEOUT
+}
+
+fn default_ops_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], DEFAULT_OPS_PORT))
+}
+
+/// Default port of `/healthz`, `/readyz` and `/metrics`.
+pub const DEFAULT_OPS_PORT: u16 = 4181;
 
 /// One provider, fully resolved: no discovery or Secret lookups left to do
 /// except fetching an OIDC issuer's keys.
@@ -122,6 +179,16 @@ fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], 4180))
 }
 
+/// The default session cookie name of policy `namespace/name`: `_authgate_`
+/// plus 8 hex digits of a hash of both, so that policies sharing a cookie
+/// domain (or a host) never overwrite or clear each other's sessions.
+pub fn policy_cookie_name(namespace: &str, name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(namespace).chain_update([0]).chain_update(name).finalize();
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("_authgate_{hex}")
+}
+
 /// Default port of the gateway container.
 pub const DEFAULT_PORT: u16 = 4180;
 
@@ -137,8 +204,9 @@ impl GatewayConfig {
     }
 
     /// Parses `gateway.yaml`.
-    pub fn from_yaml(text: &str) -> Result<Self, serde_saphyr::Error> {
-        serde_saphyr::from_str(text)
+    /// Errors name the line, column and field, never a value from `text`.
+    pub fn from_yaml(text: &str) -> Result<Self, ParseError> {
+        crate::yaml_error::from_yaml_str(text)
     }
 
     /// Renders `gateway.yaml`.
@@ -158,6 +226,17 @@ mod tests {
     }
 
     #[test]
+    fn default_cookie_names_differ_per_policy() {
+        let a = policy_cookie_name("team-a", "grafana");
+        assert_eq!(a, policy_cookie_name("team-a", "grafana"));
+        assert_eq!(a.len(), "_authgate_".len() + 8);
+        assert_ne!(a, policy_cookie_name("team-b", "grafana"));
+        assert_ne!(a, policy_cookie_name("team-a", "grafana2"));
+        // The separator keeps `a/bc` and `ab/c` apart.
+        assert_ne!(policy_cookie_name("a", "bc"), policy_cookie_name("ab", "c"));
+    }
+
+    #[test]
     fn callback_appends_path() {
         let cfg = GatewayConfig {
             listen: default_listen(),
@@ -169,6 +248,8 @@ mod tests {
             allow_all_users: false,
             session: SessionConfig { cookie_name: "_a".into(), cookie_domain: None, ttl_seconds: 60, keys: vec![] },
             forward: ForwardSettings::default(),
+            ops_listen: default_ops_listen(),
+            timeouts: Timeouts::default(),
         };
         assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/base/oauth2/callback");
         let yaml = cfg.to_yaml().unwrap();

@@ -25,13 +25,22 @@ pub enum Outcome {
     LoginRedirect,
     /// API client without a session, answered 401.
     Unauthorized,
-    /// The upstream could not be reached.
+    /// The upstream could not be reached, failed or timed out.
     UpstreamError,
+    /// Refused before authentication or forwarding: `CONNECT`, `OPTIONS *`,
+    /// a dot segment in the path, or a broken request body.
+    BadRequest,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 5] =
-        [Self::Proxied, Self::PassedThrough, Self::LoginRedirect, Self::Unauthorized, Self::UpstreamError];
+    const ALL: [Outcome; 6] = [
+        Self::Proxied,
+        Self::PassedThrough,
+        Self::LoginRedirect,
+        Self::Unauthorized,
+        Self::UpstreamError,
+        Self::BadRequest,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -40,6 +49,7 @@ impl Outcome {
             Self::LoginRedirect => "login_redirect",
             Self::Unauthorized => "unauthorized",
             Self::UpstreamError => "upstream_error",
+            Self::BadRequest => "bad_request",
         }
     }
 }
@@ -70,7 +80,7 @@ pub struct RefreshLabels {
 /// All gateway metrics.
 pub struct Metrics {
     registry: Registry,
-    outcomes: [Counter; 5],
+    outcomes: [Counter; 6],
     logins: Family<LoginLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
     upstream_latency: AtomicHistogram,

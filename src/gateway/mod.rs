@@ -2,16 +2,22 @@
 //!
 //! - [`config`]: `gateway.yaml`, the contract with the controller.
 //! - [`settings`]: that file plus command-line / `AUTHGATE_*` overrides.
-//! - [`server`]: routes and handlers; [`proxy`]: forwarding upstream.
+//! - [`listener`]: accepting connections, with header and idle timeouts.
+//! - [`request_target`]: which methods and paths are forwarded at all.
+//! - [`server`]: routes and handlers; [`proxy`]: forwarding upstream;
+//!   [`headers`]: what the upstream may believe.
 //! - [`session`]: encrypted cookie sessions; [`providers`]: sign-in.
 //! - [`metrics`], [`pages`], [`error`].
 
 pub mod config;
 pub mod error;
+pub mod headers;
+pub mod listener;
 pub mod metrics;
 pub mod pages;
 pub mod providers;
 pub mod proxy;
+pub mod request_target;
 pub mod server;
 pub mod session;
 pub mod settings;
@@ -32,7 +38,26 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let workers =
         args.settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let (bound, handles) = server::spawn_workers(gateway.clone(), listen, workers, stopped)
+    let ops = tokio::net::TcpListener::bind(config.ops_listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {} (opsListen): {e}", config.ops_listen)))?;
+    let ops_bound = ops.local_addr()?;
+    tokio::spawn({
+        let (router, mut stopped) = (gateway.clone().ops_router(), stopped.clone());
+        async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(ops, router).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "the operations listener failed");
+            }
+        }
+    });
+    let router = {
+        let gateway = gateway.clone();
+        move || Ok(gateway.clone().router(gateway.new_proxy()?))
+    };
+    let (bound, handles) = listener::spawn_workers(router, listen, workers, config.timeouts, stopped)
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
     if config.authentication == Authentication::Disabled {
         tracing::warn!(
@@ -42,6 +67,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     }
     tracing::info!(
         listen = %bound,
+        ops = %ops_bound,
         workers,
         external_url = %config.external_url,
         upstream = %config.upstream,

@@ -1,9 +1,11 @@
 //! The gateway's HTTP server: routes, shared state and handlers.
 //!
 //! `/oauth2/*` (under the external URL's path) runs the login flow and the
-//! session endpoints, `/healthz`, `/readyz` and `/metrics` serve operations,
-//! and every other request is proxied — with a valid session, or without
-//! one when authentication is disabled.
+//! session endpoints, and every other request is proxied — with a valid
+//! session, or without one when authentication is disabled. `/healthz`,
+//! `/readyz` and `/metrics` are served by [`Gateway::ops_router`] on a port
+//! of their own, so the public port never shows metrics and never shadows
+//! the upstream's paths of those names.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,11 +26,17 @@ use super::error::Error;
 use super::metrics::{Metrics, Outcome};
 use super::pages;
 use super::providers::{HttpClient, Profile, Provider, ProviderError};
+use super::headers::forwardable_groups;
 use super::proxy::{Forwarded, Proxy};
+use super::request_target;
 use super::session::cookies::Present;
 use super::session::flow::{FLOW_TTL, LoginFlow};
 use super::session::{CookieSettings, Keyring, Session, SessionView, now};
-use crate::access::{authorize, safe_redirect};
+use crate::access::{authorize, is_valid_domain_pattern, safe_redirect};
+
+/// Most login attempts (flow cookies) a browser may have open at once, for
+/// several tabs signing in together; starting another drops the oldest.
+pub const MAX_FLOWS: usize = 4;
 
 /// Paths of the gateway's own endpoints, under the external URL's path.
 #[derive(Debug, Clone)]
@@ -92,6 +100,17 @@ impl Gateway {
                 config.session.cookie_name
             )));
         }
+        if config.session.ttl_seconds == 0 {
+            return Err(Error::Config("the session lifetime (ttlSeconds) must be at least 1 second".into()));
+        }
+        if let Some(domain) = &config.session.cookie_domain
+            && !is_valid_domain_pattern(domain)
+        {
+            // The value itself may be what breaks a header or a log line.
+            return Err(Error::Config(
+                "the cookie domain must be a bare hostname such as example.com or .example.com".into(),
+            ));
+        }
         if enabled {
             if config.providers.is_empty() {
                 return Err(Error::Config("authentication is enabled but no provider is configured".into()));
@@ -125,6 +144,13 @@ impl Gateway {
                 "externalUrl is plain http on a non-loopback host; cookies are marked Secure and browsers will not send them"
             );
         }
+        let name = &config.session.cookie_name;
+        if (name.starts_with("__Host-") || name.starts_with("__Secure-")) && external.scheme() != "https" {
+            return Err(Error::Config(format!("a cookie name starting with {name:.7}… needs an https:// externalUrl")));
+        }
+        if name.starts_with("__Host-") && config.session.cookie_domain.is_some() {
+            return Err(Error::Config("a __Host- cookie cannot have a cookie domain".into()));
+        }
         let cookies = CookieSettings::new(
             &config.session.cookie_name,
             config.session.cookie_domain.as_deref(),
@@ -142,8 +168,10 @@ impl Gateway {
                     .map_err(|source| Error::ProviderSetup { name: p.name.clone(), source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Validates the upstream URL (and TLS roots for https) up front.
-        Proxy::new(&config.upstream, external, config.forward.clone())?;
+        // Validates the upstream URL, trusted proxies (and TLS roots for
+        // https) up front.
+        Proxy::new(&config.upstream, external, config.forward.clone(), config.timeouts)
+            .map_err(|e| Error::Config(e.to_string()))?;
         Ok(Self {
             paths: Paths::new(external),
             keyring,
@@ -163,17 +191,23 @@ impl Gateway {
     /// A connection pool to the upstream. Each serving thread gets its own,
     /// so a request and its upstream connection stay on one thread.
     pub fn new_proxy(&self) -> std::io::Result<Proxy> {
-        Proxy::new(&self.config.upstream, &self.config.external_url, self.config.forward.clone())
+        Proxy::new(&self.config.upstream, &self.config.external_url, self.config.forward.clone(), self.config.timeouts)
     }
 
-    /// The router, forwarding through `proxy`.
+    /// The operations router: `/healthz`, `/readyz` and `/metrics`.
+    pub fn ops_router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(|| async { "ok" }))
+            .route("/metrics", get(metrics))
+            .with_state(self)
+    }
+
+    /// The public router, forwarding through `proxy`.
     pub fn router(self: Arc<Self>, proxy: Proxy) -> Router {
         let enabled = self.config.authentication == Authentication::Enabled;
         let paths = self.paths.clone();
-        let mut router = Router::new()
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(|| async { "ok" }))
-            .route("/metrics", get(metrics));
+        let mut router = Router::new();
         if enabled {
             router = router
                 .route(&paths.start, get(start))
@@ -286,7 +320,7 @@ fn allowed_prompt(prompt: Option<&str>) -> Option<&str> {
     prompt.filter(|p| matches!(*p, "login" | "select_account" | "consent"))
 }
 
-async fn start(State(gw): State<Arc<Gateway>>, Query(q): Query<StartQuery>) -> Response {
+async fn start(State(gw): State<Arc<Gateway>>, Query(q): Query<StartQuery>, headers: HeaderMap) -> Response {
     let rd = gw.validated_rd(q.rd.as_deref());
     let prompt = allowed_prompt(q.prompt.as_deref());
     let provider = match q.provider.as_deref().filter(|p| !p.is_empty()) {
@@ -307,14 +341,54 @@ async fn start(State(gw): State<Arc<Gateway>>, Query(q): Query<StartQuery>) -> R
             return pages::chooser(&links);
         }
     };
-    let flow = LoginFlow::new(provider.name(), rd, provider.uses_nonce(), now());
-    let location = provider.authorization_url(&flow, prompt, &gw.config.access);
+    let mut flow = LoginFlow::new(provider.name(), rd, provider.uses_nonce(), now());
+    let mut response = Response::new(axum::body::Body::empty());
     let flow_cookie = gw.cookies.flow_name(&flow.state);
     let sealed = gw.keyring().seal(flow_cookie.as_bytes(), &flow.encode());
-    let mut response = found(location.as_str());
-    gw.cookies.write_flow(&flow_cookie, &sealed, FLOW_TTL, response.headers_mut());
+    if gw.cookies.write_flow(&flow_cookie, &sealed, FLOW_TTL, response.headers_mut()).is_err() {
+        // A deep link too long for the flow cookie would make this login
+        // impossible to finish: land on the home page instead.
+        tracing::info!(rd_len = flow.rd.len(), "post-login target too long for the flow cookie; using the base path");
+        flow.rd = gw.paths.home.clone();
+        let sealed = gw.keyring().seal(flow_cookie.as_bytes(), &flow.encode());
+        if let Err(e) = gw.cookies.write_flow(&flow_cookie, &sealed, FLOW_TTL, response.headers_mut()) {
+            return gw.error_page(&Error::from(e));
+        }
+    }
+    expire_old_flows(&gw, &headers, response.headers_mut());
+    let location = provider.authorization_url(&flow, prompt, &gw.config.access);
+    let mut redirect = found(location.as_str());
+    for v in response.headers().get_all(header::SET_COOKIE) {
+        redirect.headers_mut().append(header::SET_COOKIE, v.clone());
+    }
     tracing::debug!(provider = provider.name(), "login started");
-    pages::harden(response)
+    pages::harden(redirect)
+}
+
+/// Keeps at most [`MAX_FLOWS`] login attempts per browser: expires the
+/// oldest of the flow cookies the request carried (and expired ones), so
+/// repeated visits to `/oauth2/start` cannot pile cookies up until the
+/// browser's header limit locks the user out. Cookies this gateway cannot
+/// decrypt are not its own and are left alone.
+fn expire_old_flows(gw: &Gateway, headers: &HeaderMap, out: &mut HeaderMap) {
+    let now = now();
+    let mut open: Vec<(u64, &str)> = Vec::new();
+    for (name, sealed) in gw.cookies.flows(headers) {
+        let Some(flow) = gw.keyring().open(name.as_bytes(), sealed).and_then(|p| LoginFlow::decode(&p).ok()) else {
+            continue;
+        };
+        if flow.is_fresh(now) {
+            open.push((flow.created_at, name));
+        } else {
+            gw.cookies.clear_flow(name, out);
+        }
+    }
+    if open.len() >= MAX_FLOWS {
+        open.sort_unstable();
+        for (_, name) in &open[..=open.len() - MAX_FLOWS] {
+            gw.cookies.clear_flow(name, out);
+        }
+    }
 }
 
 /// Query of `/oauth2/callback`.
@@ -409,10 +483,11 @@ fn new_session(provider: &str, profile: Profile, tokens: super::providers::Token
     let identity = profile.identity;
     Session {
         provider: provider.to_owned(),
+        // The canonical form the filters matched, never the raw claim.
+        email: identity.verified_email().ok().map(|e| e.to_string()),
+        groups: forwardable_groups(profile.groups, &identity.user),
         subject: identity.subject,
         user: identity.user,
-        email: identity.email.filter(|_| identity.email_verified),
-        groups: profile.groups,
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
         access_issued_at: now,
@@ -428,12 +503,15 @@ pub struct SignOutQuery {
 }
 
 async fn sign_out(State(gw): State<Arc<Gateway>>, Query(q): Query<SignOutQuery>, headers: HeaderMap) -> Response {
-    let (_, present) = gw.cookies.read_session(&headers);
+    // Only a cookie this gateway can open is its own to delete.
+    let (plaintext, present) = gw.open_session(&headers);
     let mut response = match q.rd.as_deref().and_then(|rd| safe_redirect(rd, &gw.config.external_url)) {
         Some(target) => found(&target),
         None => pages::signed_out(&gw.start_href(None, None, Some("login"))),
     };
-    gw.cookies.clear_session(present, response.headers_mut());
+    if plaintext.is_some() {
+        gw.cookies.clear_session(present, response.headers_mut());
+    }
     pages::harden(response)
 }
 
@@ -476,13 +554,20 @@ async fn proxy_request(
     request: Request,
 ) -> Response {
     let (gw, proxy) = (&*worker.gw, &*worker.proxy);
+    if let Err(refused) = request_target::check(request.method(), request.uri()) {
+        gw.metrics.request(Outcome::BadRequest);
+        return (refused.status(), format!("{refused}\n")).into_response();
+    }
     if gw.config.authentication == Authentication::Disabled {
         return forward(gw, proxy, request, peer, None, Outcome::PassedThrough).await;
     }
     let now = now();
     let (plaintext, present) = gw.open_session(request.headers());
     let Some(view) = live(plaintext.as_deref(), now) else {
-        return unauthenticated(gw, &request, present);
+        // A cookie that did not decrypt may be another gateway's of the same
+        // name (a shared cookie domain): never delete what is not ours.
+        let ours = if plaintext.is_some() { present } else { Present::default() };
+        return unauthenticated(gw, &request, ours);
     };
     if view.refresh_due(now) && view.refresh_token.is_some() {
         return refresh_and_forward(gw, proxy, request, peer, &view, present, now).await;
@@ -502,16 +587,21 @@ async fn forward(
     outcome: Outcome,
 ) -> Response {
     let user = session.map(|session| Forwarded { session });
-    match proxy.forward(request, Some(peer.ip()), user, &gw.cookies).await {
+    match proxy.forward(request, peer.ip(), user, &gw.cookies).await {
         Ok((response, elapsed)) => {
             gw.metrics.request(outcome);
             gw.metrics.upstream_latency(elapsed);
             response
         }
+        Err(e @ super::proxy::ProxyError::ClientBody) => {
+            gw.metrics.request(Outcome::BadRequest);
+            tracing::debug!(error = %e, "client request refused");
+            (e.status(), "the request body could not be read\n").into_response()
+        }
         Err(e) => {
             gw.metrics.request(Outcome::UpstreamError);
             tracing::warn!(error = %e, "upstream unavailable");
-            (StatusCode::BAD_GATEWAY, "upstream unavailable\n").into_response()
+            (e.status(), "upstream unavailable\n").into_response()
         }
     }
 }
@@ -601,9 +691,9 @@ async fn refresh_once(gw: &Gateway, mut session: Session) -> Result<Session, Ref
                     return Err(RefreshFailure::Rejected);
                 }
                 let identity = profile.identity;
+                session.email = identity.verified_email().ok().map(|e| e.to_string());
+                session.groups = forwardable_groups(profile.groups, &identity.user);
                 session.user = identity.user;
-                session.email = identity.email.filter(|_| identity.email_verified);
-                session.groups = profile.groups;
             }
             let now = now();
             session.access_token = refreshed.tokens.access_token;
@@ -662,68 +752,6 @@ impl RefreshCoalescer {
         }
         result
     }
-}
-
-/// Serves on `addr` with `workers` threads. Each runs a single-threaded
-/// runtime with its own listening socket (`SO_REUSEPORT`: the kernel spreads
-/// connections over them) and its own upstream connection pool, so a
-/// request, its session check and its upstream connection stay on one
-/// thread: no cross-thread wake-ups and no shared pool lock on the hot
-/// path. Returns the bound address and the workers, which stop when `stop`
-/// turns true.
-pub fn spawn_workers(
-    gateway: Arc<Gateway>,
-    addr: SocketAddr,
-    workers: usize,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<(SocketAddr, Vec<std::thread::JoinHandle<std::io::Result<()>>>)> {
-    let first = reuseport_socket(addr)?;
-    let bound = first.local_addr()?;
-    let mut sockets = vec![first];
-    for _ in 1..workers.max(1) {
-        sockets.push(reuseport_socket(bound)?);
-    }
-    let mut handles = Vec::with_capacity(sockets.len());
-    for (i, socket) in sockets.into_iter().enumerate() {
-        let gateway = gateway.clone();
-        let proxy = gateway.new_proxy()?;
-        let mut stop = stop.clone();
-        let handle = std::thread::Builder::new().name(format!("gateway-{i}")).spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(async move {
-                let listener = socket.listen(1024)?;
-                let shutdown = async move {
-                    let _ = stop.wait_for(|stopped| *stopped).await;
-                };
-                serve(gateway, proxy, listener, shutdown).await
-            })
-        })?;
-        handles.push(handle);
-    }
-    Ok((bound, handles))
-}
-
-fn reuseport_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    socket.set_reuseaddr(true)?;
-    socket.set_reuseport(true)?;
-    socket.bind(addr)?;
-    Ok(socket)
-}
-
-/// Serves one listener until `shutdown` resolves.
-pub async fn serve(
-    gateway: Arc<Gateway>,
-    proxy: Proxy,
-    listener: tokio::net::TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = gateway.router(proxy).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]

@@ -48,6 +48,18 @@ pub struct GatewaySettings {
     /// Address to listen on (default 0.0.0.0:4180).
     #[arg(long, env = "AUTHGATE_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Address of /healthz, /readyz and /metrics (default 0.0.0.0:4181).
+    #[arg(long, env = "AUTHGATE_OPS_LISTEN")]
+    pub ops_listen: Option<SocketAddr>,
+    /// Proxies whose X-Forwarded-For is believed (CIDR, comma-separated).
+    #[arg(long, env = "AUTHGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+    /// How long the upstream may take to send response headers, e.g. `60s`.
+    #[arg(long, env = "AUTHGATE_UPSTREAM_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub upstream_timeout: Option<Duration>,
+    /// How long a client may take to send a request's headers, e.g. `10s`.
+    #[arg(long, env = "AUTHGATE_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Option<Duration>,
     /// Public URL of the protected service.
     #[arg(long, env = "AUTHGATE_EXTERNAL_URL")]
     pub external_url: Option<Url>,
@@ -221,8 +233,23 @@ pub fn merge(
                 keys: Vec::new(),
             },
             forward: ForwardSettings::default(),
+            ops_listen: SocketAddr::from(([0, 0, 0, 0], super::config::DEFAULT_OPS_PORT)),
+            timeouts: Default::default(),
         },
     };
+    if let Some(v) = args.ops_listen {
+        config.ops_listen = v;
+    }
+    let list: Vec<String> = args.trusted_proxies.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    if !list.is_empty() {
+        config.forward.trusted_proxies = list;
+    }
+    if let Some(v) = args.upstream_timeout {
+        config.timeouts.upstream_seconds = v.as_secs().max(1);
+    }
+    if let Some(v) = args.header_read_timeout {
+        config.timeouts.header_read_seconds = v.as_secs().max(1);
+    }
     if let Some(v) = args.listen {
         config.listen = v;
     }

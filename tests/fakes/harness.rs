@@ -136,6 +136,8 @@ pub fn gateway_config(port: u16, upstream: Url, provider: ProviderConfig, access
             keys: vec![Redacted::new(random_cookie_key())],
         },
         forward: ForwardSettings::default(),
+        ops_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        timeouts: Default::default(),
     }
 }
 
@@ -150,6 +152,8 @@ pub struct StartError {
 pub struct Gateway {
     child: Child,
     pub base: Url,
+    /// The operations port: `/healthz`, `/readyz`, `/metrics`.
+    pub ops: Url,
     pub config: GatewayConfig,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -173,10 +177,13 @@ impl Gateway {
         std::fs::write(&config_path, config.to_yaml().expect("render gateway.yaml")).expect("write config");
         let log_path = dir.path().join("gateway.log");
         let log = std::fs::File::create(&log_path).expect("log file");
+        let ops_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
         cmd.arg("gateway")
             .arg("--config")
             .arg(&config_path)
+            .arg("--ops-listen")
+            .arg(format!("127.0.0.1:{ops_port}"))
             .env("AUTHGATE_LOG_FORMAT", "text")
             .env("RUST_LOG", std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "debug".to_owned()))
             .stdin(Stdio::null())
@@ -187,14 +194,15 @@ impl Gateway {
         }
         let child = cmd.spawn().expect("spawn authgate gateway");
         let base = Url::parse(&format!("http://{}/", config.listen)).expect("gateway base");
-        let mut gw = Self { child, base, config, log_path, _dir: dir };
+        let ops = Url::parse(&format!("http://127.0.0.1:{ops_port}/")).expect("ops base");
+        let mut gw = Self { child, base, ops, config, log_path, _dir: dir };
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("client");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = gw.child.try_wait() {
                 return Err(StartError { exited: Some(status), logs: gw.logs() });
             }
-            if let Ok(resp) = client.get(gw.url("/healthz")).send().await
+            if let Ok(resp) = client.get(gw.ops.join("healthz").expect("ops url")).send().await
                 && resp.status().is_success()
             {
                 return Ok(gw);

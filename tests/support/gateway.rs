@@ -35,6 +35,9 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
             keys: vec![Redacted::new(super::cookie_key())],
         },
         forward: ForwardSettings::default(),
+        // Each process gets its own ops port on the command line.
+        ops_listen: ([127, 0, 0, 1], 0).into(),
+        timeouts: Default::default(),
     }
 }
 
@@ -63,6 +66,8 @@ pub struct Gateway {
     child: Child,
     /// `http://127.0.0.1:PORT/`.
     pub base: Url,
+    /// `http://127.0.0.1:OPS_PORT/`: `/healthz`, `/readyz`, `/metrics`.
+    pub ops: Url,
     /// The config it runs with (when started from a [`GatewayConfig`]).
     pub config: Option<GatewayConfig>,
     log: PathBuf,
@@ -105,11 +110,14 @@ impl Gateway {
     async fn spawn(dir: tempfile::TempDir, port: u16, args: &[String], env: &[(&str, &str)]) -> Self {
         let log = dir.path().join("gateway.log");
         let file = std::fs::File::create(&log).expect("gateway log");
+        let ops_port = super::free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
         cmd.arg("--log-format")
             .arg("text")
             .arg("gateway")
             .args(args)
+            .arg("--ops-listen")
+            .arg(format!("127.0.0.1:{ops_port}"))
             .env("RUST_LOG", std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "info,authgate=debug".into()))
             .env_remove("AUTHGATE_CONFIG")
             .stdin(Stdio::null())
@@ -122,6 +130,7 @@ impl Gateway {
         let mut gw = Self {
             child,
             base: Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+            ops: Url::parse(&format!("http://127.0.0.1:{ops_port}/")).unwrap(),
             config: None,
             log,
             _dir: dir,
@@ -137,7 +146,7 @@ impl Gateway {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("gateway exited with {status}; log:\n{}", self.logs());
             }
-            if let Ok(r) = client.get(self.url("/healthz")).send().await
+            if let Ok(r) = client.get(self.ops_url("/healthz")).send().await
                 && r.status().is_success()
             {
                 return;
@@ -150,6 +159,16 @@ impl Gateway {
     /// An absolute URL on the gateway.
     pub fn url(&self, path_and_query: &str) -> String {
         self.base.join(path_and_query).expect("gateway URL").to_string()
+    }
+
+    /// An absolute URL on the gateway's operations port.
+    pub fn ops_url(&self, path: &str) -> String {
+        self.ops.join(path).expect("ops URL").to_string()
+    }
+
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.ops_url("/metrics")).await.expect("metrics").text().await.expect("metrics body")
     }
 
     /// Everything the gateway logged so far.
@@ -192,7 +211,7 @@ pub async fn run_expecting_failure(config: &GatewayConfig) -> (std::process::Exi
     let output = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_authgate"))
-            .args(["--log-format", "text", "gateway", "--config"])
+            .args(["--log-format", "text", "gateway", "--ops-listen", "127.0.0.1:0", "--config"])
             .arg(&path)
             .env_remove("AUTHGATE_CONFIG")
             .stdin(Stdio::null())

@@ -49,6 +49,11 @@ pub fn client(id: &str, secret: &str, redirect_uris: &[&str]) -> Value {
 /// | eve | eve@evil.org | yes | sre |
 /// | carol | carol@example.com | **no** | sre |
 /// | many | many@example.com | yes | sre + 300 long group names |
+/// | mallory | none; `preferred_username: alice@example.com` | – | sre |
+/// | commas | commas@example.com | yes | sre, `dev,admin`, `50%` |
+/// | crlf | crlf@example.com | yes | sre, a group with CR/LF in it |
+/// | padded | ` bob@example.com` (leading space) | yes | sre |
+/// | strbool | sam@example.com | the string `"true"` | sre |
 pub fn users() -> Value {
     let mut many: Vec<String> = vec!["sre".into()];
     many.extend((0..300).map(|i| format!("team-with-a-rather-long-group-name-{i:03}")));
@@ -58,6 +63,11 @@ pub fn users() -> Value {
         "eve": {"email": "eve@evil.org", "email_verified": true, "groups": ["sre"], "name": "Eve"},
         "carol": {"email": "carol@example.com", "email_verified": false, "groups": ["sre"], "name": "Carol"},
         "many": {"email": "many@example.com", "email_verified": true, "groups": many, "name": "Many Groups"},
+        "mallory": {"preferred_username": "alice@example.com", "groups": ["sre"], "name": "Mallory"},
+        "commas": {"email": "commas@example.com", "email_verified": true, "groups": ["sre", "dev,admin", "50%"]},
+        "crlf": {"email": "crlf@example.com", "email_verified": true, "groups": ["sre", "x\r\nX-Auth-Request-User: ceo"]},
+        "padded": {"email": " bob@example.com", "email_verified": true, "groups": ["sre"]},
+        "strbool": {"email": "sam@example.com", "email_verified": "true", "groups": ["sre"]},
     })
 }
 

@@ -6,7 +6,7 @@ use crate::access::Filters;
 use crate::api::{AccessRules, AuthPolicy, IdentityProvider};
 use crate::controller::identity_provider::filters_of;
 use crate::gateway::GatewayConfig;
-use crate::gateway::config::{ProviderConfig, Redacted, SessionConfig};
+use crate::gateway::config::{ProviderConfig, Redacted, SessionConfig, Timeouts, policy_cookie_name};
 
 /// A provider the policy may use: Ready, with its client secret in hand.
 pub struct ResolvedProvider {
@@ -49,6 +49,12 @@ pub enum RenderError {
     /// The session TTL did not parse.
     #[error("session.ttl {0:?} is not a duration such as 12h")]
     BadTtl(String),
+    /// The upstream timeout did not parse.
+    #[error("upstream.timeout {0:?} is not a duration such as 30s")]
+    BadTimeout(String),
+    /// A trusted proxy is not an address range.
+    #[error("forward.trustedProxies entry {0:?} is not a CIDR range such as 10.0.0.0/8")]
+    BadTrustedProxy(String),
 }
 
 fn url(field: &'static str, value: &str) -> Result<Url, RenderError> {
@@ -67,6 +73,20 @@ pub fn gateway_config(
     keys: Vec<Redacted>,
 ) -> Result<GatewayConfig, RenderError> {
     let spec = &policy.spec;
+    if let Some(bad) = spec.forward.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
+        return Err(RenderError::BadTrustedProxy(bad.clone()));
+    }
+    let mut timeouts = Timeouts::default();
+    if let Some(t) = &spec.upstream.timeout {
+        timeouts.upstream_seconds = parse_ttl(t).ok_or_else(|| RenderError::BadTimeout(t.clone()))?;
+    }
+    let cookie_name = match &spec.session.cookie_name {
+        Some(name) => name.clone(),
+        None => policy_cookie_name(
+            policy.metadata.namespace.as_deref().unwrap_or_default(),
+            policy.metadata.name.as_deref().unwrap_or_default(),
+        ),
+    };
     let providers = providers
         .iter()
         .map(|p| {
@@ -103,12 +123,14 @@ pub fn gateway_config(
         access: policy_filters(&spec.access),
         allow_all_users: spec.access.allow_all_users,
         session: SessionConfig {
-            cookie_name: spec.session.cookie_name.clone(),
+            cookie_name,
             cookie_domain: spec.session.cookie_domain.clone(),
             ttl_seconds: parse_ttl(&spec.session.ttl).ok_or_else(|| RenderError::BadTtl(spec.session.ttl.clone()))?,
             keys,
         },
         forward: spec.forward.clone(),
+        ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::gateway::config::DEFAULT_OPS_PORT)),
+        timeouts,
     })
 }
 

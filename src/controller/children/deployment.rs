@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use super::{CONFIG_DIR, CONFIG_FILE, gateway_name, labels, secret_name};
 use crate::api::AuthPolicy;
 use crate::controller::context::Settings;
-use crate::gateway::config::DEFAULT_PORT;
+use crate::gateway::config::{DEFAULT_OPS_PORT, DEFAULT_PORT};
 
 /// Pod-template annotation with the hash of the credentials Secret's content.
 /// A change rolls the pods.
@@ -24,7 +24,7 @@ fn probe(path: &str, period: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String("http".into()),
+            port: IntOrString::String("ops".into()),
             ..HTTPGetAction::default()
         }),
         period_seconds: Some(period),
@@ -43,12 +43,22 @@ pub fn build(policy: &AuthPolicy, settings: &Settings, config_hash: &str) -> Dep
         image: Some(gw.image.unwrap_or_else(|| settings.gateway_image.clone())),
         image_pull_policy: settings.gateway_image_pull_policy.clone(),
         args: Some(vec!["gateway".into(), "--config".into(), format!("{CONFIG_DIR}/{CONFIG_FILE}")]),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
-            container_port: i32::from(DEFAULT_PORT),
-            protocol: Some("TCP".into()),
-            ..ContainerPort::default()
-        }]),
+        // `http` serves users; `ops` serves probes and metrics, and is not
+        // behind the Service.
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("http".into()),
+                container_port: i32::from(DEFAULT_PORT),
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some("ops".into()),
+                container_port: i32::from(DEFAULT_OPS_PORT),
+                protocol: Some("TCP".into()),
+                ..ContainerPort::default()
+            },
+        ]),
         readiness_probe: Some(probe("/readyz", 5)),
         liveness_probe: Some(probe("/healthz", 10)),
         resources: gw.resources,

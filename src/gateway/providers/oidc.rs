@@ -26,7 +26,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::{HttpClient, Profile, ProviderError, Refreshed, SignedIn, Tokens, gitlab, google, issuer_matches};
-use crate::access::{Filters, Identity, Membership};
+use crate::access::{Email, Filters, Identity, Membership};
 use crate::gateway::config::{ProviderConfig, ProviderType};
 use crate::gateway::session::flow::LoginFlow;
 
@@ -300,10 +300,16 @@ impl OidcProvider {
         let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
         let email = string_claim(claims, &mapping.email);
         let email_verified = bool_claim(claims, "email_verified");
-        let user = string_claim(claims, &mapping.username)
-            .or_else(|| string_claim(claims, "preferred_username"))
-            .or_else(|| email.clone())
-            .unwrap_or_else(|| subject.clone());
+        // The user name comes only from a claim that identifies the account:
+        // the configured one, or the verified email (in the canonical form
+        // the filters match), else the stable subject. Never a self-chosen
+        // name such as `preferred_username` unless the policy names it.
+        let user = if mapping.username == mapping.email {
+            email.as_deref().filter(|_| email_verified).and_then(|e| Email::parse(e).ok()).map(|e| e.to_string())
+        } else {
+            string_claim(claims, &mapping.username)
+        }
+        .unwrap_or_else(|| subject.clone());
         let mut groups = groups_claim(claims.get(&mapping.groups));
         let mut orgs = Membership::Unavailable;
         match self.config.provider_type {

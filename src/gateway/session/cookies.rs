@@ -5,6 +5,10 @@
 //! `NAME_0`, `NAME_1`, … otherwise; the chunks are concatenated before
 //! decryption, so the whole value is authenticated at once. A login attempt
 //! uses its own cookie, `NAME_flow_<tag>`, scoped to the `/oauth2/` paths.
+//!
+//! `Cookie` headers are read pair by pair with the `cookie` crate's parser:
+//! a malformed pair (non-ASCII bytes set by a sibling subdomain, say) is
+//! skipped on its own and never hides the rest of the header.
 
 use std::borrow::Cow;
 
@@ -17,6 +21,8 @@ pub const MAX_CHUNKS: usize = 16;
 /// Bytes of sealed value per chunk. Browsers keep cookies up to 4096 bytes
 /// of name, value and attributes; this leaves room for the rest.
 pub const CHUNK_LEN: usize = 3800;
+/// The most a browser stores of one cookie: name, value and attributes.
+pub const MAX_COOKIE_BYTES: usize = 4096;
 
 /// Which of our session cookies a request carried, so that a rewrite can
 /// expire the ones that are no longer needed.
@@ -45,20 +51,38 @@ pub struct CookieSettings {
 }
 
 impl CookieSettings {
-    /// `base_path` is the external URL's path (`/` or `/prefix/`);
-    /// `secure` should be false only for loopback `http://` external URLs.
+    /// `base_path` is the external URL's path (`/`, `/prefix` or
+    /// `/prefix/`); `secure` should be false only for loopback `http://`
+    /// external URLs.
+    ///
+    /// The session cookie's `Path` is the base path without a trailing
+    /// slash (`/prefix`), which browsers send to `/prefix` itself as well as
+    /// to everything under `/prefix/`, and not to `/prefixes`. A `__Host-`
+    /// name needs `Path=/` and no `Domain` (browsers refuse it otherwise),
+    /// so such cookies are scoped to the whole host.
     pub fn new(name: &str, domain: Option<&str>, secure: bool, base_path: &str, max_age: u64) -> Self {
-        let base = base_path.trim_end_matches('/');
+        let host_only = name.starts_with("__Host-");
+        let base = if host_only { "" } else { base_path.trim_end_matches('/') };
         Self {
             name: name.to_owned(),
             chunk_names: (0..MAX_CHUNKS).map(|i| format!("{name}_{i}")).collect(),
             flow_prefix: format!("{name}_flow_"),
-            domain: domain.filter(|d| !d.is_empty()).map(str::to_owned),
+            domain: domain.filter(|d| !d.is_empty() && !host_only).map(str::to_owned),
             secure,
-            session_path: format!("{base}/"),
-            flow_path: format!("{base}/oauth2/"),
+            session_path: if base.is_empty() { "/".to_owned() } else { base.to_owned() },
+            flow_path: if host_only { "/".to_owned() } else { format!("{base}/oauth2/") },
             max_age,
         }
+    }
+
+    /// Whether `name` is one of this gateway's login-flow cookies.
+    pub fn is_flow(&self, name: &str) -> bool {
+        name.starts_with(self.flow_prefix.as_str())
+    }
+
+    /// The flow cookies a request carried, as `(name, sealed value)`.
+    pub fn flows<'s, 'h: 's>(&'s self, headers: &'h HeaderMap) -> impl Iterator<Item = (&'h str, &'h str)> + 's {
+        pairs(headers).filter(move |(n, _)| self.is_flow(n))
     }
 
     /// The session cookie's name (also its associated data).
@@ -157,9 +181,15 @@ impl CookieSettings {
         }
     }
 
-    /// Sets a flow cookie for ten minutes.
-    pub fn write_flow(&self, name: &str, sealed: &str, max_age: u64, out: &mut HeaderMap) {
-        out.append(SET_COOKIE, self.cookie(name, sealed, &self.flow_path, Some(max_age)));
+    /// Sets a flow cookie for `max_age` seconds, unless the cookie would be
+    /// larger than a browser keeps ([`MAX_COOKIE_BYTES`]).
+    pub fn write_flow(&self, name: &str, sealed: &str, max_age: u64, out: &mut HeaderMap) -> Result<(), TooLarge> {
+        let cookie = self.cookie(name, sealed, &self.flow_path, Some(max_age));
+        if cookie.len() > MAX_COOKIE_BYTES {
+            return Err(TooLarge(cookie.len()));
+        }
+        out.append(SET_COOKIE, cookie);
+        Ok(())
     }
 
     /// Deletes a flow cookie.
@@ -172,26 +202,25 @@ impl CookieSettings {
         pairs(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
-    /// A `Cookie` header value with the gateway's own cookies removed:
-    /// `None` if it contained none of them (forward it unchanged),
-    /// `Some(None)` if nothing is left, else the rewritten value.
-    pub fn without_ours(&self, value: &HeaderValue) -> Option<Option<HeaderValue>> {
-        let text = value.to_str().ok()?;
-        if !text.split(';').any(|p| self.is_ours(cookie_name(p))) {
-            return None;
-        }
-        let mut kept = String::with_capacity(text.len());
-        for part in text.split(';') {
-            let part = part.trim();
-            if part.is_empty() || self.is_ours(cookie_name(part)) {
+    /// Whether a `Cookie` header value holds any of the gateway's cookies.
+    pub fn has_ours(&self, value: &[u8]) -> bool {
+        value.split(|b| *b == b';').any(|raw| raw_name(raw).is_some_and(|n| self.is_ours(n)))
+    }
+
+    /// Appends every pair of `value` that is not the gateway's to `out`,
+    /// `; `-separated. Pairs are copied as they came, malformed or not: they
+    /// are the upstream's business.
+    pub fn append_foreign(&self, value: &[u8], out: &mut bytes::BytesMut) {
+        for raw in value.split(|b| *b == b';') {
+            let raw = raw.trim_ascii();
+            if raw.is_empty() || raw_name(raw).is_some_and(|n| self.is_ours(n)) {
                 continue;
             }
-            if !kept.is_empty() {
-                kept.push_str("; ");
+            if !out.is_empty() {
+                out.extend_from_slice(b"; ");
             }
-            kept.push_str(part);
+            out.extend_from_slice(raw);
         }
-        if kept.is_empty() { Some(None) } else { Some(HeaderValue::from_str(&kept).ok()) }
     }
 
     /// One `Set-Cookie` value; `max_age: None` deletes the cookie.
@@ -209,19 +238,20 @@ impl CookieSettings {
     }
 }
 
-fn cookie_name(pair: &str) -> &str {
-    pair.split_once('=').map_or(pair, |(n, _)| n).trim()
+/// The name of one raw `name=value` pair, if it is text.
+fn raw_name(raw: &[u8]) -> Option<&str> {
+    let name = raw.split(|b| *b == b'=').next()?;
+    std::str::from_utf8(name.trim_ascii()).ok()
 }
 
-/// Every `name=value` pair of every `Cookie` header.
+/// Every well-formed `name=value` pair of every `Cookie` header; a
+/// malformed pair is skipped on its own.
 fn pairs(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(n, v)| (n.trim(), v.trim()))
+    headers.get_all(COOKIE).iter().flat_map(|v| v.as_bytes().split(|b| *b == b';')).filter_map(|raw| {
+        let text = std::str::from_utf8(raw).ok()?.trim();
+        let cookie = Cookie::parse(text).ok()?;
+        Some((cookie.name_raw()?, cookie.value_raw()?))
+    })
 }
 
 #[cfg(test)]
@@ -274,7 +304,7 @@ mod tests {
         let c = out.get(SET_COOKIE).unwrap().to_str().unwrap();
         assert!(!c.contains("Secure"));
         assert!(c.contains("Domain=example.com"));
-        assert!(c.contains("Path=/base/"));
+        assert!(c.contains("Path=/base;") || c.ends_with("Path=/base"), "{c}");
     }
 
     #[test]
@@ -345,10 +375,56 @@ mod tests {
     #[test]
     fn upstream_never_sees_our_cookies() {
         let s = settings();
-        let v = HeaderValue::from_static("a=1; _ag=secret; b=2; _ag_0=x; _ag_flow_q=y");
-        assert_eq!(s.without_ours(&v), Some(Some(HeaderValue::from_static("a=1; b=2"))));
-        assert_eq!(s.without_ours(&HeaderValue::from_static("_ag=secret")), Some(None));
-        assert_eq!(s.without_ours(&HeaderValue::from_static("a=1; b=2")), None);
+        let mut out = bytes::BytesMut::new();
+        s.append_foreign(b"a=1; _ag=secret; b=2; _ag_0=x; _ag_flow_q=y", &mut out);
+        assert_eq!(&out[..], b"a=1; b=2");
+        assert!(s.has_ours(b"x=1;_ag=secret"));
+        assert!(!s.has_ours(b"a=1; b=2"));
+    }
+
+    #[test]
+    fn one_malformed_pair_does_not_hide_the_others() {
+        let s = settings();
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, HeaderValue::from_bytes(b"junk=\xff\xfe; _ag=sealed; other=\xc3\xbc").unwrap());
+        assert_eq!(s.read_session(&h).0.as_deref(), Some("sealed"));
+        h.insert(COOKIE, HeaderValue::from_bytes(b"=novalue; ;; _ag=v2").unwrap());
+        assert_eq!(s.read_session(&h).0.as_deref(), Some("v2"));
+    }
+
+    #[test]
+    fn a_base_path_without_slash_still_gets_the_cookie() {
+        let s = CookieSettings::new("_ag", None, true, "/app", 60);
+        let mut out = HeaderMap::new();
+        s.write_session("v", Present::default(), &mut out).unwrap();
+        let c = out.get(SET_COOKIE).unwrap().to_str().unwrap();
+        assert!(c.contains("Path=/app;") || c.ends_with("Path=/app"), "{c}");
+        let root = CookieSettings::new("_ag", None, true, "/", 60);
+        let mut out = HeaderMap::new();
+        root.write_session("v", Present::default(), &mut out).unwrap();
+        assert!(out.get(SET_COOKIE).unwrap().to_str().unwrap().contains("Path=/"));
+    }
+
+    #[test]
+    fn host_prefixed_cookies_are_host_only_and_root_scoped() {
+        let s = CookieSettings::new("__Host-ag", None, true, "/app/", 60);
+        let mut out = HeaderMap::new();
+        s.write_session("v", Present::default(), &mut out).unwrap();
+        s.write_flow(&s.flow_name("abc"), "f", 60, &mut out).unwrap();
+        for c in out.get_all(SET_COOKIE) {
+            let c = Cookie::parse(c.to_str().unwrap().to_owned()).unwrap();
+            assert_eq!(c.path(), Some("/"));
+            assert_eq!(c.domain(), None);
+            assert_eq!(c.secure(), Some(true));
+        }
+    }
+
+    #[test]
+    fn an_oversized_flow_cookie_is_not_written() {
+        let s = settings();
+        let mut out = HeaderMap::new();
+        assert!(s.write_flow("_ag_flow_x", &"v".repeat(4100), 60, &mut out).is_err());
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -33,7 +33,15 @@ pub enum KeyError {
     /// A key is too short to derive from.
     #[error("cookie encryption key #{0} has {1} bytes; at least {MIN_KEY_BYTES} are required (64 recommended)")]
     TooShort(usize, usize),
+    /// A key has too few distinct bytes to be random (such as 64 times the
+    /// same byte, or a short word repeated).
+    #[error("cookie encryption key #{0} is not random: it has only {1} distinct bytes; generate one with `openssl rand -base64 64`")]
+    LowEntropy(usize, usize),
 }
+
+/// Fewest distinct byte values a key must have. 64 random bytes have about
+/// 56; fewer than 16 happens by chance with probability below 10^-40.
+const MIN_DISTINCT_BYTES: usize = 16;
 
 /// The ciphers for every configured key, built once at startup so the hot
 /// path never runs a key schedule.
@@ -64,6 +72,12 @@ impl Keyring {
                 let raw = decode_key(key.expose()).ok_or(KeyError::NotBase64(i))?;
                 if raw.len() < MIN_KEY_BYTES {
                     return Err(KeyError::TooShort(i, raw.len()));
+                }
+                let mut seen = [false; 256];
+                raw.iter().for_each(|b| seen[usize::from(*b)] = true);
+                let distinct = seen.iter().filter(|s| **s).count();
+                if distinct < MIN_DISTINCT_BYTES {
+                    return Err(KeyError::LowEntropy(i, distinct));
                 }
                 let derived = cookie::Key::derive_from(&raw);
                 Ok(Aes256Gcm::new_from_slice(derived.encryption()).expect("derived key is 32 bytes"))
@@ -194,8 +208,12 @@ mod tests {
         assert_eq!(Keyring::new(&[Redacted::new("***")]).unwrap_err(), KeyError::NotBase64(0));
         assert_eq!(Keyring::new(&[Redacted::new(STANDARD.encode([1u8; 16]))]).unwrap_err(), KeyError::TooShort(0, 16));
         // URL-safe and unpadded forms are accepted.
-        let raw = [7u8; 64];
-        assert!(Keyring::new(&[Redacted::new(URL_SAFE_NO_PAD.encode(raw))]).is_ok());
-        assert!(Keyring::new(&[Redacted::new(format!(" {} ", STANDARD.encode(raw)))]).is_ok());
+        assert_eq!(
+            Keyring::new(&[Redacted::new(STANDARD.encode([7u8; 64]))]).unwrap_err(),
+            KeyError::LowEntropy(0, 1)
+        );
+        let raw: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+        assert!(Keyring::new(&[Redacted::new(URL_SAFE_NO_PAD.encode(&raw))]).is_ok());
+        assert!(Keyring::new(&[Redacted::new(format!(" {} ", STANDARD.encode(&raw)))]).is_ok());
     }
 }
