@@ -312,7 +312,16 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.run_as_non_root, Some(true));
     assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_deref(), Some(&["ALL".to_owned()][..]));
-    assert!(ctr.readiness_probe.is_some() && ctr.liveness_probe.is_some());
+    // Probes and metrics on their own port, not the one behind the Service.
+    for probe in [&ctr.readiness_probe, &ctr.liveness_probe] {
+        let port = &probe.as_ref().unwrap().http_get.as_ref().unwrap().port;
+        assert_eq!(*port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("ops".into()));
+    }
+    let ports: Vec<_> = ctr.ports.as_ref().unwrap().iter().map(|p| (p.name.clone().unwrap(), p.container_port)).collect();
+    assert_eq!(ports, [("http".to_owned(), 4180), ("ops".to_owned(), 4181)]);
+    assert_eq!(cfg.ops_listen.port(), 4181);
+    // A cookie name of its own, so policies sharing a domain never collide.
+    assert_eq!(cfg.session.cookie_name, authgate::gateway::config::policy_cookie_name(&ns.name, "app"));
     assert_eq!(ctr.args.as_ref().unwrap()[..], ["gateway", "--config", "/etc/authgate/gateway.yaml"]);
     assert!(!config_hash(&ch.deployment).contains("first-secret"));
 

@@ -484,7 +484,12 @@ fn helm_lint_passes_strict() {
     let chart = chart();
     for values in [
         &[][..],
-        &["podDisruptionBudget.enabled=true", "networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true"][..],
+        &[
+            "podDisruptionBudget.enabled=true",
+            "networkPolicy.enabled=true",
+            "metrics.serviceMonitor.enabled=true",
+            "metrics.gatewayPodMonitor.enabled=true",
+        ][..],
         &[
             "replicaCount=1",
             "leaderElection.enabled=false",
@@ -504,6 +509,19 @@ fn helm_lint_passes_strict() {
             assert!(out.status.success(), "helm {args:?}:\n{t}");
             assert!(t.contains("1 chart(s) linted, 0 chart(s) failed"), "{t}");
         }
+    }
+}
+
+#[test]
+fn the_gateway_pod_monitor_scrapes_the_ops_port() {
+    let Some(h) = helm_bin() else { return };
+    let chart = chart();
+    let out = helm(&h, &["template", "ag", chart.as_str(), "--set", "metrics.gatewayPodMonitor.enabled=true"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let doc = t.split("\n---").find(|d| d.contains("kind: PodMonitor")).unwrap_or_else(|| panic!("no PodMonitor:\n{t}"));
+    for want in ["port: ops", "path: /metrics", "app.kubernetes.io/component: gateway", "any: true"] {
+        assert!(doc.contains(want), "{want} in\n{doc}");
     }
 }
 
