@@ -129,7 +129,8 @@ fn listed(name: &str) -> bool {
 /// headers and the request is forwarded as plain HTTP/1.1.
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let mut values = headers.get_all(UPGRADE).iter();
-    let websocket = matches!((values.next(), values.next()), (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let websocket =
+        matches!((values.next(), values.next()), (Some(v), None) if v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     websocket
         && headers
             .get_all(CONNECTION)
@@ -295,7 +296,9 @@ impl Forwarding {
     pub fn new(external: &Url, trusted_proxies: &[String]) -> Result<Self, String> {
         let trusted = trusted_proxies
             .iter()
-            .map(|c| c.parse::<IpNet>().map_err(|_| format!("trusted proxy {c:?} is not a CIDR range such as 10.0.0.0/8")))
+            .map(|c| {
+                c.parse::<IpNet>().map_err(|_| format!("trusted proxy {c:?} is not a CIDR range such as 10.0.0.0/8"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let host = match (external.host_str(), external.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),

@@ -238,9 +238,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(proxy.upstream_uri(&Uri::from_static("/x/y?z=1")).unwrap(), "http://127.0.0.1:9/base/x/y?z=1");
-        let root =
-            Proxy::new(&Url::parse("http://127.0.0.1:9").unwrap(), &ext, ForwardSettings::default(), Timeouts::default())
-                .unwrap();
+        let root = Proxy::new(
+            &Url::parse("http://127.0.0.1:9").unwrap(),
+            &ext,
+            ForwardSettings::default(),
+            Timeouts::default(),
+        )
+        .unwrap();
         assert_eq!(root.upstream_uri(&Uri::from_static("/x?z=1")).unwrap(), "http://127.0.0.1:9/x?z=1");
     }
 

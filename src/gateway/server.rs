@@ -23,10 +23,10 @@ use url::Url;
 
 use super::config::{Authentication, GatewayConfig};
 use super::error::Error;
+use super::headers::forwardable_groups;
 use super::metrics::{Metrics, Outcome};
 use super::pages;
 use super::providers::{HttpClient, Profile, Provider, ProviderError};
-use super::headers::forwardable_groups;
 use super::proxy::{Forwarded, Proxy};
 use super::request_target;
 use super::session::cookies::Present;

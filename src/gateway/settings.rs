@@ -240,7 +240,8 @@ pub fn merge(
     if let Some(v) = args.ops_listen {
         config.ops_listen = v;
     }
-    let list: Vec<String> = args.trusted_proxies.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    let list: Vec<String> =
+        args.trusted_proxies.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
     if !list.is_empty() {
         config.forward.trusted_proxies = list;
     }

@@ -145,4 +145,36 @@ mod tests {
         assert_eq!(parse_ttl("0s"), None);
         assert_eq!(parse_ttl("soon"), None);
     }
+
+    fn policy(ns: &str, name: &str, spec: serde_json::Value) -> AuthPolicy {
+        let mut base = serde_json::json!({
+            "upstream": {"url": "http://app:8080"},
+            "externalUrl": "https://app.example.com",
+            "providers": ["corp"],
+        });
+        base.as_object_mut().unwrap().extend(spec.as_object().unwrap().clone());
+        let mut p = AuthPolicy::new(name, serde_json::from_value(base).unwrap());
+        p.metadata.namespace = Some(ns.into());
+        p
+    }
+
+    #[test]
+    fn cookie_names_default_per_policy_and_can_be_chosen() {
+        let render = |p: &AuthPolicy| gateway_config(p, "http://app:8080", &[], Vec::new()).unwrap();
+        let a = render(&policy("team-a", "grafana", serde_json::json!({})));
+        let b = render(&policy("team-b", "grafana", serde_json::json!({})));
+        assert_ne!(a.session.cookie_name, b.session.cookie_name);
+        assert_eq!(a.session.cookie_name, policy_cookie_name("team-a", "grafana"));
+        let chosen = render(&policy("team-a", "grafana", serde_json::json!({"session": {"cookieName": "_mine"}})));
+        assert_eq!(chosen.session.cookie_name, "_mine");
+    }
+
+    #[test]
+    fn timeouts_and_trusted_proxies_are_checked() {
+        let p = policy("ns", "p", serde_json::json!({"upstream": {"url": "http://app:8080", "timeout": "2m"}}));
+        assert_eq!(gateway_config(&p, "http://app:8080", &[], Vec::new()).unwrap().timeouts.upstream_seconds, 120);
+        let bad = policy("ns", "p", serde_json::json!({"forward": {"trustedProxies": ["10.0.0.0/8", "10.0.0.1/40"]}}));
+        let err = gateway_config(&bad, "http://app:8080", &[], Vec::new()).unwrap_err();
+        assert!(matches!(err, RenderError::BadTrustedProxy(ref c) if c == "10.0.0.1/40"), "{err}");
+    }
 }

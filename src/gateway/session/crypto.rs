@@ -35,7 +35,9 @@ pub enum KeyError {
     TooShort(usize, usize),
     /// A key has too few distinct bytes to be random (such as 64 times the
     /// same byte, or a short word repeated).
-    #[error("cookie encryption key #{0} is not random: it has only {1} distinct bytes; generate one with `openssl rand -base64 64`")]
+    #[error(
+        "cookie encryption key #{0} is not random: it has only {1} distinct bytes; generate one with `openssl rand -base64 64`"
+    )]
     LowEntropy(usize, usize),
 }
 
@@ -208,10 +210,7 @@ mod tests {
         assert_eq!(Keyring::new(&[Redacted::new("***")]).unwrap_err(), KeyError::NotBase64(0));
         assert_eq!(Keyring::new(&[Redacted::new(STANDARD.encode([1u8; 16]))]).unwrap_err(), KeyError::TooShort(0, 16));
         // URL-safe and unpadded forms are accepted.
-        assert_eq!(
-            Keyring::new(&[Redacted::new(STANDARD.encode([7u8; 64]))]).unwrap_err(),
-            KeyError::LowEntropy(0, 1)
-        );
+        assert_eq!(Keyring::new(&[Redacted::new(STANDARD.encode([7u8; 64]))]).unwrap_err(), KeyError::LowEntropy(0, 1));
         let raw: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
         assert!(Keyring::new(&[Redacted::new(URL_SAFE_NO_PAD.encode(&raw))]).is_ok());
         assert!(Keyring::new(&[Redacted::new(format!(" {} ", STANDARD.encode(&raw)))]).is_ok());
