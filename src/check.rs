@@ -17,6 +17,7 @@ use crate::api::{AuthPolicy, IdentityProvider, ProviderType};
 use crate::controller::auth_policy::render::{parse_ttl, policy_filters};
 use crate::controller::auth_policy::unrestricted_public_provider;
 use crate::controller::identity_provider::filters_of;
+use crate::yaml_error;
 
 /// Failures to read input, as opposed to problems found in it.
 #[derive(Debug, Error)]
@@ -80,8 +81,14 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, CheckError> {
     Ok(out)
 }
 
-fn decode<T: DeserializeOwned>(doc: &serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(doc.clone()).map_err(|e| format!("does not match the schema: {e}"))
+/// Decodes document `index` of `text`. Errors name the line, column and
+/// field, never a value from the file.
+fn decode<T: DeserializeOwned>(text: &str, index: usize, doc: &serde_json::Value) -> Result<T, String> {
+    yaml_error::from_json_value(doc.clone()).map_err(|e| {
+        // The decode of the JSON value knows the field but not the line.
+        let e = yaml_error::locate_in_multiple::<T>(text, index, e);
+        format!("does not match the schema: {e}")
+    })
 }
 
 /// Checks every manifest under `paths`. Non-authgate documents are ignored.
@@ -91,7 +98,7 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
     let mut policies: Vec<Found<AuthPolicy>> = Vec::new();
     for file in files(paths)? {
         let text = std::fs::read_to_string(&file).map_err(|source| CheckError::Io { path: file.clone(), source })?;
-        let docs: Vec<serde_json::Value> = match serde_saphyr::from_multiple(&text) {
+        let docs: Vec<serde_json::Value> = match yaml_error::from_yaml_multiple(&text) {
             Ok(d) => d,
             Err(e) => {
                 problems.push(Problem {
@@ -116,7 +123,7 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
                 continue;
             }
             match kind.as_str() {
-                "IdentityProvider" => match decode::<IdentityProvider>(&doc) {
+                "IdentityProvider" => match decode::<IdentityProvider>(&text, i, &doc) {
                     Ok(obj) => {
                         let name = label(&kind, &obj);
                         for m in cel_problems(obj.validate_cel()) {
@@ -129,7 +136,7 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
                     }
                     Err(e) => push(unnamed, e),
                 },
-                "AuthPolicy" => match decode::<AuthPolicy>(&doc) {
+                "AuthPolicy" => match decode::<AuthPolicy>(&text, i, &doc) {
                     Ok(obj) => {
                         let name = label(&kind, &obj);
                         for m in cel_problems(obj.validate_cel()) {

@@ -47,9 +47,17 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct ControllerArgs {
-    /// Address of /healthz, /readyz, /metrics and /loglevel.
+    /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "AUTHGATE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Address of /loglevel (GET reads the log filter, PUT sets one such as
+    /// `debug`). It has no authentication, so it must be a loopback address;
+    /// anything else is refused at startup. Reach it from outside the pod
+    /// with `kubectl port-forward <pod> 8081` and
+    /// `curl -X PUT --data debug http://127.0.0.1:8081/loglevel`, or from
+    /// inside it with `kubectl exec`.
+    #[arg(long, env = "AUTHGATE_ADMIN_ADDR", default_value = "127.0.0.1:8081")]
+    admin_addr: SocketAddr,
     /// Gateway image used when a policy sets none.
     #[arg(long, env = "AUTHGATE_GATEWAY_IMAGE", default_value = concat!("authgate:", env!("CARGO_PKG_VERSION")))]
     gateway_image: String,
@@ -144,12 +152,15 @@ fn run_check(paths: &[PathBuf]) -> ExitCode {
 }
 
 async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) -> anyhow::Result<()> {
+    // Bound first, so a bad address (an admin address off loopback) stops
+    // the process before it does anything.
+    let listeners = health::Listeners::bind(args.metrics_addr, args.admin_addr).await?;
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     let state = health::HealthState { metrics: metrics.clone(), ready: ready.clone(), log };
     tokio::spawn(async move {
-        if let Err(e) = health::serve(args.metrics_addr, state).await {
+        if let Err(e) = health::serve(listeners, state).await {
             tracing::error!(error = %e, "health server failed");
             std::process::exit(1);
         }

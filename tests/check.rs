@@ -90,3 +90,40 @@ fn cli_exit_code_and_output_fit_for_ci() {
     let missing = Command::new(bin).args(["check", "-f", "/nonexistent/path"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(2));
 }
+
+/// `authgate check -f FILE` on `text`: exit code and everything printed.
+fn check_cli(text: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idp.yaml");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authgate")).args(["check", "-f"]).arg(&path).output().unwrap();
+    let mut log = String::from_utf8_lossy(&out.stdout).into_owned();
+    log.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), log)
+}
+
+const MANIFEST_HEAD: &str =
+    "apiVersion: authgate.dev/v1alpha1\nkind: IdentityProvider\nmetadata: {name: gh}\nspec:\n  type: github\n";
+
+#[test]
+fn yaml_syntax_error_never_prints_values_from_the_manifest() {
+    // Trailing junk on the line after a secret-looking value.
+    let text =
+        format!("{MANIFEST_HEAD}  clientId: hunter2-supersecret\n  clientSecretRef: {{name: s}} hunter2-trailing\n");
+    let (code, log) = check_cli(&text);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(!log.contains("hunter2"), "a value leaked: {log}");
+    assert!(log.contains("idp.yaml: -: invalid YAML: line 7, column 30"), "{log}");
+}
+
+#[test]
+fn schema_error_never_prints_values_from_the_manifest() {
+    // A string where a list belongs, holding a secret-looking value.
+    let text = format!(
+        "---\n{MANIFEST_HEAD}  clientId: x\n  clientSecretRef: {{name: s}}\n  allowedOrgs: hunter2-supersecret\n"
+    );
+    let (code, log) = check_cli(&text);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(!log.contains("hunter2"), "a value leaked: {log}");
+    assert!(log.contains("does not match the schema: line 9, column 16, field spec.allowedOrgs: "), "{log}");
+}

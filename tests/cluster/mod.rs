@@ -219,6 +219,8 @@ impl ControllerProcess {
             .args(["--log-format", "text", "controller", "--watch-namespace", ns])
             .arg("--metrics-addr")
             .arg(format!("127.0.0.1:{metrics_port}"))
+            // Several controllers run side by side here; the default admin port would clash.
+            .args(["--admin-addr", "127.0.0.1:0"])
             .arg("--resync-seconds")
             .arg(resync_seconds.to_string())
             .args(extra)
