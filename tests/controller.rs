@@ -317,7 +317,8 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
         let port = &probe.as_ref().unwrap().http_get.as_ref().unwrap().port;
         assert_eq!(*port, k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("ops".into()));
     }
-    let ports: Vec<_> = ctr.ports.as_ref().unwrap().iter().map(|p| (p.name.clone().unwrap(), p.container_port)).collect();
+    let ports: Vec<_> =
+        ctr.ports.as_ref().unwrap().iter().map(|p| (p.name.clone().unwrap(), p.container_port)).collect();
     assert_eq!(ports, [("http".to_owned(), 4180), ("ops".to_owned(), 4181)]);
     assert_eq!(cfg.ops_listen.port(), 4181);
     // A cookie name of its own, so policies sharing a domain never collide.

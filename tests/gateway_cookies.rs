@@ -173,18 +173,14 @@ async fn another_policys_cookie_of_the_same_name_is_left_alone() {
             .await
             .unwrap();
         assert!(matches!(reply.status(), StatusCode::UNAUTHORIZED | StatusCode::FOUND), "{}", reply.status());
-        let cleared: Vec<_> = reply.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+        let cleared: Vec<_> =
+            reply.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
         assert!(
             !cleared.iter().any(|c| c.starts_with(&format!("{}=", gateway::COOKIE_NAME))),
             "B cleared A's session: {cleared:?}"
         );
-        let signed_out = agent
-            .http()
-            .get(b.gateway.url("/oauth2/sign_out"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .unwrap();
+        let signed_out =
+            agent.http().get(b.gateway.url("/oauth2/sign_out")).header(COOKIE, &cookie).send().await.unwrap();
         let cleared: Vec<_> =
             signed_out.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
         assert!(cleared.is_empty(), "sign-out at B cleared A's session: {cleared:?}");
@@ -203,7 +199,8 @@ async fn config_that_reaches_a_cookie_attribute_is_validated_at_start() {
         c
     };
     let weak = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [b'a'; 64]);
-    let cases: Vec<(&str, Box<dyn Fn(&mut GatewayConfig)>, &str)> = vec![
+    type Tweak = Box<dyn Fn(&mut GatewayConfig)>;
+    let cases: Vec<(&str, Tweak, &str)> = vec![
         (
             "attribute injection",
             Box::new(|c| c.session.cookie_domain = Some("example.com; Path=/; HttpOnly=false".into())),
@@ -211,11 +208,7 @@ async fn config_that_reaches_a_cookie_attribute_is_validated_at_start() {
         ),
         ("control character", Box::new(|c| c.session.cookie_domain = Some("exa\u{7}mple.com".into())), "cookie domain"),
         ("zero lifetime", Box::new(|c| c.session.ttl_seconds = 0), "session lifetime"),
-        (
-            "key without entropy",
-            Box::new(move |c| c.session.keys = vec![Redacted::new(weak.clone())]),
-            "is not random",
-        ),
+        ("key without entropy", Box::new(move |c| c.session.keys = vec![Redacted::new(weak.clone())]), "is not random"),
         ("__Host- over http", Box::new(|c| c.session.cookie_name = "__Host-ag".into()), "needs an https://"),
     ];
     for (what, tweak, expected) in cases {

@@ -217,7 +217,8 @@ async fn a_slow_upstream_gets_the_client_a_504() {
     let gw =
         pass_through(&url::Url::parse(&format!("http://{addr}/")).unwrap(), |c| c.timeouts.upstream_seconds = 1).await;
     let started = Instant::now();
-    let reply = exchange(&gw, b"GET /x HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n", Duration::from_secs(10)).await;
+    let reply =
+        exchange(&gw, b"GET /x HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n", Duration::from_secs(10)).await;
     assert_eq!(status_of(&reply), 504, "{reply}");
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     hold.abort();
@@ -233,7 +234,8 @@ async fn paths_cannot_climb_out_of_the_upstream_base_path() {
         assert_eq!(status_of(&reply), 400, "{path}: {reply}");
     }
     assert_eq!(echo.hits(), 0, "nothing reached the upstream");
-    let reply = exchange(&gw, b"GET /x/a%2Fb HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).await;
+    let reply =
+        exchange(&gw, b"GET /x/a%2Fb HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n", Duration::from_secs(5)).await;
     assert_eq!(status_of(&reply), 200, "an encoded slash that is no dot segment passes: {reply}");
     assert!(reply.contains(r#""path":"/base/x/a%2Fb""#), "{reply}");
 }
@@ -259,7 +261,8 @@ async fn connect_and_options_asterisk_are_not_forwarded() {
 async fn a_broken_client_body_is_a_400_not_an_upstream_error() {
     let echo = Echo::start().await;
     let gw = pass_through(&echo.url(), |_| {}).await;
-    let raw = b"POST /upload HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ-not-a-size\r\n\r\n";
+    let raw =
+        b"POST /upload HTTP/1.1\r\nHost: app\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ-not-a-size\r\n\r\n";
     let reply = exchange(&gw, raw, Duration::from_secs(5)).await;
     assert_eq!(status_of(&reply), 400, "{reply}");
     let metrics = gw.metrics().await;
@@ -275,12 +278,10 @@ async fn http2_cookie_fields_reach_the_upstream_as_one() {
     let mut agent = Agent::new();
     agent.sign_in(&stack.gateway, "alice", "/").await;
     let tcp = TcpStream::connect(("127.0.0.1", stack.gateway.base.port().unwrap())).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(
-        hyper_util::rt::TokioExecutor::new(),
-        hyper_util::rt::TokioIo::new(tcp),
-    )
-    .await
-    .expect("HTTP/2 with prior knowledge");
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 with prior knowledge");
     tokio::spawn(conn);
     // HTTP/2 clients send one `cookie` field per cookie (RFC 9113 §8.2.3).
     let mut request = http::Request::get(stack.gateway.url("/h2")).header("accept", "application/json");

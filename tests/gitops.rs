@@ -519,7 +519,8 @@ fn the_gateway_pod_monitor_scrapes_the_ops_port() {
     let out = helm(&h, &["template", "ag", chart.as_str(), "--set", "metrics.gatewayPodMonitor.enabled=true"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
-    let doc = t.split("\n---").find(|d| d.contains("kind: PodMonitor")).unwrap_or_else(|| panic!("no PodMonitor:\n{t}"));
+    let doc =
+        t.split("\n---").find(|d| d.contains("kind: PodMonitor")).unwrap_or_else(|| panic!("no PodMonitor:\n{t}"));
     for want in ["port: ops", "path: /metrics", "app.kubernetes.io/component: gateway", "any: true"] {
         assert!(doc.contains(want), "{want} in\n{doc}");
     }

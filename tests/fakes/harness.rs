@@ -177,7 +177,8 @@ impl Gateway {
         std::fs::write(&config_path, config.to_yaml().expect("render gateway.yaml")).expect("write config");
         let log_path = dir.path().join("gateway.log");
         let log = std::fs::File::create(&log_path).expect("log file");
-        let ops_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let ops_port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_authgate"));
         cmd.arg("gateway")
             .arg("--config")
