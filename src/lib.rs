@@ -14,5 +14,6 @@ pub mod check;
 pub mod controller;
 pub mod crd;
 pub mod gateway;
+pub mod idp;
 pub mod telemetry;
 pub mod yaml_error;

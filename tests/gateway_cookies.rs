@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::sre_only;
+
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::Redacted;
 use reqwest::StatusCode;
@@ -13,10 +15,6 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use support::echo::header;
 use support::{Accept, Agent, Browser, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 use url::Url;
-
-fn sre_only(c: &mut GatewayConfig) {
-    c.access.allowed_groups = vec!["sre".into()];
-}
 
 fn flow_cookies(agent: &Agent) -> usize {
     agent.jar.keys().filter(|k| k.starts_with("_authgate_flow_")).count()

@@ -309,7 +309,7 @@ async fn key_rotation_refetches_jwks_and_accepts() {
 // ---------------------------------------------------------------------------
 // Discovery. The gateway reads fully resolved endpoints from its config and
 // never fetches discovery itself; the controller resolves an issuer-only
-// IdentityProvider (`controller::identity_provider::discovery::resolve`).
+// IdentityProvider (`idp::discovery::resolve`).
 // So the issuer check is exercised there, against the same hostile OP, and
 // the resolved endpoints are then run through a real gateway.
 // ---------------------------------------------------------------------------
@@ -326,7 +326,7 @@ fn issuer_only_spec(issuer: &str) -> authgate::api::IdentityProviderSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_issuer_mismatch_is_refused() {
-    use authgate::controller::identity_provider::discovery::{DiscoveryError, resolve};
+    use authgate::idp::discovery::{DiscoveryError, resolve};
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
     let spec = issuer_only_spec(&op.issuer());
     let resolved = resolve(&client(), &spec).await.expect("honest discovery resolves");
@@ -351,7 +351,7 @@ async fn discovery_issuer_mismatch_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovered_endpoints_drive_the_gateway() {
-    use authgate::controller::identity_provider::discovery::resolve;
+    use authgate::idp::discovery::resolve;
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
     let resolved = resolve(&client(), &issuer_only_spec(&op.issuer())).await.expect("discovery");
     let parse = |s: &str| Url::parse(s).expect("resolved URL");

@@ -5,14 +5,12 @@
 
 mod support;
 
+use support::sre_only;
+
 use authgate::gateway::GatewayConfig;
 use reqwest::{Method, StatusCode};
 use support::echo::{header, header_values};
 use support::{Accept, Agent, Stack};
-
-fn sre_only(c: &mut GatewayConfig) {
-    c.access.allowed_groups = vec!["sre".into()];
-}
 
 fn example_com(c: &mut GatewayConfig) {
     c.access.allowed_domains = vec!["example.com".into()];

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::sre_only;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,10 +16,6 @@ use support::echo::header_values;
 use support::{Accept, Agent, Echo, Gateway, Stack, gateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn sre_only(c: &mut GatewayConfig) {
-    c.access.allowed_groups = vec!["sre".into()];
-}
 
 /// A gateway without sign-in in front of `upstream` (with base path
 /// `/base/`), for checks that run before authentication.

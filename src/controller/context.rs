@@ -58,11 +58,7 @@ impl Context {
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(settings.discovery_timeout)
-            .build()
-            .expect("the HTTP client configuration is static");
+        let http = crate::idp::client(settings.discovery_timeout).expect("the HTTP client configuration is static");
         let reporter = Reporter { controller: "authgate".into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
         Self { client, http, providers, policies, caches, recorder, settings, metrics }

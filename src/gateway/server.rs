@@ -137,8 +137,7 @@ impl Gateway {
         if !matches!(external.scheme(), "http" | "https") {
             return Err(Error::Config("externalUrl must be http:// or https://".into()));
         }
-        let secure =
-            !(external.scheme() == "http" && crate::controller::identity_provider::discovery::is_loopback(external));
+        let secure = !(external.scheme() == "http" && crate::idp::is_loopback(external));
         if external.scheme() == "http" && secure {
             tracing::warn!(
                 "externalUrl is plain http on a non-loopback host; cookies are marked Secure and browsers will not send them"

@@ -23,7 +23,7 @@ use super::config::{
 use super::error::Error;
 use crate::access::Filters;
 use crate::api::IdentityProviderSpec;
-use crate::controller::identity_provider::discovery;
+use crate::idp::{self, discovery};
 
 /// Default cookie name.
 pub const DEFAULT_COOKIE_NAME: &str = "_authgate";
@@ -375,11 +375,7 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
         "scopes": args.scopes,
     }))
     .map_err(|e| Error::Config(format!("provider settings: {e}")))?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+    let http = idp::client(Duration::from_secs(15)).map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
     let endpoints = discovery::resolve(&http, &spec).await.map_err(|e| Error::Config(e.to_string()))?;
     let url = |field: &str, v: &str| Url::parse(v).map_err(|_| Error::Config(format!("{field} {v:?} is not a URL")));
     let opt = |field: &str, v: &Option<String>| v.as_deref().map(|v| url(field, v)).transpose();

@@ -19,10 +19,11 @@ use super::cache::Caches;
 use super::children::{self, apply};
 use super::context::Context;
 use super::error::{Error, Result};
-use super::identity_provider::{discovery, filters_of};
+use super::identity_provider::filters_of;
 use super::status;
 use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, IdentityProviderSpec};
+use crate::idp::discovery;
 use readiness::Rollout;
 use render::{ResolvedProvider, policy_filters};
 

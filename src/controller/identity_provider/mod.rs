@@ -1,7 +1,6 @@
 //! Reconciles `IdentityProvider`: validation, one-per-type precedence,
 //! Secret and endpoint resolution, status.
 
-pub mod discovery;
 pub mod precedence;
 
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use super::status;
 use crate::access::Filters;
 use crate::api::conditions::{ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ResolvedEndpoints, SecretKeyRef};
+use crate::idp::discovery;
 
 /// The provider-wide filters of a spec.
 pub fn filters_of(spec: &IdentityProviderSpec) -> Filters {

@@ -38,12 +38,7 @@ pub struct HttpClient {
 impl HttpClient {
     /// A client with timeouts, no redirects and authgate's user agent.
     pub fn new() -> Result<Self, reqwest::Error> {
-        let inner = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .user_agent(concat!("authgate/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let inner = crate::idp::client(Duration::from_secs(15))?;
         Ok(Self { inner, promote_error_bodies: false })
     }
 

@@ -1,0 +1,27 @@
+//! Talking to identity providers over HTTP, shared by the controller (which
+//! resolves an IdentityProvider's endpoints) and the gateway (which signs
+//! users in): discovery, URL rules, and one way to build an HTTP client.
+
+pub mod discovery;
+
+use std::time::Duration;
+
+pub use discovery::{is_loopback, is_secure_url};
+
+/// `User-Agent` of every request authgate makes to a provider.
+pub const USER_AGENT: &str = concat!("authgate/", env!("CARGO_PKG_VERSION"));
+
+/// Connect timeout of every provider request.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP client for provider requests: a user agent, a connect timeout
+/// and an overall `timeout`, and no redirects (a provider endpoint that
+/// redirects is refused rather than followed with credentials).
+pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(timeout)
+        .user_agent(USER_AGENT)
+        .build()
+}
