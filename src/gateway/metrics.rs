@@ -198,7 +198,7 @@ impl TypedMetric for AtomicHistogram {
 }
 
 impl EncodeMetric for AtomicHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
         let (sum, count, buckets) = self.snapshot();
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
