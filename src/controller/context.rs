@@ -46,6 +46,8 @@ pub struct Context {
     pub settings: Settings,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Per-object retry delays after failed reconciles.
+    pub backoff: super::backoff::ErrorBackoff,
 }
 
 impl Context {
@@ -61,6 +63,6 @@ impl Context {
         let http = crate::idp::client(settings.discovery_timeout).expect("the HTTP client configuration is static");
         let reporter = Reporter { controller: "authgate".into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, http, providers, policies, caches, recorder, settings, metrics }
+        Self { client, http, providers, policies, caches, recorder, settings, metrics, backoff: Default::default() }
     }
 }

@@ -2,6 +2,7 @@
 //! shared context, metrics and the health/metrics server.
 
 pub mod auth_policy;
+pub mod backoff;
 pub mod cache;
 pub mod children;
 pub mod context;
@@ -82,22 +83,33 @@ fn error_policy<K>(kind: &'static str) -> impl Fn(Arc<K>, &Error, Arc<Context>) 
 where
     K: ResourceExt,
 {
-    move |obj, err, _ctx| {
-        warn!(kind, name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, "reconcile failed; retrying");
-        Action::requeue(Duration::from_secs(5))
+    move |obj, err, ctx| {
+        let key = backoff::ErrorBackoff::key(kind, obj.namespace().as_deref(), &obj.name_any());
+        let delay = ctx.backoff.failed(&key);
+        warn!(kind, name = %obj.name_any(), namespace = ?obj.namespace(), error = %err, retry_in = ?delay, "reconcile failed; retrying");
+        Action::requeue(delay)
     }
 }
 
-/// Wraps a reconcile with timing and metrics.
+/// Wraps a reconcile with a tracing span (kind, namespace, name), timing
+/// and metrics, and clears the object's error backoff when it succeeds.
 async fn timed<K, F, Fut>(kind: &'static str, obj: Arc<K>, ctx: Arc<Context>, f: F) -> Result<Action>
 where
+    K: ResourceExt,
     F: FnOnce(Arc<K>, Arc<Context>) -> Fut,
     Fut: std::future::Future<Output = Result<Action>>,
 {
+    use tracing::Instrument;
     let start = Instant::now();
-    let metrics = ctx.metrics.clone();
-    let result = f(obj, ctx).await;
-    metrics.observe(kind, start.elapsed(), result.as_ref().err().map(Error::metric_label));
+    let (name, namespace) = (obj.name_any(), obj.namespace());
+    let span =
+        tracing::info_span!("reconcile", kind, namespace = namespace.as_deref().unwrap_or_default(), name = %name);
+    let ctx2 = ctx.clone();
+    let result = f(obj, ctx).instrument(span).await;
+    ctx2.metrics.observe(kind, start.elapsed(), result.as_ref().err().map(Error::metric_label));
+    if result.is_ok() {
+        ctx2.backoff.succeeded(&backoff::ErrorBackoff::key(kind, namespace.as_deref(), &name));
+    }
     result
 }
 
