@@ -11,6 +11,7 @@
 pub mod access;
 pub mod api;
 pub mod check;
+pub mod contract;
 pub mod controller;
 pub mod crd;
 pub mod gateway;

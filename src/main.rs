@@ -176,7 +176,7 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
     ready.store(true, Ordering::Relaxed);
     if !args.leader_election {
         metrics.leader.set(1);
-        controller::run(client, settings, metrics, shutdown_signal()).await;
+        controller::run(client, settings, metrics, telemetry::shutdown_signal()).await;
         return Ok(());
     }
     let lease = leader::LeaseSettings {
@@ -187,13 +187,13 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
     };
     let mut leadership = tokio::select! {
         l = leader::acquire(client.clone(), &lease) => l?,
-        () = shutdown_signal() => return Ok(()),
+        () = telemetry::shutdown_signal() => return Ok(()),
     };
     metrics.leader.set(1);
     let (lost_tx, mut lost_rx) = tokio::sync::oneshot::channel();
     let stop = async move {
         tokio::select! {
-            () = shutdown_signal() => {},
+            () = telemetry::shutdown_signal() => {},
             () = leadership.lost() => { let _ = lost_tx.send(()); },
         }
         // Dropping leadership releases the Lease for the next replica.
@@ -211,13 +211,4 @@ fn rand_id() -> u32 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() ^ std::process::id())
         .unwrap_or(0)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term.recv() => {},
-    }
 }

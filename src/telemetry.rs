@@ -1,4 +1,4 @@
-//! Logging setup shared by every subcommand: JSON logs with a level that can
+//! Logging and process signals shared by every subcommand: JSON logs with a level that can
 //! be changed at runtime (see `controller::health` for the endpoint).
 
 use tracing_subscriber::{EnvFilter, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt};
@@ -33,4 +33,21 @@ pub fn init(default_filter: &str, json: bool) -> LogLevelHandle {
 /// Installs the process-wide rustls crypto provider (ring). Idempotent.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Resolves on SIGTERM (what Kubernetes sends to stop a pod) or Ctrl-C.
+/// Every subcommand stops on this one signal handler.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
 }

@@ -9,7 +9,8 @@
 //! - [`session`]: encrypted cookie sessions; [`providers`]: sign-in.
 //! - [`metrics`], [`pages`], [`error`].
 
-pub mod config;
+/// `gateway.yaml`: the contract with the controller (see [`crate::contract`]).
+pub use crate::contract::config;
 pub mod error;
 pub mod headers;
 pub mod listener;
@@ -81,7 +82,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let mut workers_done =
         futures::future::select_all(handles.into_iter().map(|h| tokio::task::spawn_blocking(move || h.join())));
     tokio::select! {
-        () = shutdown_signal() => {
+        () = crate::telemetry::shutdown_signal() => {
             tracing::info!("shutting down");
             let _ = stop.send(true);
             let (_, _, rest) = workers_done.await;
@@ -96,20 +97,5 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
                 _ => Err(anyhow::anyhow!("a serving thread stopped unexpectedly")),
             }
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = term => {},
     }
 }

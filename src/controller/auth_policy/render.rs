@@ -4,9 +4,8 @@ use url::Url;
 
 use crate::access::Filters;
 use crate::api::{AccessRules, AuthPolicy, IdentityProvider};
+use crate::contract::config::{GatewayConfig, ProviderConfig, Redacted, SessionConfig, Timeouts, policy_cookie_name};
 use crate::controller::identity_provider::filters_of;
-use crate::gateway::GatewayConfig;
-use crate::gateway::config::{ProviderConfig, Redacted, SessionConfig, Timeouts, policy_cookie_name};
 
 /// A provider the policy may use: Ready, with its client secret in hand.
 pub struct ResolvedProvider {
@@ -115,7 +114,7 @@ pub fn gateway_config(
         })
         .collect::<Result<Vec<_>, RenderError>>()?;
     Ok(GatewayConfig {
-        listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::gateway::config::DEFAULT_PORT)),
+        listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_PORT)),
         external_url: url("externalUrl", &spec.external_url)?,
         upstream: url("upstream", upstream)?,
         authentication: spec.authentication,
@@ -129,7 +128,7 @@ pub fn gateway_config(
             keys,
         },
         forward: spec.forward.clone(),
-        ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::gateway::config::DEFAULT_OPS_PORT)),
+        ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_OPS_PORT)),
         timeouts,
     })
 }

@@ -13,8 +13,8 @@ use kube::ResourceExt;
 
 use super::{CONFIG_DIR, CONFIG_FILE, gateway_name, labels, secret_name};
 use crate::api::AuthPolicy;
+use crate::contract::config::{DEFAULT_OPS_PORT, DEFAULT_PORT};
 use crate::controller::context::Settings;
-use crate::gateway::config::{DEFAULT_OPS_PORT, DEFAULT_PORT};
 
 /// Pod-template annotation with the hash of the credentials Secret's content.
 /// A change rolls the pods.

@@ -11,9 +11,8 @@ use sha2::{Digest, Sha256};
 use super::apply::hex;
 use super::{CONFIG_FILE, labels, secret_name};
 use crate::api::AuthPolicy;
+use crate::contract::config::{GatewayConfig, Redacted};
 use crate::controller::error::Result;
-use crate::gateway::GatewayConfig;
-use crate::gateway::config::Redacted;
 
 /// Key of the current cookie encryption key.
 pub const COOKIE_KEY: &str = "COOKIE_ENCRYPTION_KEY";
@@ -23,7 +22,7 @@ pub const PREVIOUS_COOKIE_KEY: &str = "COOKIE_ENCRYPTION_KEY_PREVIOUS";
 pub const COOKIE_KEY_BYTES: usize = 64;
 
 /// A fresh random cookie key, base64 (the gateway's own format).
-pub use crate::gateway::session::crypto::generate_key as generate_cookie_key;
+pub use crate::contract::keys::generate_cookie_key;
 
 /// Whether `value` is a usable cookie key (base64 of at least 64 bytes).
 pub fn is_valid_cookie_key(value: &str) -> bool {

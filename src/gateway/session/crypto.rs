@@ -137,13 +137,7 @@ fn decode_key(text: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// A fresh random key in the configured format (64 bytes, base64), for
-/// tests and for operators generating one.
-pub fn generate_key() -> String {
-    let mut raw = [0u8; 64];
-    rand::rng().fill_bytes(&mut raw);
-    STANDARD.encode(raw)
-}
+pub use crate::contract::keys::generate_cookie_key as generate_key;
 
 #[cfg(test)]
 mod tests {

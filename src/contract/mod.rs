@@ -1,0 +1,10 @@
+//! The contract between the controller, the gateway and `authgate check`:
+//! what the controller writes into `<policy>-auth-credentials` and the
+//! gateway reads. Pure data and rules, no I/O, so each of the three depends
+//! on this module and none on another's internals.
+//!
+//! - [`config`]: `gateway.yaml`, its defaults and the per-policy cookie name.
+//! - [`keys`]: cookie encryption keys as the config carries them.
+
+pub mod config;
+pub mod keys;
