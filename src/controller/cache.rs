@@ -23,7 +23,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
 use super::error::Result;
-use super::identity_provider::{SecretRefError, fetch_secret, secret_value};
+use super::secrets::{SecretRefError, fetch_secret, secret_value};
 use crate::api::SecretKeyRef;
 
 /// A Secret's metadata, as a metadata-only watch sees it.

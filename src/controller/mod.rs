@@ -11,6 +11,7 @@ pub mod health;
 pub mod identity_provider;
 pub mod leader;
 pub mod metrics;
+pub mod secrets;
 pub mod status;
 
 use std::sync::Arc;

@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::HttpClient;
+use super::claims::groups_claim;
 use super::http::read_limited;
-use super::oidc::groups_claim;
 use crate::access::Membership;
 
 /// Reads the groups claim from the userinfo endpoint.

@@ -5,6 +5,7 @@
 //!   [`google`], which add their own claims handling.
 //! - [`github`]: OAuth2 plus the REST API for emails, orgs and teams.
 
+pub mod claims;
 pub mod github;
 pub mod gitlab;
 pub mod google;

@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::claims::{bool_claim, groups_claim, string_claim};
 use super::{HttpClient, Profile, ProviderError, Refreshed, SignedIn, Tokens, gitlab, google, issuer_matches};
 use crate::access::{Email, Filters, Identity, Membership};
 use crate::gateway::config::{ProviderConfig, ProviderType};
@@ -343,63 +344,4 @@ fn verified_payload(id_token: &CoreIdToken) -> Result<Map<String, Value>, Provid
     let payload = compact.as_str().and_then(|s| s.split('.').nth(1)).ok_or_else(bad)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
-}
-
-/// A string claim (non-empty).
-pub fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
-    claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-/// A boolean claim; some providers send `"true"` as a string.
-pub fn bool_claim(claims: &Map<String, Value>, name: &str) -> bool {
-    match claims.get(name) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
-}
-
-/// The groups claim: absent means no groups; anything but a string or a
-/// list of strings means the data is unusable.
-pub fn groups_claim(value: Option<&Value>) -> Membership {
-    match value {
-        None | Some(Value::Null) => Membership::Known(Vec::new()),
-        Some(Value::String(s)) => Membership::Known(vec![s.clone()]),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map(str::to_owned))
-            .collect::<Option<Vec<_>>>()
-            .map_or(Membership::Unavailable, Membership::Known),
-        Some(_) => Membership::Unavailable,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn map(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn claim_helpers() {
-        let c = map(json!({"email": "a@b.c", "email_verified": "TRUE", "empty": "", "n": 1}));
-        assert_eq!(string_claim(&c, "email").as_deref(), Some("a@b.c"));
-        assert_eq!(string_claim(&c, "empty"), None);
-        assert_eq!(string_claim(&c, "n"), None);
-        assert!(bool_claim(&c, "email_verified"));
-        assert!(!bool_claim(&map(json!({"email_verified": "no"})), "email_verified"));
-        assert!(!bool_claim(&c, "missing"));
-    }
-
-    #[test]
-    fn groups_shapes() {
-        assert_eq!(groups_claim(None), Membership::Known(vec![]));
-        assert_eq!(groups_claim(Some(&json!("a"))), Membership::Known(vec!["a".into()]));
-        assert_eq!(groups_claim(Some(&json!(["a", "b"]))), Membership::Known(vec!["a".into(), "b".into()]));
-        assert_eq!(groups_claim(Some(&json!(["a", 1]))), Membership::Unavailable);
-        assert_eq!(groups_claim(Some(&json!({"a": 1}))), Membership::Unavailable);
-    }
 }
