@@ -11,6 +11,7 @@
 
 /// `gateway.yaml`: the contract with the controller (see [`crate::contract`]).
 pub use crate::contract::config;
+pub mod coalescer;
 pub mod error;
 pub mod headers;
 pub mod listener;
@@ -18,7 +19,9 @@ pub mod metrics;
 pub mod pages;
 pub mod providers;
 pub mod proxy;
+pub mod refresh;
 pub mod request_target;
+pub mod routes;
 pub mod server;
 pub mod session;
 pub mod settings;
@@ -44,7 +47,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .map_err(|e| Error::Config(format!("cannot listen on {} (opsListen): {e}", config.ops_listen)))?;
     let ops_bound = ops.local_addr()?;
     tokio::spawn({
-        let (router, mut stopped) = (gateway.clone().ops_router(), stopped.clone());
+        let (router, mut stopped) = (routes::ops(gateway.clone()), stopped.clone());
         async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -56,7 +59,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     });
     let router = {
         let gateway = gateway.clone();
-        move || Ok(gateway.clone().router(gateway.new_proxy()?))
+        move || Ok(routes::public(gateway.clone(), gateway.new_proxy()?))
     };
     let (bound, handles) = listener::spawn_workers(router, listen, workers, config.timeouts, stopped)
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;

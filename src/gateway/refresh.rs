@@ -1,0 +1,69 @@
+//! Refreshing a session's access token: one refresh per session at a
+//! time, the user re-checked against the filters when the provider sends a
+//! new profile.
+
+use sha2::{Digest, Sha256};
+
+use super::coalescer::RefreshFailure;
+use super::headers::forwardable_groups;
+use super::providers::ProviderError;
+use super::server::Gateway;
+use super::session::{Session, SessionView, now};
+use crate::access::authorize;
+
+pub(crate) async fn refresh(gw: &Gateway, view: &SessionView<'_>) -> Result<Session, RefreshFailure> {
+    let Some(refresh_token) = view.refresh_token else {
+        return Err(RefreshFailure::Rejected);
+    };
+    // Keyed by the tokens being replaced: requests carrying the same cookie
+    // share one refresh; the next refresh (new access token) is a new key.
+    let mut hash = Sha256::new();
+    hash.update(refresh_token.as_bytes());
+    hash.update([0]);
+    hash.update(view.access_token.as_bytes());
+    let key: [u8; 32] = hash.finalize().into();
+    let current = view.to_session();
+    gw.refreshes.run(key, || refresh_once(gw, current)).await
+}
+
+pub(crate) async fn refresh_once(gw: &Gateway, mut session: Session) -> Result<Session, RefreshFailure> {
+    let Some(provider) = gw.provider(&session.provider) else {
+        return Err(RefreshFailure::Rejected);
+    };
+    let refresh_token = session.refresh_token.clone().unwrap_or_default();
+    match provider.refresh(&refresh_token, &session.subject, &gw.config.access).await {
+        Ok(refreshed) => {
+            if let Some(profile) = refreshed.profile {
+                if let Err(d) = authorize(&profile.identity, [&provider.config().filters, &gw.config.access]) {
+                    tracing::info!(provider = provider.name(), user = %session.user, reason = d.reason(), "access revoked at refresh");
+                    gw.metrics.refresh("denied");
+                    return Err(RefreshFailure::Rejected);
+                }
+                let identity = profile.identity;
+                session.email = identity.verified_email().ok().map(|e| e.to_string());
+                session.groups = forwardable_groups(profile.groups, &identity.user);
+                session.user = identity.user;
+            }
+            let now = now();
+            session.access_token = refreshed.tokens.access_token;
+            if let Some(rt) = refreshed.tokens.refresh_token {
+                session.refresh_token = Some(rt);
+            }
+            session.access_issued_at = now;
+            session.access_expires_at = refreshed.tokens.expires_in.map_or(0, |s| now.saturating_add(s));
+            gw.metrics.refresh("success");
+            tracing::debug!(provider = provider.name(), user = %session.user, "access token refreshed");
+            Ok(session)
+        }
+        Err(e @ (ProviderError::Rejected { .. } | ProviderError::InvalidIdToken(_) | ProviderError::Denied { .. })) => {
+            tracing::info!(provider = provider.name(), user = %session.user, error = %e, "refresh refused; sign-in required");
+            gw.metrics.refresh("rejected");
+            Err(RefreshFailure::Rejected)
+        }
+        Err(e) => {
+            tracing::warn!(provider = provider.name(), error = %e, "refresh failed");
+            gw.metrics.refresh("error");
+            Err(RefreshFailure::Transient)
+        }
+    }
+}

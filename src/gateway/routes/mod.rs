@@ -1,0 +1,52 @@
+//! The gateway's routers and request handlers, one file per concern:
+//! signing in, the session endpoints, everything else (the proxy), and the
+//! operations endpoints on their own port.
+
+pub mod login;
+pub mod proxy;
+pub mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::config::Authentication;
+use super::proxy::Proxy;
+use super::server::{Gateway, Worker};
+
+/// The public router of one serving thread, forwarding through `proxy`.
+pub fn public(gw: Arc<Gateway>, proxy: Proxy) -> Router {
+    let enabled = gw.config.authentication == Authentication::Enabled;
+    let paths = gw.paths.clone();
+    let mut router = Router::new();
+    if enabled {
+        router = router
+            .route(&paths.start, get(login::start))
+            .route(&paths.callback, get(login::callback))
+            .route(&paths.sign_out, get(session::sign_out).post(session::sign_out))
+            .route(&paths.userinfo, get(session::userinfo));
+    }
+    router.fallback(proxy::proxy_request).with_state(Worker { gw, proxy: Arc::new(proxy) })
+}
+
+/// The operations router: `/healthz`, `/readyz` and `/metrics`.
+pub fn ops(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .with_state(gw)
+}
+
+async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
+    let mut r = gw.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    r
+}

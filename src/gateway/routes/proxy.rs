@@ -1,0 +1,152 @@
+//! Every request that is not the gateway's own: authenticate by session
+//! cookie, refresh when due, then forward.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::gateway::coalescer::RefreshFailure;
+use crate::gateway::config::Authentication;
+use crate::gateway::metrics::Outcome;
+use crate::gateway::pages;
+use crate::gateway::proxy::{Forwarded, Proxy};
+use crate::gateway::refresh::refresh;
+use crate::gateway::request_target;
+use crate::gateway::routes::session::unauthorized_json;
+use crate::gateway::server::{Gateway, Worker, found, live};
+use crate::gateway::session::cookies::Present;
+use crate::gateway::session::{SessionView, now};
+
+/// Whether the client is a browser navigating (gets a redirect to sign in)
+/// rather than an API or XHR client (gets 401).
+pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
+    if headers.get("x-requested-with").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest")) {
+        return false;
+    }
+    headers.get_all(header::ACCEPT).iter().any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")))
+}
+
+pub(crate) async fn proxy_request(
+    State(worker): State<Worker>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (gw, proxy) = (&*worker.gw, &*worker.proxy);
+    if let Err(refused) = request_target::check(request.method(), request.uri()) {
+        gw.metrics.request(Outcome::BadRequest);
+        return (refused.status(), format!("{refused}\n")).into_response();
+    }
+    if gw.config.authentication == Authentication::Disabled {
+        return forward(gw, proxy, request, peer, None, Outcome::PassedThrough).await;
+    }
+    let now = now();
+    let (plaintext, present) = gw.open_session(request.headers());
+    let Some(view) = live(plaintext.as_deref(), now) else {
+        // A cookie that did not decrypt may be another gateway's of the same
+        // name (a shared cookie domain): never delete what is not ours.
+        let ours = if plaintext.is_some() { present } else { Present::default() };
+        return unauthenticated(gw, &request, ours);
+    };
+    if view.refresh_due(now) && view.refresh_token.is_some() {
+        return refresh_and_forward(gw, proxy, request, peer, &view, present, now).await;
+    }
+    if view.access_expired(now) && gw.config.forward.access_token {
+        return unauthenticated(gw, &request, present);
+    }
+    forward(gw, proxy, request, peer, Some(&view), Outcome::Proxied).await
+}
+
+pub(crate) async fn forward(
+    gw: &Gateway,
+    proxy: &Proxy,
+    request: Request,
+    peer: SocketAddr,
+    session: Option<&SessionView<'_>>,
+    outcome: Outcome,
+) -> Response {
+    let user = session.map(|session| Forwarded { session });
+    match proxy.forward(request, peer.ip(), user, &gw.cookies).await {
+        Ok((response, elapsed)) => {
+            gw.metrics.request(outcome);
+            gw.metrics.upstream_latency(elapsed);
+            response
+        }
+        Err(e @ crate::gateway::proxy::ProxyError::ClientBody) => {
+            gw.metrics.request(Outcome::BadRequest);
+            tracing::debug!(error = %e, "client request refused");
+            (e.status(), "the request body could not be read\n").into_response()
+        }
+        Err(e) => {
+            gw.metrics.request(Outcome::UpstreamError);
+            tracing::warn!(error = %e, "upstream unavailable");
+            (e.status(), "upstream unavailable\n").into_response()
+        }
+    }
+}
+
+pub(crate) fn unauthenticated(gw: &Gateway, request: &Request, present: Present) -> Response {
+    let mut response = if wants_html(request.headers()) {
+        gw.metrics.request(Outcome::LoginRedirect);
+        let original = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        pages::harden(found(&gw.start_href(None, Some(original), None)))
+    } else {
+        gw.metrics.request(Outcome::Unauthorized);
+        unauthorized_json()
+    };
+    if present != Present::default() {
+        // A stale, foreign or tampered cookie: drop it.
+        gw.cookies.clear_session(present, response.headers_mut());
+    }
+    response
+}
+
+pub(crate) async fn refresh_and_forward(
+    gw: &Gateway,
+    proxy: &Proxy,
+    request: Request,
+    peer: SocketAddr,
+    view: &SessionView<'_>,
+    present: Present,
+    now: u64,
+) -> Response {
+    match refresh(gw, view).await {
+        Ok(session) => {
+            let buf = session.encode();
+            let fresh = SessionView::decode(&buf).expect("just encoded");
+            let mut cookies = HeaderMap::new();
+            if let Err(e) = gw.seal_session(&session, present, &mut cookies) {
+                tracing::warn!(error = %e, "refreshed session not stored");
+            }
+            let mut response = forward(gw, proxy, request, peer, Some(&fresh), Outcome::Proxied).await;
+            for value in cookies.get_all(header::SET_COOKIE) {
+                response.headers_mut().append(header::SET_COOKIE, value.clone());
+            }
+            response
+        }
+        Err(RefreshFailure::Transient) if !view.access_expired(now) => {
+            forward(gw, proxy, request, peer, Some(view), Outcome::Proxied).await
+        }
+        Err(_) => unauthenticated(gw, &request, present),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn html_detection() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_html(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("text/html,application/xhtml+xml,*/*;q=0.8"));
+        assert!(wants_html(&h));
+        h.insert("x-requested-with", HeaderValue::from_static("XMLHttpRequest"));
+        assert!(!wants_html(&h));
+        let mut j = HeaderMap::new();
+        j.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(!wants_html(&j));
+    }
+}
