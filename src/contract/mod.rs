@@ -5,6 +5,8 @@
 //!
 //! - [`config`]: `gateway.yaml`, its defaults and the per-policy cookie name.
 //! - [`keys`]: cookie encryption keys as the config carries them.
+//! - [`rules`]: rules both sides apply, such as closed by default.
 
 pub mod config;
 pub mod keys;
+pub mod rules;

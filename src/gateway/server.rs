@@ -26,6 +26,7 @@ use super::proxy::Proxy;
 use super::session::cookies::Present;
 use super::session::{CookieSettings, Keyring, Session, SessionView};
 use crate::access::{is_valid_domain_pattern, safe_redirect};
+use crate::contract::rules::open_to_everyone;
 
 /// Most login attempts (flow cookies) a browser may have open at once, for
 /// several tabs signing in together; starting another drops the oldest.
@@ -108,15 +109,14 @@ impl Gateway {
             if config.providers.is_empty() {
                 return Err(Error::Config("authentication is enabled but no provider is configured".into()));
             }
-            if !config.allow_all_users {
-                for p in &config.providers {
-                    if super::providers::is_public(p) && p.filters.is_empty() && config.access.is_empty() {
-                        return Err(Error::Config(format!(
-                            "provider {:?} ({}) is open to anyone with an account and neither it nor the policy restricts access; \
-                             restrict access or set allowAllUsers explicitly",
-                            p.name, p.provider_type
-                        )));
-                    }
+            for p in &config.providers {
+                let public = super::providers::is_public(p);
+                if open_to_everyone(public, &p.filters, &config.access, config.allow_all_users) {
+                    return Err(Error::Config(format!(
+                        "provider {:?} ({}) is open to anyone with an account and neither it nor the policy restricts access; \
+                         restrict access or set allowAllUsers explicitly",
+                        p.name, p.provider_type
+                    )));
                 }
             }
         }

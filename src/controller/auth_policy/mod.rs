@@ -23,6 +23,7 @@ use super::identity_provider::filters_of;
 use super::status;
 use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, IdentityProviderSpec};
+use crate::contract::rules::open_to_everyone;
 use crate::idp::discovery;
 use readiness::Rollout;
 use render::{ResolvedProvider, policy_filters};
@@ -135,13 +136,13 @@ pub fn unrestricted_public_provider<'a>(
     spec: &AuthPolicySpec,
     providers: impl IntoIterator<Item = (String, &'a IdentityProviderSpec)>,
 ) -> Option<String> {
-    if spec.authentication == Authentication::Disabled
-        || spec.access.allow_all_users
-        || !policy_filters(&spec.access).is_empty()
-    {
+    if spec.authentication == Authentication::Disabled {
         return None;
     }
-    let (name, open) = providers.into_iter().find(|(_, p)| discovery::is_public(p) && filters_of(p).is_empty())?;
+    let policy = policy_filters(&spec.access);
+    let (name, open) = providers.into_iter().find(|(_, p)| {
+        open_to_everyone(discovery::is_public(p), &filters_of(p), &policy, spec.access.allow_all_users)
+    })?;
     Some(format!(
         "IdentityProvider {name:?} ({}) lets anyone with an account sign in, and neither it nor this policy restricts who may enter. Add allowedDomains, allowedOrgs, allowedTeams, allowedGroups or allowedEmails, or set access.allowAllUsers: true deliberately.",
         open.provider_type
