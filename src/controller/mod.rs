@@ -10,6 +10,7 @@ pub mod error;
 pub mod health;
 pub mod identity_provider;
 pub mod leader;
+pub mod mappers;
 pub mod metrics;
 pub mod secrets;
 pub mod status;
@@ -167,29 +168,15 @@ pub async fn run(
         .watches_stream(
             watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
             move |secret: cache::SecretMeta| {
-                let ns = secret.namespace();
-                let name = secret.name_any();
-                by_secret
-                    .state()
-                    .into_iter()
-                    .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
-                    .map(|i| ObjectRef::from_obj(i.as_ref()))
-                    .collect::<Vec<_>>()
+                let users = mappers::providers_using_secret(
+                    &by_secret.state(),
+                    secret.namespace().as_deref(),
+                    &secret.name_any(),
+                );
+                users.iter().map(|i| ObjectRef::from_obj(i.as_ref())).collect::<Vec<_>>()
             },
         )
-        .watches(idps, wc.clone(), move |changed: IdentityProvider| {
-            let ns = changed.namespace();
-            by_sibling
-                .state()
-                .into_iter()
-                .filter(|i| {
-                    i.namespace() == ns
-                        && i.spec.provider_type == changed.spec.provider_type
-                        && i.name_any() != changed.name_any()
-                })
-                .map(|i| ObjectRef::from_obj(i.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches(idps, wc.clone(), move |changed: IdentityProvider| mappers::siblings_of(&by_sibling.state(), &changed))
         .graceful_shutdown_on(async move {
             let _ = idp_stop.recv().await;
         })
@@ -209,18 +196,16 @@ pub async fn run(
         .owns_stream(services)
         .owns_stream(own_secrets)
         .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc, move |idp: IdentityProvider| {
-            policies_naming(&for_idp, idp.namespace(), &[idp.name_any()])
+            mappers::policies_naming(&for_idp.state(), idp.namespace().as_deref(), &[idp.name_any()])
         })
         .watches_stream(secret_versions, move |secret: cache::SecretMeta| {
             let ns = secret.namespace();
-            let name = secret.name_any();
-            let users: Vec<String> = idp_for_secret
-                .state()
-                .into_iter()
-                .filter(|i| i.namespace() == ns && i.spec.client_secret_ref.name == name)
-                .map(|i| i.name_any())
-                .collect();
-            policies_naming(&for_secret, ns, &users)
+            let users: Vec<String> =
+                mappers::providers_using_secret(&idp_for_secret.state(), ns.as_deref(), &secret.name_any())
+                    .iter()
+                    .map(|i| i.name_any())
+                    .collect();
+            mappers::policies_naming(&for_secret.state(), ns.as_deref(), &users)
         })
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;
@@ -281,17 +266,4 @@ where
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     }
-}
-
-fn policies_naming(
-    store: &kube::runtime::reflector::Store<AuthPolicy>,
-    ns: Option<String>,
-    providers: &[String],
-) -> Vec<ObjectRef<AuthPolicy>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|p| p.namespace() == ns && p.spec.providers.iter().any(|n| providers.contains(n)))
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
 }
