@@ -396,7 +396,7 @@ impl Controller {
         let log = s.out.join(format!("controller-{round}.log"));
         let file = std::fs::File::create(&log)?;
         let child = tokio::process::Command::new(&s.controller_bin)
-            .args(["--log-format", "json", "controller", "--metrics-addr"])
+            .args(["--log-format", "json", "controller", "--admin-addr", "127.0.0.1:0", "--metrics-addr"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--resync-seconds")
             .arg(s.resync.to_string())

@@ -10,6 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/authgate/target}"
 STATE="${AUTHGATE_DEMO_STATE:-/tmp/authgate-demo}"
 OP_PORT="${DEMO_OP_PORT:-9000}"
 GW_PORT="${DEMO_GATEWAY_PORT:-4180}"
+GW_OPS_PORT="${DEMO_GATEWAY_OPS_PORT:-4181}"
 UP_PORT="${DEMO_UPSTREAM_PORT:-4181}"
 # Its own control-plane ports, so a demo and `make test` can run side by side.
 export CP_APISERVER_PORT="${CP_APISERVER_PORT:-26443}" CP_ETCD_PORT="${CP_ETCD_PORT:-22379}" CP_KCM_PORT="${CP_KCM_PORT:-26444}" CP_SCHEDULER_PORT="${CP_SCHEDULER_PORT:-26445}" CP_KWOK_PORT="${CP_KWOK_PORT:-26446}"
@@ -92,7 +93,7 @@ spec:
   access: {allowedDomains: [example.com]}
 YAML
 
-"$BIN" --log-format text controller --watch-namespace demo --metrics-addr 127.0.0.1:0 > "$STATE/controller.log" 2>&1 &
+"$BIN" --log-format text controller --watch-namespace demo --metrics-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 > "$STATE/controller.log" 2>&1 &
 pids+=($!)
 k wait -n demo --for=condition=Ready idp/demo-oidc ap/demo --timeout=120s >/dev/null
 k get -n demo authgate
@@ -101,9 +102,9 @@ k get -n demo authgate
 # the config the controller wrote into the Secret.
 k get secret -n demo demo-auth-credentials -o jsonpath='{.data.gateway\.yaml}' | base64 -d > "$STATE/gateway.yaml"
 chmod 600 "$STATE/gateway.yaml"
-AUTHGATE_LISTEN="127.0.0.1:$GW_PORT" "$BIN" --log-format text gateway --config "$STATE/gateway.yaml" > "$STATE/gateway.log" 2>&1 &
+AUTHGATE_LISTEN="127.0.0.1:$GW_PORT" AUTHGATE_OPS_LISTEN="127.0.0.1:$GW_OPS_PORT" "$BIN" --log-format text gateway --config "$STATE/gateway.yaml" > "$STATE/gateway.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$GW_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$GW_OPS_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 echo "[demo] smoke check: signing alice in headlessly" >&2
 out="$(node scripts/demo-login.mjs "http://127.0.0.1:$GW_PORT/" alice)"

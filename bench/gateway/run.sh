@@ -17,7 +17,7 @@
 #     authgate-open: a second gateway with `authentication: Disabled`, to
 #     tell the cost of the session check from the cost of proxying
 #   BENCH_DIR [/tmp/authgate-bench]   state, configs, logs, raw wrk output
-#   BENCH_PORT_BASE [18180]           uses BASE+1 .. BASE+6 on 127.0.0.1
+#   BENCH_PORT_BASE [18180]           uses BASE+1 .. BASE+9 on 127.0.0.1
 #   MAX_BUSY [0.3] LOAD_TRIES [20] LOAD_WAIT [30]  before each run, wait (up
 #     to TRIES x WAIT s) until other processes keep at most MAX_BUSY cores
 #     busy (sampled over 5 s while our servers idle)
@@ -61,6 +61,8 @@ APACHE_PORT=$((BASE + 4))
 OP_PORT=$((BASE + 5))
 UPSTREAM_STATUS_PORT=$((BASE + 6))
 OPEN_PORT=$((BASE + 7))
+GATEWAY_OPS_PORT=$((BASE + 8))
+OPEN_OPS_PORT=$((BASE + 9))
 OP_ISSUER="http://127.0.0.1:$OP_PORT"
 
 log() { echo "[bench] $*" >&2; }
@@ -95,7 +97,7 @@ else
 fi
 [[ -x "$BIN" ]] || die "no authgate binary at $BIN"
 
-for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$GATEWAY_PORT" "$APACHE_PORT" "$OP_PORT" "$UPSTREAM_STATUS_PORT" "$OPEN_PORT"; do
+for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$GATEWAY_PORT" "$APACHE_PORT" "$OP_PORT" "$UPSTREAM_STATUS_PORT" "$OPEN_PORT" "$GATEWAY_OPS_PORT" "$OPEN_OPS_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is in use (set BENCH_PORT_BASE)"
   fi
@@ -171,6 +173,7 @@ grep -q "^OP READY $OP_ISSUER\$" "$DIR/op.log" || { cat "$DIR/op.err" >&2; die "
 # The gateway, configured as the controller would (src/gateway/config.rs).
 cat > "$DIR/gateway.yaml" <<YAML
 listen: 127.0.0.1:$GATEWAY_PORT
+opsListen: 127.0.0.1:$GATEWAY_OPS_PORT
 externalUrl: http://127.0.0.1:$GATEWAY_PORT
 upstream: http://127.0.0.1:$UPSTREAM_PORT
 providers:
@@ -203,6 +206,7 @@ wait_port authgate "$GATEWAY_PORT" "${PID[authgate]}"
 if [[ " $BENCH_PATHS " == *" authgate-open "* ]]; then
   cat > "$DIR/gateway-open.yaml" <<YAML
 listen: 127.0.0.1:$OPEN_PORT
+opsListen: 127.0.0.1:$OPEN_OPS_PORT
 externalUrl: http://127.0.0.1:$OPEN_PORT
 upstream: http://127.0.0.1:$UPSTREAM_PORT
 authentication: Disabled
