@@ -349,14 +349,18 @@ impl Forwarding {
                 .unwrap_or(peer),
             None => peer,
         };
+        // Without a trusted chain the client is the peer: one formatted value
+        // serves both headers.
+        let peer_value = HeaderValue::from_str(&peer.to_string()).expect("an IP address is a valid header value");
+        let real_ip = if client == peer { Ok(peer_value.clone()) } else { HeaderValue::from_str(&client.to_string()) };
         let xff = match chain {
             Some(chain) => HeaderValue::from_str(&format!("{chain}, {peer}")),
-            None => HeaderValue::from_str(&peer.to_string()),
+            None => Ok(peer_value),
         };
         if let Ok(v) = xff {
             headers.insert(X_FORWARDED_FOR.clone(), v);
         }
-        if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
+        if let Ok(v) = real_ip {
             headers.insert(X_REAL_IP.clone(), v);
         }
         headers.insert(X_FORWARDED_PROTO.clone(), self.proto.clone());

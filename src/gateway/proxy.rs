@@ -154,15 +154,17 @@ impl Proxy {
 
         // A body that breaks off is the client's doing: remember it, so the
         // failure is not blamed on the upstream.
-        let client_failed = Arc::new(AtomicBool::new(false));
-        let body = if http_body::Body::size_hint(&body).exact() == Some(0) {
-            body
+        // Only requests with a body pay for the flag.
+        let (body, client_failed) = if http_body::Body::size_hint(&body).exact() == Some(0) {
+            (body, None)
         } else {
-            let flag = client_failed.clone();
-            Body::new(body.map_err(move |e| {
-                flag.store(true, Ordering::Relaxed);
+            let flag = Arc::new(AtomicBool::new(false));
+            let set = flag.clone();
+            let body = Body::new(body.map_err(move |e| {
+                set.store(true, Ordering::Relaxed);
                 e
-            }))
+            }));
+            (body, Some(flag))
         };
 
         let mut upstream = Request::new(body);
@@ -174,7 +176,9 @@ impl Proxy {
         let started = Instant::now();
         let mut response = match tokio::time::timeout(self.timeout, self.client.request(upstream)).await {
             Err(_) => return Err(ProxyError::Timeout(self.timeout)),
-            Ok(Err(_)) if client_failed.load(Ordering::Relaxed) => return Err(ProxyError::ClientBody),
+            Ok(Err(_)) if client_failed.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) => {
+                return Err(ProxyError::ClientBody);
+            }
             Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(response)) => response,
         };
