@@ -13,10 +13,8 @@ use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use crate::api::{AuthPolicy, IdentityProvider, ProviderType};
-use crate::controller::auth_policy::render::{parse_ttl, policy_filters};
-use crate::controller::auth_policy::unrestricted_public_provider;
-use crate::controller::identity_provider::filters_of;
+use crate::api::{AllowList, AuthPolicy, IdentityProvider, ProviderType};
+use crate::contract::rules;
 use crate::yaml_error;
 
 /// Failures to read input, as opposed to problems found in it.
@@ -91,6 +89,44 @@ fn decode<T: DeserializeOwned>(text: &str, index: usize, doc: &serde_json::Value
     })
 }
 
+/// The allow-list of an IdentityProvider's `spec`, decoded alone. The spec
+/// embeds it flattened, and a flattened field's decode error loses its
+/// path and position, so it is checked on its own first.
+#[derive(serde::Deserialize)]
+struct ProviderAllowList {
+    #[serde(default)]
+    #[allow(dead_code)]
+    spec: AllowList,
+}
+
+/// The allow-list of an AuthPolicy's `spec.access`, decoded alone (see
+/// [`ProviderAllowList`]).
+#[derive(serde::Deserialize)]
+struct PolicyAllowList {
+    #[serde(default)]
+    #[allow(dead_code)]
+    spec: PolicyAccess,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct PolicyAccess {
+    #[serde(default)]
+    #[allow(dead_code)]
+    access: AllowList,
+}
+
+/// Decodes an IdentityProvider, its flattened allow-list first.
+fn decode_provider(text: &str, index: usize, doc: &serde_json::Value) -> Result<IdentityProvider, String> {
+    decode::<ProviderAllowList>(text, index, doc)?;
+    decode(text, index, doc)
+}
+
+/// Decodes an AuthPolicy, its flattened allow-list first.
+fn decode_policy(text: &str, index: usize, doc: &serde_json::Value) -> Result<AuthPolicy, String> {
+    decode::<PolicyAllowList>(text, index, doc)?;
+    decode(text, index, doc)
+}
+
 /// Checks every manifest under `paths`. Non-authgate documents are ignored.
 pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
     let mut problems = Vec::new();
@@ -123,33 +159,27 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
                 continue;
             }
             match kind.as_str() {
-                "IdentityProvider" => match decode::<IdentityProvider>(&text, i, &doc) {
+                "IdentityProvider" => match decode_provider(&text, i, &doc) {
                     Ok(obj) => {
                         let name = label(&kind, &obj);
                         for m in cel_problems(obj.validate_cel()) {
                             push(name.clone(), m);
                         }
-                        for m in filters_of(&obj.spec).problems() {
+                        for m in rules::provider_problems(&obj.spec) {
                             push(name.clone(), m);
                         }
                         idps.push(Found { file: file.clone(), obj });
                     }
                     Err(e) => push(unnamed, e),
                 },
-                "AuthPolicy" => match decode::<AuthPolicy>(&text, i, &doc) {
+                "AuthPolicy" => match decode_policy(&text, i, &doc) {
                     Ok(obj) => {
                         let name = label(&kind, &obj);
                         for m in cel_problems(obj.validate_cel()) {
                             push(name.clone(), m);
                         }
-                        for m in policy_filters(&obj.spec.access).problems() {
+                        for m in rules::policy_problems(&obj.spec) {
                             push(name.clone(), m);
-                        }
-                        if parse_ttl(&obj.spec.session.ttl).is_none() {
-                            push(
-                                name.clone(),
-                                format!("session.ttl {:?} is not a duration such as 12h", obj.spec.session.ttl),
-                            );
                         }
                         policies.push(Found { file: file.clone(), obj });
                     }
@@ -211,7 +241,7 @@ fn cross_checks(idps: &[Found<IdentityProvider>], policies: &[Found<AuthPolicy>]
                 }),
             }
         }
-        if let Some(m) = unrestricted_public_provider(&f.obj.spec, named) {
+        if let Some(m) = rules::unrestricted_public_provider(&f.obj.spec, named) {
             problems.push(Problem {
                 file: f.file.clone(),
                 resource: label("AuthPolicy", &f.obj),

@@ -127,3 +127,13 @@ fn schema_error_never_prints_values_from_the_manifest() {
     assert!(!log.contains("hunter2"), "a value leaked: {log}");
     assert!(log.contains("does not match the schema: line 9, column 16, field spec.allowedOrgs: "), "{log}");
 }
+
+#[test]
+fn a_policy_allow_list_error_names_its_line_and_field() {
+    // `access` embeds the shared allow-list; its errors keep their place.
+    let text = "apiVersion: authgate.dev/v1alpha1\nkind: AuthPolicy\nmetadata: {name: p}\nspec:\n  upstream: {url: 'http://a'}\n  externalUrl: https://x\n  providers: [gh]\n  access:\n    allowAllUsers: true\n    allowedEmails: hunter2@example.com\n";
+    let (code, log) = check_cli(text);
+    assert_eq!(code, Some(1), "{log}");
+    assert!(!log.contains("hunter2"), "a value leaked: {log}");
+    assert!(log.contains("does not match the schema: line 10, column 20, field spec.access.allowedEmails: "), "{log}");
+}

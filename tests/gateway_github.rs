@@ -7,7 +7,7 @@ mod fakes;
 
 use std::collections::BTreeMap;
 
-use authgate::access::Filters;
+use authgate::api::AllowList;
 use authgate::gateway::config::ProviderType;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -310,11 +310,11 @@ struct Setup {
 
 /// A fake with `user` signed in, and a gateway with one GitHub provider
 /// carrying `filters` (and the policy's `access` filters).
-async fn setup(user: User, filters: Filters, access: Filters) -> Setup {
+async fn setup(user: User, filters: AllowList, access: AllowList) -> Setup {
     setup_with_secret(user, filters, access, CLIENT_SECRET).await
 }
 
-async fn setup_with_secret(user: User, filters: Filters, access: Filters, secret: &str) -> Setup {
+async fn setup_with_secret(user: User, filters: AllowList, access: AllowList, secret: &str) -> Setup {
     let fake = FakeGithub::start(CLIENT_ID, CLIENT_SECRET).await;
     let login = user.login.clone();
     fake.add_user(user);
@@ -338,16 +338,16 @@ async fn setup_with_secret(user: User, filters: Filters, access: Filters, secret
     Setup { fake, gw, _upstream: upstream }
 }
 
-fn orgs(list: &[&str]) -> Filters {
-    Filters { allowed_orgs: list.iter().map(|s| (*s).to_owned()).collect(), ..Filters::default() }
+fn orgs(list: &[&str]) -> AllowList {
+    AllowList { allowed_orgs: list.iter().map(|s| (*s).to_owned()).collect(), ..AllowList::default() }
 }
 
-fn teams(list: &[&str]) -> Filters {
-    Filters { allowed_teams: list.iter().map(|s| (*s).to_owned()).collect(), ..Filters::default() }
+fn teams(list: &[&str]) -> AllowList {
+    AllowList { allowed_teams: list.iter().map(|s| (*s).to_owned()).collect(), ..AllowList::default() }
 }
 
-fn domains(list: &[&str]) -> Filters {
-    Filters { allowed_domains: list.iter().map(|s| (*s).to_owned()).collect(), ..Filters::default() }
+fn domains(list: &[&str]) -> AllowList {
+    AllowList { allowed_domains: list.iter().map(|s| (*s).to_owned()).collect(), ..AllowList::default() }
 }
 
 /// A login that must end in the 403 page, with no session.
@@ -384,7 +384,7 @@ fn only_token(fake: &FakeGithub) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_filter_allows_member_and_forwards_bearer() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("some-other-org").org("Acme-Allowed");
-    let s = setup(user, orgs(&["acme-allowed"]), Filters::default()).await;
+    let s = setup(user, orgs(&["acme-allowed"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
 
@@ -421,7 +421,7 @@ async fn org_filter_allows_member_and_forwards_bearer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn org_filter_denies_non_member() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("some-other-org");
-    let s = setup(user, orgs(&["secret-allowed-org-7f3a"]), Filters::default()).await;
+    let s = setup(user, orgs(&["secret-allowed-org-7f3a"]), AllowList::default()).await;
     assert_denied(&s, &["organization"], &["secret-allowed-org-7f3a"]).await;
 }
 
@@ -440,7 +440,7 @@ async fn team_filter_allows_member() {
         .org("acme")
         .team("acme", "readers")
         .team("acme", "platform-team");
-    let s = setup(user, teams(&["acme/platform-team"]), Filters::default()).await;
+    let s = setup(user, teams(&["acme/platform-team"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
@@ -457,7 +457,7 @@ async fn team_filter_denies_non_member() {
         .org("evil")
         .team("evil", "platform-team")
         .team("acme", "readers");
-    let s = setup(user, teams(&["acme/platform-team"]), Filters::default()).await;
+    let s = setup(user, teams(&["acme/platform-team"]), AllowList::default()).await;
     assert_denied(&s, &["team"], &["platform-team"]).await;
 }
 
@@ -467,7 +467,7 @@ async fn verified_secondary_email_is_used_over_unverified_primary() {
         .email("octocat@unverified.example", true, false)
         .email("octocat@verified.example", false, true)
         .org("acme");
-    let s = setup(user, domains(&["verified.example"]), Filters::default()).await;
+    let s = setup(user, domains(&["verified.example"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
@@ -480,7 +480,7 @@ async fn unverified_primary_email_never_matches_domain_filter() {
         .email("octocat@unverified.example", true, false)
         .email("octocat@verified.example", false, true)
         .public_email("octocat@unverified.example");
-    let s = setup(user, domains(&["unverified.example"]), Filters::default()).await;
+    let s = setup(user, domains(&["unverified.example"]), AllowList::default()).await;
     assert_denied(&s, &[], &[]).await;
 }
 
@@ -490,7 +490,7 @@ async fn only_unverified_emails_are_denied_by_domain_filter() {
         .email("octocat@example.com", true, false)
         .email("octo@example.com", false, false)
         .public_email("octocat@example.com");
-    let s = setup(user, domains(&["example.com"]), Filters::default()).await;
+    let s = setup(user, domains(&["example.com"]), AllowList::default()).await;
     assert_denied(&s, &["verified"], &[]).await;
 }
 
@@ -500,7 +500,7 @@ async fn more_than_100_orgs_are_paginated() {
         .email("octocat@example.com", true, true)
         .orgs((0..250).map(|i| format!("filler-org-{i:03}")))
         .org("acme-on-the-last-page");
-    let s = setup(user, orgs(&["acme-on-the-last-page"]), Filters::default()).await;
+    let s = setup(user, orgs(&["acme-on-the-last-page"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_logged_in(&s.gw, &mut browser, &login, RD).await;
@@ -521,7 +521,7 @@ async fn failing_teams_call_denies() {
         .org("acme")
         .team("acme", "platform-team")
         .fail(Endpoint::Teams, 500);
-    let s = setup(user, teams(&["acme/platform-team"]), Filters::default()).await;
+    let s = setup(user, teams(&["acme/platform-team"]), AllowList::default()).await;
     assert_denied(&s, &["team"], &[]).await;
 }
 
@@ -532,7 +532,7 @@ async fn forbidden_teams_call_denies() {
         .org("acme")
         .team("acme", "platform-team")
         .fail(Endpoint::Teams, 403);
-    let s = setup(user, teams(&["acme/platform-team"]), Filters::default()).await;
+    let s = setup(user, teams(&["acme/platform-team"]), AllowList::default()).await;
     assert_denied(&s, &["team"], &[]).await;
 }
 
@@ -544,7 +544,7 @@ async fn failing_second_page_of_orgs_denies() {
         .orgs((0..150).map(|i| format!("filler-org-{i:03}")))
         .fail_page(Endpoint::Orgs, 502, 2);
     let user = User { orgs: [user.orgs.clone(), vec!["acme".to_owned()]].concat(), ..user };
-    let s = setup(user, orgs(&["acme"]), Filters::default()).await;
+    let s = setup(user, orgs(&["acme"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
@@ -556,7 +556,7 @@ async fn failing_emails_call_denies_domain_filter() {
         .email("octocat@example.com", true, true)
         .public_email("octocat@example.com")
         .fail(Endpoint::Emails, 500);
-    let s = setup(user, domains(&["example.com"]), Filters::default()).await;
+    let s = setup(user, domains(&["example.com"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
@@ -565,7 +565,7 @@ async fn failing_emails_call_denies_domain_filter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_error_with_http_200_fails_cleanly() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
-    let s = setup(user, orgs(&["acme"]), Filters::default()).await;
+    let s = setup(user, orgs(&["acme"]), AllowList::default()).await;
     s.fake.force_token_error(Some("bad_verification_code"));
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
@@ -578,7 +578,7 @@ async fn token_error_with_http_200_fails_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_client_secret_fails_cleanly() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
-    let s = setup_with_secret(user, orgs(&["acme"]), Filters::default(), "not-the-secret").await;
+    let s = setup_with_secret(user, orgs(&["acme"]), AllowList::default(), "not-the-secret").await;
     let mut browser = Browser::new(&s.gw);
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
@@ -589,7 +589,7 @@ async fn wrong_client_secret_fails_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_session_is_guarded_and_secrets_stay_out_of_logs() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
-    let s = setup(user, orgs(&["acme"]), Filters::default()).await;
+    let s = setup(user, orgs(&["acme"]), AllowList::default()).await;
     let mut browser = Browser::new(&s.gw);
     assert_guarded(&s.gw, &mut browser, RD).await;
     let login = browser.login(&s.gw, PROVIDER, RD).await;

@@ -6,7 +6,7 @@
 
 mod fakes;
 
-use authgate::access::Filters;
+use authgate::api::AllowList;
 use authgate::gateway::config::ProviderType;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -200,15 +200,15 @@ fn oidc_provider(op: &HostileOp) -> authgate::gateway::config::ProviderConfig {
         op.authorize_url(),
         op.token_url(),
         &["openid", "email", "profile"],
-        Filters::default(),
+        AllowList::default(),
     );
     p.issuer_url = Some(op.issuer_url());
     p.jwks_url = Some(op.jwks_url());
     p
 }
 
-fn policy_access() -> Filters {
-    Filters { allowed_domains: vec!["example.com".to_owned()], ..Filters::default() }
+fn policy_access() -> AllowList {
+    AllowList { allowed_domains: vec!["example.com".to_owned()], ..AllowList::default() }
 }
 
 async fn setup() -> Setup {
@@ -363,7 +363,7 @@ async fn discovered_endpoints_drive_the_gateway() {
         parse(&resolved.authorize_url),
         parse(&resolved.token_url),
         &["openid", "email", "profile"],
-        Filters::default(),
+        AllowList::default(),
     );
     p.issuer_url = resolved.issuer.as_deref().map(parse);
     p.jwks_url = resolved.jwks_url.as_deref().map(parse);
@@ -391,7 +391,7 @@ fn issuer_only_env(op: &HostileOp) -> (authgate::gateway::GatewayConfig, Vec<(&'
         dead.clone(),
         dead.clone(),
         &["openid"],
-        Filters::default(),
+        AllowList::default(),
     );
     p.issuer_url = Some(dead.clone());
     p.jwks_url = Some(dead);

@@ -4,16 +4,39 @@
 //! gateway (to enforce them). Every check here fails closed: missing or
 //! unverifiable data denies whenever a filter would need it.
 
+mod allow_list;
 mod canonical;
 mod domain;
 mod email;
-mod filters;
+mod identity;
 mod path;
+mod principal;
 mod redirect;
 
+use crate::api::AllowList;
 pub use canonical::is_canonical;
 pub use domain::{domain_matches, is_valid_domain_pattern};
 pub use email::{Email, EmailError};
-pub use filters::{Denial, Filters, Identity, Membership, authorize};
+pub use identity::{Denial, DomainProof, Identity, Membership};
 pub use path::has_dot_segment;
+pub use principal::{Principal, Proof, authorize};
 pub use redirect::safe_redirect;
+
+#[cfg(test)]
+mod test_identity {
+    use super::{DomainProof, Identity, Membership};
+
+    /// A sound, verified identity for the unit tests.
+    pub fn alice() -> Identity {
+        Identity {
+            subject: "1".into(),
+            user: "alice".into(),
+            email: Some("alice@Example.com".into()),
+            email_verified: true,
+            domain_proof: DomainProof::Email,
+            groups: Membership::Known(vec!["sre".into()]),
+            orgs: Membership::Known(vec!["Acme".into()]),
+            teams: Membership::Known(vec!["acme/platform".into()]),
+        }
+    }
+}

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::AllowList;
 use super::rules;
 
 /// Protects one upstream service with single sign-on. The controller runs a
@@ -104,36 +105,16 @@ pub struct ServiceUpstream {
     pub port: i32,
 }
 
-/// Access rules of a policy. A user must pass their provider's filters AND
-/// these. Every non-empty list must match; an empty list does not restrict.
+/// Access rules of a policy. A user must pass their provider's allow-list
+/// AND this one.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessRules {
-    /// Allowed email domains: `example.com` exactly, `.example.com` any subdomain.
-    #[x_kube(validation = Rule::new(rules::DOMAINS).message(rules::DOMAINS_MESSAGE))]
-    #[schemars(length(max = 64), inner(length(max = 254)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_domains: Vec<String>,
-    /// GitHub organizations or GitLab groups (any of).
-    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_orgs: Vec<String>,
-    /// GitHub teams as `org/team-slug` (any of).
-    #[x_kube(validation = Rule::new(rules::TEAMS).message(rules::TEAMS_MESSAGE))]
-    #[schemars(length(max = 64), inner(length(max = 256)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_teams: Vec<String>,
-    /// Groups claim values (any of).
-    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_groups: Vec<String>,
-    /// Individual verified email addresses (any of).
-    #[x_kube(validation = Rule::new("self.all(e, e.matches('^[^@\\\\s]+@[^@\\\\s]+$'))").message("allowedEmails entries must be email addresses with exactly one '@'"))]
-    #[schemars(length(max = 256), inner(length(max = 254)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_emails: Vec<String>,
+    /// Who may enter this policy's service.
+    #[serde(flatten)]
+    pub allow: AllowList,
     /// Let in every user who can sign in with a public provider (github,
-    /// google, gitlab.com) even though no filter restricts who that is.
+    /// google, gitlab.com) even though no list restricts who that is.
     /// Without it such a policy is refused with `NoAccessRestriction`.
     #[serde(default)]
     pub allow_all_users: bool,

@@ -4,6 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::AllowList;
 use super::rules;
 
 /// An identity provider users can sign in with: GitHub, GitLab, Google or any
@@ -67,31 +68,10 @@ pub struct IdentityProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<ClaimMapping>,
 
-    /// Email domains allowed by this provider for every policy that uses it.
-    /// `example.com` matches exactly; `.example.com` matches any subdomain.
-    /// Only verified emails are considered. Empty: no restriction at this level.
-    #[x_kube(validation = Rule::new(rules::DOMAINS).message(rules::DOMAINS_MESSAGE))]
-    #[schemars(length(max = 64), inner(length(max = 254)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_domains: Vec<String>,
-
-    /// GitHub organizations or GitLab groups the user must belong to (any of).
-    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_orgs: Vec<String>,
-
-    /// GitHub teams, as `org/team-slug`, the user must belong to (any of).
-    /// Only valid for type `github`.
-    #[x_kube(validation = Rule::new(rules::TEAMS).message(rules::TEAMS_MESSAGE))]
-    #[schemars(length(max = 64), inner(length(max = 256)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_teams: Vec<String>,
-
-    /// Values of the groups claim the user must carry (any of): OIDC groups or
-    /// GitLab group paths.
-    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub allowed_groups: Vec<String>,
+    /// Who may sign in with this provider, for every policy that uses it.
+    /// Empty lists: no restriction at this level.
+    #[serde(flatten)]
+    pub allow: AllowList,
 }
 
 /// Kind of identity provider.

@@ -1,11 +1,13 @@
 //! Custom resource types of the `authgate.dev/v1alpha1` API, their status
 //! condition helpers and defaults. Nothing in here performs I/O.
 
+pub mod allow_list;
 pub mod auth_policy;
 pub mod conditions;
 pub mod identity_provider;
 mod rules;
 
+pub use allow_list::AllowList;
 pub use auth_policy::{
     AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, ForwardSettings, GatewaySettings,
     ServiceUpstream, SessionSettings, Upstream,

@@ -20,3 +20,8 @@ pub const DOMAINS_MESSAGE: &str = "allowedDomains entries must be bare hostnames
 pub const TEAMS: &str = "self.all(t, t.matches('^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9][A-Za-z0-9_.-]*$'))";
 /// Message for [`TEAMS`].
 pub const TEAMS_MESSAGE: &str = "allowedTeams entries must be shaped org/team-slug, for example acme/platform";
+
+/// Every entry of an email list has exactly one `@` and no whitespace.
+pub const EMAILS: &str = "self.all(e, e.matches('^[^@\\\\s]+@[^@\\\\s]+$'))";
+/// Message for [`EMAILS`].
+pub const EMAILS_MESSAGE: &str = "allowedEmails entries must be email addresses with exactly one '@'";

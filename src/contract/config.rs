@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::access::Filters;
+use crate::api::AllowList;
 pub use crate::api::{Authentication, ClaimMapping, ForwardSettings, ProviderType};
 use crate::yaml_error::ParseError;
 
@@ -30,7 +30,7 @@ pub struct GatewayConfig {
     pub providers: Vec<ProviderConfig>,
     /// The policy's own access rules (AND each provider's filters).
     #[serde(default)]
-    pub access: Filters,
+    pub access: AllowList,
     /// The policy explicitly allows every user of a public provider.
     #[serde(default)]
     pub allow_all_users: bool,
@@ -134,7 +134,7 @@ pub struct ProviderConfig {
     pub claims: ClaimMapping,
     /// Provider-wide filters.
     #[serde(default)]
-    pub filters: Filters,
+    pub filters: AllowList,
 }
 
 /// Session cookie settings.
@@ -244,7 +244,7 @@ mod tests {
             upstream: Url::parse("http://up:80").unwrap(),
             authentication: Authentication::Enabled,
             providers: vec![],
-            access: Filters::default(),
+            access: AllowList::default(),
             allow_all_users: false,
             session: SessionConfig { cookie_name: "_a".into(), cookie_domain: None, ttl_seconds: 60, keys: vec![] },
             forward: ForwardSettings::default(),

@@ -1,14 +1,80 @@
-//! Rules the controller (at admission of a policy) and the gateway (at
-//! start) must apply identically.
+//! Rules the controller (reconciling a resource), `authgate check` (before
+//! it reaches a cluster) and the gateway (at start) must apply identically.
+//! Pure: no I/O, no Kubernetes client.
 
-use crate::access::Filters;
+use url::Url;
+
+use crate::api::{AllowList, AuthPolicySpec, Authentication, IdentityProviderSpec};
 
 /// Closed by default: whether a provider would let in anyone with an
 /// account — it is open to the public (github, google, gitlab.com) and
-/// neither its own filters nor the policy's restrict who may enter — without
-/// the policy saying `allowAllUsers` deliberately. Such a policy is refused.
-pub fn open_to_everyone(provider_is_public: bool, provider: &Filters, policy: &Filters, allow_all_users: bool) -> bool {
+/// neither its own allow-list nor the policy's restricts who may enter —
+/// without the policy saying `allowAllUsers` deliberately. Such a policy is
+/// refused.
+pub fn open_to_everyone(
+    provider_is_public: bool,
+    provider: &AllowList,
+    policy: &AllowList,
+    allow_all_users: bool,
+) -> bool {
     provider_is_public && !allow_all_users && provider.is_empty() && policy.is_empty()
+}
+
+/// Whether anyone with an account at this provider could sign in.
+pub fn is_public(spec: &IdentityProviderSpec) -> bool {
+    let host = spec.issuer_url.as_deref().and_then(|i| Url::parse(i).ok());
+    spec.provider_type.is_public(host.as_ref().and_then(Url::host_str))
+}
+
+/// Parses a duration such as `12h`, `1h30m` or `90s` into whole seconds;
+/// zero and anything else is `None`.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    humantime::parse_duration(text).ok().map(|d| d.as_secs()).filter(|&s| s > 0)
+}
+
+/// What is wrong with a provider spec beyond its schema and CEL rules, for
+/// a status message or `check`. Empty when nothing is.
+pub fn provider_problems(spec: &IdentityProviderSpec) -> Vec<String> {
+    spec.allow.problems()
+}
+
+/// What is wrong with a policy spec beyond its schema and CEL rules, for a
+/// status message or `check`. Empty when nothing is.
+pub fn policy_problems(spec: &AuthPolicySpec) -> Vec<String> {
+    let mut problems = spec.access.allow.problems();
+    if parse_duration_secs(&spec.session.ttl).is_none() {
+        problems.push(format!("session.ttl {:?} is not a duration such as 12h", spec.session.ttl));
+    }
+    if let Some(t) = &spec.upstream.timeout
+        && parse_duration_secs(t).is_none()
+    {
+        problems.push(format!("upstream.timeout {t:?} is not a duration such as 30s"));
+    }
+    if let Some(bad) = spec.forward.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
+        problems.push(format!("forward.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
+    }
+    problems
+}
+
+/// Closed by default, over a policy and the providers it names: if one of
+/// them is open to the public and neither it nor the policy restricts who
+/// may enter, explains why the policy is refused. `access.allowAllUsers`
+/// and `authentication: Disabled` opt out explicitly.
+pub fn unrestricted_public_provider<'a>(
+    spec: &AuthPolicySpec,
+    providers: impl IntoIterator<Item = (String, &'a IdentityProviderSpec)>,
+) -> Option<String> {
+    if spec.authentication == Authentication::Disabled {
+        return None;
+    }
+    let policy = &spec.access.allow;
+    let (name, open) = providers
+        .into_iter()
+        .find(|(_, p)| open_to_everyone(is_public(p), &p.allow, policy, spec.access.allow_all_users))?;
+    Some(format!(
+        "IdentityProvider {name:?} ({}) lets anyone with an account sign in, and neither it nor this policy restricts who may enter. Add allowedDomains, allowedOrgs, allowedTeams, allowedGroups or allowedEmails, or set access.allowAllUsers: true deliberately.",
+        open.provider_type
+    ))
 }
 
 #[cfg(test)]
@@ -17,12 +83,59 @@ mod tests {
 
     #[test]
     fn a_public_provider_needs_a_restriction_or_an_explicit_opt_out() {
-        let none = Filters::default();
-        let some = Filters { allowed_orgs: vec!["acme".into()], ..Filters::default() };
+        let none = AllowList::default();
+        let some = AllowList { allowed_orgs: vec!["acme".into()], ..AllowList::default() };
         assert!(open_to_everyone(true, &none, &none, false));
         assert!(!open_to_everyone(true, &some, &none, false), "the provider restricts");
         assert!(!open_to_everyone(true, &none, &some, false), "the policy restricts");
         assert!(!open_to_everyone(true, &none, &none, true), "allowAllUsers is deliberate");
         assert!(!open_to_everyone(false, &none, &none, false), "a private issuer");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("12h"), Some(43200));
+        assert_eq!(parse_duration_secs("1h30m"), Some(5400));
+        assert_eq!(parse_duration_secs("0s"), None);
+        assert_eq!(parse_duration_secs("soon"), None);
+    }
+
+    fn policy(yaml: &str) -> AuthPolicySpec {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn policy_problems_name_the_field() {
+        let base = "upstream: {url: 'http://a'}\nexternalUrl: https://x\nproviders: [p]\n";
+        assert!(policy_problems(&policy(base)).is_empty());
+        let bad = policy(
+            "upstream: {url: 'http://a', timeout: 0s}\nexternalUrl: https://x\nproviders: [p]\nsession: {ttl: soon}\naccess: {allowedEmails: ['a@b@c']}\nforward: {trustedProxies: [nope]}\n",
+        );
+        let problems = policy_problems(&bad).join("\n");
+        for field in ["session.ttl", "allowedEmails", "upstream.timeout", "forward.trustedProxies"] {
+            assert!(problems.contains(field), "{field} in {problems}");
+        }
+    }
+
+    #[test]
+    fn only_public_providers_without_any_list_are_refused() {
+        let spec = policy("upstream: {url: 'http://a'}\nexternalUrl: https://x\nproviders: [gh]\n");
+        let github: IdentityProviderSpec =
+            serde_saphyr::from_str("type: github\nclientId: x\nclientSecretRef: {name: s}\n").unwrap();
+        assert!(unrestricted_public_provider(&spec, [("gh".to_owned(), &github)]).unwrap().contains("\"gh\" (github)"));
+        let emails: IdentityProviderSpec = serde_saphyr::from_str(
+            "type: github\nclientId: x\nclientSecretRef: {name: s}\nallowedEmails: [a@example.com]\n",
+        )
+        .unwrap();
+        assert_eq!(unrestricted_public_provider(&spec, [("gh".to_owned(), &emails)]), None);
+        let private: IdentityProviderSpec =
+            serde_saphyr::from_str("type: oidc\nclientId: x\nclientSecretRef: {name: s}\nissuerUrl: https://id.corp\n")
+                .unwrap();
+        assert_eq!(unrestricted_public_provider(&spec, [("corp".to_owned(), &private)]), None);
+        let gitlab_self: IdentityProviderSpec = serde_saphyr::from_str(
+            "type: gitlab\nclientId: x\nclientSecretRef: {name: s}\nissuerUrl: https://gitlab.corp\n",
+        )
+        .unwrap();
+        assert!(!is_public(&gitlab_self));
     }
 }

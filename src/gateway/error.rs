@@ -76,7 +76,7 @@ impl Error {
     /// HTTP status for request-time errors.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Denied(_) | Self::SignIn(ProviderError::Denied { .. }) => StatusCode::FORBIDDEN,
+            Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::ProviderReturned(code) if code == "access_denied" => StatusCode::FORBIDDEN,
             Self::SignIn(_) => StatusCode::BAD_GATEWAY,
             Self::UnknownProvider
@@ -109,10 +109,6 @@ impl Error {
 
     /// The sentence shown to the user.
     pub fn user_message(&self) -> String {
-        match self {
-            // Provider-specific denials carry their own wording.
-            Self::SignIn(e @ ProviderError::Denied { .. }) => e.to_string(),
-            other => other.to_string(),
-        }
+        self.to_string()
     }
 }

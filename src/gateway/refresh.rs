@@ -9,7 +9,7 @@ use super::headers::forwardable_groups;
 use super::providers::ProviderError;
 use super::server::Gateway;
 use super::session::{Session, SessionView, now};
-use crate::access::authorize;
+use crate::access::{Principal, Proof};
 
 pub(crate) async fn refresh(gw: &Gateway, view: &SessionView<'_>) -> Result<Session, RefreshFailure> {
     let Some(refresh_token) = view.refresh_token else {
@@ -31,15 +31,17 @@ pub(crate) async fn refresh_once(gw: &Gateway, mut session: Session) -> Result<S
         return Err(RefreshFailure::Rejected);
     };
     let refresh_token = session.refresh_token.clone().unwrap_or_default();
-    match provider.refresh(&refresh_token, &session.subject, &gw.config.access).await {
+    match provider.refresh(&refresh_token, &session.subject).await {
         Ok(refreshed) => {
             if let Some(profile) = refreshed.profile {
-                if let Err(d) = authorize(&profile.identity, [&provider.config().filters, &gw.config.access]) {
+                let principal =
+                    Principal { identity: profile.identity, provider: session.provider.clone(), proof: Proof::SignIn };
+                if let Err(d) = gw.authorize(provider, &principal) {
                     tracing::info!(provider = provider.name(), user = %session.user, reason = d.reason(), "access revoked at refresh");
                     gw.metrics.refresh("denied");
                     return Err(RefreshFailure::Rejected);
                 }
-                let identity = profile.identity;
+                let identity = principal.identity;
                 session.email = identity.verified_email().ok().map(|e| e.to_string());
                 session.groups = forwardable_groups(profile.groups, &identity.user);
                 session.user = identity.user;
@@ -55,7 +57,7 @@ pub(crate) async fn refresh_once(gw: &Gateway, mut session: Session) -> Result<S
             tracing::debug!(provider = provider.name(), user = %session.user, "access token refreshed");
             Ok(session)
         }
-        Err(e @ (ProviderError::Rejected { .. } | ProviderError::InvalidIdToken(_) | ProviderError::Denied { .. })) => {
+        Err(e @ (ProviderError::Rejected { .. } | ProviderError::InvalidIdToken(_))) => {
             tracing::info!(provider = provider.name(), user = %session.user, error = %e, "refresh refused; sign-in required");
             gw.metrics.refresh("rejected");
             Err(RefreshFailure::Rejected)

@@ -21,11 +21,12 @@ use super::config::{Authentication, GatewayConfig};
 use super::error::Error;
 use super::metrics::Metrics;
 use super::pages;
-use super::providers::{HttpClient, Provider, ProviderError};
+use super::providers::{HttpClient, Provider};
 use super::proxy::Proxy;
 use super::session::cookies::Present;
 use super::session::{CookieSettings, Keyring, Session, SessionView};
-use crate::access::{is_valid_domain_pattern, safe_redirect};
+use crate::access::{self, Denial, Principal, is_valid_domain_pattern, safe_redirect};
+use crate::api::AllowList;
 use crate::contract::rules::open_to_everyone;
 
 /// Most login attempts (flow cookies) a browser may have open at once, for
@@ -228,12 +229,22 @@ impl Gateway {
         rd.and_then(|rd| safe_redirect(rd, &self.config.external_url)).unwrap_or_else(|| self.paths.home.clone())
     }
 
+    /// The one authorization decision: `principal`, vouched for by
+    /// `provider`, must pass the provider's allow-list and the policy's.
+    pub(crate) fn authorize(&self, provider: &Provider, principal: &Principal) -> Result<(), Denial> {
+        access::authorize(principal, [&provider.config().filters, &self.config.access])
+    }
+
+    /// The single email domain both allow-lists leave for `provider`, if
+    /// exactly one exact domain is named: a hint for its account chooser.
+    pub(crate) fn domain_hint<'a>(&'a self, provider: &'a Provider) -> Option<&'a str> {
+        AllowList::single_domain([&provider.config().filters, &self.config.access])
+    }
+
     pub(crate) fn error_page(&self, e: &Error) -> Response {
         let retry = self.start_href(None, None, None);
         match e {
-            Error::Denied(_) | Error::SignIn(ProviderError::Denied { .. }) => {
-                pages::denied(&e.user_message(), &self.start_href(None, None, Some("login")))
-            }
+            Error::Denied(_) => pages::denied(&e.user_message(), &self.start_href(None, None, Some("login"))),
             _ => pages::error(e.status(), &e.user_message(), &retry),
         }
     }

@@ -21,7 +21,7 @@ use super::config::{
     Authentication, ForwardSettings, GatewayConfig, ProviderConfig, ProviderType, Redacted, SessionConfig,
 };
 use super::error::Error;
-use crate::access::Filters;
+use crate::api::AllowList;
 use crate::api::IdentityProviderSpec;
 use crate::idp::{self, discovery};
 
@@ -86,21 +86,11 @@ pub struct GatewaySettings {
     /// without any other restriction).
     #[arg(long, env = "AUTHGATE_ALLOW_ALL_USERS")]
     pub allow_all_users: Option<bool>,
-    /// Policy filter: allowed email domains (comma-separated).
-    #[arg(long, env = "AUTHGATE_ALLOWED_DOMAINS", value_delimiter = ',')]
-    pub allowed_domains: Vec<String>,
-    /// Policy filter: allowed email addresses.
-    #[arg(long, env = "AUTHGATE_ALLOWED_EMAILS", value_delimiter = ',')]
-    pub allowed_emails: Vec<String>,
-    /// Policy filter: allowed groups.
-    #[arg(long, env = "AUTHGATE_ALLOWED_GROUPS", value_delimiter = ',')]
-    pub allowed_groups: Vec<String>,
-    /// Policy filter: allowed organizations.
-    #[arg(long, env = "AUTHGATE_ALLOWED_ORGS", value_delimiter = ',')]
-    pub allowed_orgs: Vec<String>,
-    /// Policy filter: allowed teams (`org/team-slug`).
-    #[arg(long, env = "AUTHGATE_ALLOWED_TEAMS", value_delimiter = ',')]
-    pub allowed_teams: Vec<String>,
+    /// The policy's allow-list, as YAML or JSON in the shape of an
+    /// AuthPolicy's `access` lists, e.g.
+    /// `{allowedDomains: [example.com], allowedGroups: [sre]}`.
+    #[arg(long, env = "AUTHGATE_ACCESS", value_parser = parse_allow_list)]
+    pub access: Option<AllowList>,
     /// Send `Authorization: Bearer <access token>` upstream.
     #[arg(long, env = "AUTHGATE_FORWARD_ACCESS_TOKEN")]
     pub forward_access_token: Option<bool>,
@@ -148,6 +138,10 @@ pub struct ProviderArgs {
     /// API base override (GitHub Enterprise: `https://HOST/api/v3`).
     #[arg(long = "provider-api-url", env = "AUTHGATE_PROVIDER_API_URL")]
     pub api_url: Option<String>,
+}
+
+fn parse_allow_list(text: &str) -> Result<AllowList, String> {
+    crate::yaml_error::from_yaml_str(text).map_err(|e| format!("not an allow-list: {e}"))
 }
 
 fn parse_secret(s: &str) -> Result<Redacted, String> {
@@ -224,7 +218,7 @@ pub fn merge(
             upstream: args.upstream.clone().ok_or_else(|| missing("the upstream", "AUTHGATE_UPSTREAM"))?,
             authentication: Authentication::Enabled,
             providers: Vec::new(),
-            access: Filters::default(),
+            access: AllowList::default(),
             allow_all_users: false,
             session: SessionConfig {
                 cookie_name: DEFAULT_COOKIE_NAME.into(),
@@ -278,17 +272,8 @@ pub fn merge(
     if let Some(v) = args.allow_all_users {
         config.allow_all_users = v;
     }
-    for (list, target) in [
-        (&args.allowed_domains, &mut config.access.allowed_domains),
-        (&args.allowed_emails, &mut config.access.allowed_emails),
-        (&args.allowed_groups, &mut config.access.allowed_groups),
-        (&args.allowed_orgs, &mut config.access.allowed_orgs),
-        (&args.allowed_teams, &mut config.access.allowed_teams),
-    ] {
-        let list: Vec<String> = list.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-        if !list.is_empty() {
-            *target = list;
-        }
+    if let Some(v) = &args.access {
+        config.access = v.clone();
     }
     if let Some(v) = args.forward_access_token {
         config.forward.access_token = v;
@@ -392,7 +377,7 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
         api_url: opt("API URL", &endpoints.api_url)?,
         scopes: spec.effective_scopes(),
         claims: Default::default(),
-        filters: Filters::default(),
+        filters: AllowList::default(),
     })
 }
 
@@ -446,8 +431,8 @@ session:
             "new,old",
             "--cookie-name",
             "_x",
-            "--allowed-domains",
-            "example.com",
+            "--access",
+            "{allowedDomains: [example.com], allowedEmails: [a@example.com]}",
             "--provider-client-secret",
             "from-env",
             "--session-ttl",
@@ -462,6 +447,7 @@ session:
         assert_eq!(c.session.cookie_name, "_x");
         assert_eq!(c.session.ttl_seconds, 3600);
         assert_eq!(c.access.allowed_domains, ["example.com"]);
+        assert_eq!(c.access.allowed_emails, ["a@example.com"]);
         assert_eq!(c.providers[0].client_secret.expose(), "from-env");
         assert_eq!(c.providers[0].client_id, "authgate");
         assert_eq!(c.authentication, Authentication::Disabled);

@@ -68,13 +68,6 @@ pub fn issuer_of(spec: &IdentityProviderSpec) -> Option<String> {
     }
 }
 
-/// Whether anyone with an account at this provider could sign in.
-pub fn is_public(spec: &IdentityProviderSpec) -> bool {
-    let host =
-        spec.issuer_url.as_deref().and_then(|i| Url::parse(i).ok()).and_then(|u| u.host_str().map(str::to_owned));
-    spec.provider_type.is_public(host.as_deref())
-}
-
 /// Resolves endpoints. Only `oidc` performs network discovery; the other
 /// types use their documented fixed endpoints, so a cluster without egress
 /// to github.com or google.com still reconciles.

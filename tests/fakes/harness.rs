@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use authgate::access::Filters;
+use authgate::api::AllowList;
 use authgate::gateway::config::{
     Authentication, ForwardSettings, GatewayConfig, ProviderConfig, Redacted, SessionConfig,
 };
@@ -120,7 +120,7 @@ pub fn echoed_header(echo: &Value, name: &str) -> Vec<String> {
 }
 
 /// A gateway config for one provider, listening on `port` of loopback.
-pub fn gateway_config(port: u16, upstream: Url, provider: ProviderConfig, access: Filters) -> GatewayConfig {
+pub fn gateway_config(port: u16, upstream: Url, provider: ProviderConfig, access: AllowList) -> GatewayConfig {
     GatewayConfig {
         listen: SocketAddr::from(([127, 0, 0, 1], port)),
         external_url: Url::parse(&format!("http://127.0.0.1:{port}")).expect("external url"),
@@ -523,7 +523,7 @@ pub fn provider(
     authorize_url: Url,
     token_url: Url,
     scopes: &[&str],
-    filters: Filters,
+    filters: AllowList,
 ) -> ProviderConfig {
     ProviderConfig {
         name: name.to_owned(),

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use authgate::access::Filters;
+use authgate::api::AllowList;
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::{
     Authentication, ClaimMapping, ForwardSettings, ProviderConfig, ProviderType, Redacted, SessionConfig,
@@ -26,7 +26,7 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
         upstream: upstream.clone(),
         authentication: Authentication::Enabled,
         providers,
-        access: Filters::default(),
+        access: AllowList::default(),
         allow_all_users: false,
         session: SessionConfig {
             cookie_name: COOKIE_NAME.into(),
@@ -57,7 +57,7 @@ pub fn oidc_provider(op: &Op, name: &str, client_id: &str, client_secret: &str) 
         api_url: None,
         scopes: ["openid", "email", "profile", "groups"].map(String::from).to_vec(),
         claims: ClaimMapping::default(),
-        filters: Filters::default(),
+        filters: AllowList::default(),
     }
 }
 

@@ -19,14 +19,12 @@ use super::cache::Caches;
 use super::children::{self, apply};
 use super::context::Context;
 use super::error::{Error, Result};
-use super::identity_provider::filters_of;
 use super::status;
 use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
-use crate::api::{AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, IdentityProviderSpec};
-use crate::contract::rules::open_to_everyone;
-use crate::idp::discovery;
+use crate::api::{AuthPolicy, AuthPolicyStatus, Authentication};
+use crate::contract::rules;
 use readiness::Rollout;
-use render::{ResolvedProvider, policy_filters};
+use render::ResolvedProvider;
 
 /// A problem that stops the policy from being (re)applied.
 struct Blocked {
@@ -75,17 +73,9 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
 /// Resolves every named provider to a Ready one with its secret, and checks
 /// the access rules.
 async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<Vec<ResolvedProvider>, Blocked>> {
-    let problems = policy_filters(&policy.spec.access).problems();
+    let problems = rules::policy_problems(&policy.spec);
     if !problems.is_empty() {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problems.join("; "), true)));
-    }
-    if render::parse_ttl(&policy.spec.session.ttl).is_none() {
-        return Ok(Err(Blocked::new(
-            ACCEPTED,
-            "Invalid",
-            format!("session.ttl {:?} is not a duration such as 12h", policy.spec.session.ttl),
-            true,
-        )));
     }
     let mut resolved = Vec::with_capacity(policy.spec.providers.len());
     for wanted in &policy.spec.providers {
@@ -123,30 +113,10 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
         }
     }
     let specs = resolved.iter().map(|p| (p.idp.name_any(), &p.idp.spec));
-    if let Some(message) = unrestricted_public_provider(&policy.spec, specs) {
+    if let Some(message) = rules::unrestricted_public_provider(&policy.spec, specs) {
         return Ok(Err(Blocked::new(ACCEPTED, "NoAccessRestriction", message, true)));
     }
     Ok(Ok(resolved))
-}
-
-/// Closed by default: if a provider is open to the public and neither it nor
-/// the policy restricts who may enter, explains why the policy is refused.
-/// `access.allowAllUsers` and `authentication: Disabled` opt out explicitly.
-pub fn unrestricted_public_provider<'a>(
-    spec: &AuthPolicySpec,
-    providers: impl IntoIterator<Item = (String, &'a IdentityProviderSpec)>,
-) -> Option<String> {
-    if spec.authentication == Authentication::Disabled {
-        return None;
-    }
-    let policy = policy_filters(&spec.access);
-    let (name, open) = providers.into_iter().find(|(_, p)| {
-        open_to_everyone(discovery::is_public(p), &filters_of(p), &policy, spec.access.allow_all_users)
-    })?;
-    Some(format!(
-        "IdentityProvider {name:?} ({}) lets anyone with an account sign in, and neither it nor this policy restricts who may enter. Add allowedDomains, allowedOrgs, allowedTeams, allowedGroups or allowedEmails, or set access.allowAllUsers: true deliberately.",
-        open.provider_type
-    ))
 }
 
 /// Renders and applies the Secret, Deployment and Service, and returns the

@@ -2,10 +2,9 @@
 
 use url::Url;
 
-use crate::access::Filters;
-use crate::api::{AccessRules, AuthPolicy, IdentityProvider};
+use crate::api::{AuthPolicy, IdentityProvider};
 use crate::contract::config::{GatewayConfig, ProviderConfig, Redacted, SessionConfig, Timeouts, policy_cookie_name};
-use crate::controller::identity_provider::filters_of;
+use crate::contract::rules::parse_duration_secs;
 
 /// A provider the policy may use: Ready, with its client secret in hand.
 pub struct ResolvedProvider {
@@ -13,22 +12,6 @@ pub struct ResolvedProvider {
     pub idp: std::sync::Arc<IdentityProvider>,
     /// Its client secret.
     pub client_secret: String,
-}
-
-/// The policy's own filters.
-pub fn policy_filters(access: &AccessRules) -> Filters {
-    Filters {
-        allowed_domains: access.allowed_domains.clone(),
-        allowed_orgs: access.allowed_orgs.clone(),
-        allowed_teams: access.allowed_teams.clone(),
-        allowed_groups: access.allowed_groups.clone(),
-        allowed_emails: access.allowed_emails.clone(),
-    }
-}
-
-/// Parses a session duration such as `12h` or `1h30m`.
-pub fn parse_ttl(ttl: &str) -> Option<u64> {
-    humantime::parse_duration(ttl).ok().map(|d| d.as_secs()).filter(|&s| s > 0)
 }
 
 /// Why a config could not be rendered.
@@ -77,7 +60,7 @@ pub fn gateway_config(
     }
     let mut timeouts = Timeouts::default();
     if let Some(t) = &spec.upstream.timeout {
-        timeouts.upstream_seconds = parse_ttl(t).ok_or_else(|| RenderError::BadTimeout(t.clone()))?;
+        timeouts.upstream_seconds = parse_duration_secs(t).ok_or_else(|| RenderError::BadTimeout(t.clone()))?;
     }
     let cookie_name = match &spec.session.cookie_name {
         Some(name) => name.clone(),
@@ -109,7 +92,7 @@ pub fn gateway_config(
                 api_url: opt_url("apiUrl", ep.api_url.as_ref())?,
                 scopes: p.idp.spec.effective_scopes(),
                 claims: p.idp.spec.claims.clone().unwrap_or_default(),
-                filters: filters_of(&p.idp.spec),
+                filters: p.idp.spec.allow.clone(),
             })
         })
         .collect::<Result<Vec<_>, RenderError>>()?;
@@ -119,12 +102,13 @@ pub fn gateway_config(
         upstream: url("upstream", upstream)?,
         authentication: spec.authentication,
         providers,
-        access: policy_filters(&spec.access),
+        access: spec.access.allow.clone(),
         allow_all_users: spec.access.allow_all_users,
         session: SessionConfig {
             cookie_name,
             cookie_domain: spec.session.cookie_domain.clone(),
-            ttl_seconds: parse_ttl(&spec.session.ttl).ok_or_else(|| RenderError::BadTtl(spec.session.ttl.clone()))?,
+            ttl_seconds: parse_duration_secs(&spec.session.ttl)
+                .ok_or_else(|| RenderError::BadTtl(spec.session.ttl.clone()))?,
             keys,
         },
         forward: spec.forward.clone(),
@@ -136,14 +120,6 @@ pub fn gateway_config(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ttl_parses() {
-        assert_eq!(parse_ttl("12h"), Some(43200));
-        assert_eq!(parse_ttl("1h30m"), Some(5400));
-        assert_eq!(parse_ttl("0s"), None);
-        assert_eq!(parse_ttl("soon"), None);
-    }
 
     fn policy(ns: &str, name: &str, spec: serde_json::Value) -> AuthPolicy {
         let mut base = serde_json::json!({

@@ -12,21 +12,10 @@ use super::context::Context;
 use super::error::{Error, Result};
 use super::secrets::read_secret;
 use super::status;
-use crate::access::Filters;
 use crate::api::conditions::{ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
-use crate::api::{IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ResolvedEndpoints};
+use crate::api::{IdentityProvider, IdentityProviderStatus, ResolvedEndpoints};
+use crate::contract::rules;
 use crate::idp::discovery;
-
-/// The provider-wide filters of a spec.
-pub fn filters_of(spec: &IdentityProviderSpec) -> Filters {
-    Filters {
-        allowed_domains: spec.allowed_domains.clone(),
-        allowed_orgs: spec.allowed_orgs.clone(),
-        allowed_teams: spec.allowed_teams.clone(),
-        allowed_groups: spec.allowed_groups.clone(),
-        allowed_emails: Vec::new(),
-    }
-}
 
 /// What the reconcile concluded, before it becomes conditions.
 enum Verdict {
@@ -59,7 +48,7 @@ async fn judge(idp: &IdentityProvider, ns: &str, ctx: &Context) -> Result<Verdic
     {
         return Ok(Verdict::Duplicate { winner: w.name_any() });
     }
-    let problems = filters_of(&idp.spec).problems();
+    let problems = rules::provider_problems(&idp.spec);
     if !problems.is_empty() {
         return Ok(Verdict::Invalid(problems.join("; ")));
     }

@@ -38,10 +38,7 @@ mod tests {
                 endpoints: None,
                 scopes: vec![],
                 claims: None,
-                allowed_domains: vec![],
-                allowed_orgs: vec![],
-                allowed_teams: vec![],
-                allowed_groups: vec![],
+                allow: Default::default(),
             },
         );
         o.metadata.namespace = Some(ns.into());

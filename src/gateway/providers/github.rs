@@ -23,7 +23,7 @@ use url::Url;
 
 use super::http::read_limited;
 use super::{HttpClient, Profile, ProviderError, Refreshed, SignedIn, Tokens};
-use crate::access::{Identity, Membership};
+use crate::access::{DomainProof, Identity, Membership};
 use crate::gateway::config::ProviderConfig;
 use crate::gateway::session::flow::LoginFlow;
 
@@ -163,6 +163,7 @@ impl GithubProvider {
             user: user.login,
             email_verified: email.is_some(),
             email,
+            domain_proof: DomainProof::Email,
             groups: Membership::Unavailable,
             orgs,
             teams,

@@ -14,7 +14,7 @@ pub mod oidc;
 
 use url::Url;
 
-use crate::access::{Filters, Identity};
+use crate::access::Identity;
 use crate::gateway::config::{ProviderConfig, ProviderType};
 use crate::gateway::session::flow::LoginFlow;
 
@@ -86,14 +86,6 @@ pub enum ProviderError {
     /// The ID token failed verification.
     #[error("the ID token was rejected: {0}")]
     InvalidIdToken(String),
-    /// Provider-specific access rule (e.g. Google Workspace domain).
-    #[error("{message}")]
-    Denied {
-        /// Metric label.
-        reason: &'static str,
-        /// Shown to the user.
-        message: String,
-    },
 }
 
 impl ProviderError {
@@ -104,7 +96,6 @@ impl ProviderError {
             Self::Unreachable(_) => "provider_unreachable",
             Self::BadResponse(_) => "provider_bad_response",
             Self::InvalidIdToken(_) => "id_token_invalid",
-            Self::Denied { reason, .. } => reason,
         }
     }
 }
@@ -178,9 +169,11 @@ impl Provider {
     }
 
     /// Where to send the browser to sign in.
-    pub fn authorization_url(&self, flow: &LoginFlow, prompt: Option<&str>, policy: &Filters) -> Url {
+    /// `domain_hint` is the one email domain the allow-lists leave, if
+    /// there is exactly one (providers that support it preselect it).
+    pub fn authorization_url(&self, flow: &LoginFlow, prompt: Option<&str>, domain_hint: Option<&str>) -> Url {
         match self {
-            Self::Oidc(p) => p.authorization_url(flow, prompt, policy),
+            Self::Oidc(p) => p.authorization_url(flow, prompt, domain_hint),
             Self::Github(p) => p.authorization_url(flow, prompt),
         }
     }
@@ -193,25 +186,20 @@ impl Provider {
         }
     }
 
-    /// Exchanges the code and finds out who signed in. `policy` is the
-    /// policy's own filters, for provider-specific rules that depend on them.
-    pub async fn sign_in(&self, code: &str, flow: &LoginFlow, policy: &Filters) -> Result<SignedIn, ProviderError> {
+    /// Exchanges the code and finds out who signed in. Whether they may
+    /// enter is not decided here but by [`crate::access::authorize`].
+    pub async fn sign_in(&self, code: &str, flow: &LoginFlow) -> Result<SignedIn, ProviderError> {
         match self {
-            Self::Oidc(p) => p.sign_in(code, flow, policy).await,
+            Self::Oidc(p) => p.sign_in(code, flow).await,
             Self::Github(p) => p.sign_in(code, flow).await,
         }
     }
 
     /// Uses a refresh token. `subject` is the session's subject; a new ID
     /// token for anyone else is refused.
-    pub async fn refresh(
-        &self,
-        refresh_token: &str,
-        subject: &str,
-        policy: &Filters,
-    ) -> Result<Refreshed, ProviderError> {
+    pub async fn refresh(&self, refresh_token: &str, subject: &str) -> Result<Refreshed, ProviderError> {
         match self {
-            Self::Oidc(p) => p.refresh(refresh_token, subject, policy).await,
+            Self::Oidc(p) => p.refresh(refresh_token, subject).await,
             Self::Github(p) => p.refresh(refresh_token).await,
         }
     }

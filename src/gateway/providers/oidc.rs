@@ -27,7 +27,7 @@ use url::Url;
 
 use super::claims::{bool_claim, groups_claim, string_claim};
 use super::{HttpClient, Profile, ProviderError, Refreshed, SignedIn, Tokens, gitlab, google, issuer_matches};
-use crate::access::{Email, Filters, Identity, Membership};
+use crate::access::{DomainProof, Email, Identity, Membership};
 use crate::gateway::config::{ProviderConfig, ProviderType};
 use crate::gateway::session::flow::LoginFlow;
 
@@ -156,7 +156,7 @@ impl OidcProvider {
     }
 
     /// The authorization request: code flow, S256 PKCE, state and nonce.
-    pub fn authorization_url(&self, flow: &LoginFlow, prompt: Option<&str>, policy: &Filters) -> Url {
+    pub fn authorization_url(&self, flow: &LoginFlow, prompt: Option<&str>, domain_hint: Option<&str>) -> Url {
         let state = flow.state.clone();
         let nonce = flow.nonce.clone().unwrap_or_default();
         let challenge =
@@ -175,7 +175,7 @@ impl OidcProvider {
             request = request.add_extra_param("prompt", prompt.to_owned());
         }
         if self.config.provider_type == ProviderType::Google {
-            for (name, value) in google::authorization_params(&self.config.filters, policy) {
+            for (name, value) in google::authorization_params(domain_hint) {
                 request = request.add_extra_param(name, value);
             }
         }
@@ -184,7 +184,7 @@ impl OidcProvider {
 
     /// Exchanges the code, verifies the ID token against the login's nonce
     /// and builds the user's profile.
-    pub async fn sign_in(&self, code: &str, flow: &LoginFlow, policy: &Filters) -> Result<SignedIn, ProviderError> {
+    pub async fn sign_in(&self, code: &str, flow: &LoginFlow) -> Result<SignedIn, ProviderError> {
         let response: CoreTokenResponse = self
             .client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -198,18 +198,13 @@ impl OidcProvider {
             Nonce::new(flow.nonce.clone().ok_or_else(|| ProviderError::InvalidIdToken("login has no nonce".into()))?);
         let claims = self.verify(id_token, || &nonce).await?;
         let tokens = Tokens::from_response(&response);
-        let profile = self.profile(&claims, &tokens.access_token, policy).await?;
+        let profile = self.profile(&claims, &tokens.access_token).await?;
         Ok(SignedIn { profile, tokens })
     }
 
     /// Refreshes the tokens. If a new ID token comes along it is verified
     /// like the first one (except the nonce) and must name the same subject.
-    pub async fn refresh(
-        &self,
-        refresh_token: &str,
-        subject: &str,
-        policy: &Filters,
-    ) -> Result<Refreshed, ProviderError> {
+    pub async fn refresh(&self, refresh_token: &str, subject: &str) -> Result<Refreshed, ProviderError> {
         let response: CoreTokenResponse = self
             .client
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
@@ -223,7 +218,7 @@ impl OidcProvider {
                 if claims.get("sub").and_then(Value::as_str) != Some(subject) {
                     return Err(ProviderError::InvalidIdToken("the refreshed ID token names another subject".into()));
                 }
-                Some(self.profile(&claims, &tokens.access_token, policy).await?)
+                Some(self.profile(&claims, &tokens.access_token).await?)
             }
         };
         Ok(Refreshed { tokens, profile })
@@ -291,12 +286,7 @@ impl OidcProvider {
 
     /// Builds the profile from verified claims, per the claim mapping and
     /// the provider's kind.
-    async fn profile(
-        &self,
-        claims: &Map<String, Value>,
-        access_token: &str,
-        policy: &Filters,
-    ) -> Result<Profile, ProviderError> {
+    async fn profile(&self, claims: &Map<String, Value>, access_token: &str) -> Result<Profile, ProviderError> {
         let mapping = &self.config.claims;
         let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
         let email = string_claim(claims, &mapping.email);
@@ -313,6 +303,7 @@ impl OidcProvider {
         .unwrap_or_else(|| subject.clone());
         let mut groups = groups_claim(claims.get(&mapping.groups));
         let mut orgs = Membership::Unavailable;
+        let mut domain_proof = DomainProof::Email;
         match self.config.provider_type {
             ProviderType::Gitlab => {
                 if claims.get(&mapping.groups).is_none() {
@@ -327,11 +318,20 @@ impl OidcProvider {
                 // GitLab groups double as "orgs" for allowedOrgs.
                 orgs = groups.clone();
             }
-            ProviderType::Google => google::check_hosted_domain(claims, &self.config.filters, policy)?,
+            ProviderType::Google => domain_proof = google::domain_proof(claims),
             ProviderType::Oidc | ProviderType::Github => {}
         }
         let header_groups = groups.values().to_vec();
-        let identity = Identity { subject, user, email, email_verified, groups, orgs, teams: Membership::Unavailable };
+        let identity = Identity {
+            subject,
+            user,
+            email,
+            email_verified,
+            domain_proof,
+            groups,
+            orgs,
+            teams: Membership::Unavailable,
+        };
         Ok(Profile { identity, groups: header_groups })
     }
 }

@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::access::authorize;
+use crate::access::{Principal, Proof};
 use crate::gateway::error::Error;
 use crate::gateway::headers::forwardable_groups;
 use crate::gateway::pages;
-use crate::gateway::providers::{Profile, ProviderError};
+use crate::gateway::providers::{Profile, SignedIn, Tokens};
 use crate::gateway::server::{Gateway, MAX_FLOWS, found};
 use crate::gateway::session::flow::{FLOW_TTL, LoginFlow};
 use crate::gateway::session::{CookieSettings, Session, now};
@@ -65,7 +65,7 @@ pub(crate) async fn start(State(gw): State<Arc<Gateway>>, Query(q): Query<StartQ
         }
     }
     expire_old_flows(&gw, &headers, response.headers_mut());
-    let location = provider.authorization_url(&flow, prompt, &gw.config.access);
+    let location = provider.authorization_url(&flow, prompt, gw.domain_hint(provider));
     let mut redirect = found(location.as_str());
     for v in response.headers().get_all(header::SET_COOKIE) {
         redirect.headers_mut().append(header::SET_COOKIE, v.clone());
@@ -131,7 +131,7 @@ pub(crate) async fn callback(
         Err(e) => {
             gw.metrics.login(&provider_label, e.reason());
             match &e {
-                Error::Denied(_) | Error::SignIn(ProviderError::Denied { .. }) => {
+                Error::Denied(_) => {
                     tracing::info!(provider = %provider_label, reason = e.reason(), "sign-in denied")
                 }
                 Error::SignIn(inner) => {
@@ -177,13 +177,13 @@ pub(crate) async fn finish_login(
         return Err(Error::IssuerMismatch);
     }
     let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or(Error::MissingCode)?;
-    let signed_in = provider.sign_in(code, flow, &gw.config.access).await?;
-    let identity = &signed_in.profile.identity;
-    authorize(identity, [&provider.config().filters, &gw.config.access]).inspect_err(|d| {
-        tracing::info!(provider = provider.name(), user = %identity.user, reason = d.reason(), "access denied");
+    let SignedIn { profile: Profile { identity, groups }, tokens } = provider.sign_in(code, flow).await?;
+    let principal = Principal { identity, provider: provider.name().to_owned(), proof: Proof::SignIn };
+    gw.authorize(provider, &principal).inspect_err(|d| {
+        tracing::info!(provider = provider.name(), user = %principal.identity.user, reason = d.reason(), "access denied");
     })?;
     let now = now();
-    let session = new_session(provider.name(), signed_in.profile, signed_in.tokens, now, gw.config.session.ttl_seconds);
+    let session = new_session(principal, groups, tokens, now, gw.config.session.ttl_seconds);
     tracing::info!(provider = provider.name(), user = %session.user, "signed in");
     let (_, present) = gw.cookies.read_session(headers);
     let target = gw.validated_rd(Some(&flow.rd));
@@ -192,19 +192,14 @@ pub(crate) async fn finish_login(
     Ok(response)
 }
 
-pub(crate) fn new_session(
-    provider: &str,
-    profile: Profile,
-    tokens: crate::gateway::providers::Tokens,
-    now: u64,
-    ttl: u64,
-) -> Session {
-    let identity = profile.identity;
+/// The session of a principal just admitted by an interactive sign-in.
+pub(crate) fn new_session(principal: Principal, groups: Vec<String>, tokens: Tokens, now: u64, ttl: u64) -> Session {
+    let Principal { identity, provider, .. } = principal;
     Session {
-        provider: provider.to_owned(),
+        provider,
         // The canonical form the filters matched, never the raw claim.
         email: identity.verified_email().ok().map(|e| e.to_string()),
-        groups: forwardable_groups(profile.groups, &identity.user),
+        groups: forwardable_groups(groups, &identity.user),
         subject: identity.subject,
         user: identity.user,
         access_token: tokens.access_token,
