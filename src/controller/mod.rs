@@ -7,6 +7,8 @@ pub mod cache;
 pub mod children;
 pub mod context;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod health;
 pub mod identity_provider;
 pub mod leader;

@@ -7,6 +7,8 @@
 
 pub mod readiness;
 pub mod render;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -2,6 +2,8 @@
 //! Secret and endpoint resolution, status.
 
 pub mod precedence;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
