@@ -17,52 +17,26 @@
 
 pub mod agent;
 pub mod browser;
+pub mod ci;
+pub mod cluster;
 pub mod echo;
 pub mod gateway;
 pub mod op;
-
-use std::net::TcpListener;
+pub mod ports;
 
 use authgate::gateway::GatewayConfig;
 
 pub use agent::{Accept, Agent};
 pub use browser::Browser;
+pub use ci::{in_ci, require};
 pub use echo::Echo;
 pub use gateway::Gateway;
 pub use op::{Op, OpSettings};
+pub use ports::free_port;
 
 /// Process-wide setup: the rustls crypto provider.
 pub fn init() {
     authgate::telemetry::install_crypto_provider();
-}
-
-/// Whether a test may go on without `component`. Returns `true` when it is
-/// available; otherwise prints a `SKIP` line and returns `false` — unless
-/// `CI=true`, where a missing component is a failure and this panics.
-pub fn require(component: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
-        panic!("{component} is required (CI=true) but is not available");
-    }
-    eprintln!("SKIP: {component} is not available; test skipped (under CI=true this fails)");
-    false
-}
-
-/// A TCP port that was free a moment ago on 127.0.0.1, and that this
-/// process has not handed out before (so two components started in a row
-/// never get the same one).
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
 }
 
 /// A policy letting in the `sre` group, with no email rule (so users
