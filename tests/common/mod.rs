@@ -1,17 +1,25 @@
-//! Test harness for the gateway's integration tests: real components, each
-//! a guard that stops what it started when dropped.
+//! The one test harness of the integration tests (`mod common;`): real
+//! components, each a guard that stops what it started when dropped.
 //!
-//! - [`op::Op`]: the OpenID Provider from `tests/e2e` (node + oidc-provider).
+//! - [`ports::free_port`]: loopback ports, never the same one twice.
+//! - [`ci::require`]: a missing component (node, Chromium, chromedriver,
+//!   the control plane) skips a test with a `SKIP` line, except under
+//!   `CI=true`, where it fails.
 //! - [`echo::Echo`]: an in-process upstream that echoes requests as JSON,
 //!   streams large bodies and echoes WebSocket messages.
 //! - [`gateway::Gateway`]: the real `authgate gateway` binary.
+//! - [`op::Op`]: the OpenID Provider from `tests/e2e` (node + oidc-provider).
 //! - [`browser::Browser`]: Chromium driven through chromedriver (WebDriver).
 //! - [`agent::Agent`]: an HTTP client with a cookie jar that signs in
-//!   through the OP's login form without a browser.
+//!   without a browser: through the OP's login form ([`Agent::sign_in`]),
+//!   or hop by hop against a fake ([`Agent::login`], with the assertions
+//!   of [`login`]).
+//! - [`serve`]: in-process servers for the fakes of `tests/fakes`.
+//! - [`cluster`]: the control plane of `tests/controlplane`, namespaces,
+//!   the controller process, kubectl and polling helpers.
 //! - [`Stack`]: OP + echo + gateway wired together.
 //!
-//! A missing component (node, chromium, chromedriver) skips a test with a
-//! `SKIP` line, except under `CI=true`, where it fails: see [`require`].
+//! Each test binary uses only part of it, hence the `allow` below.
 
 #![allow(dead_code, unused_imports)]
 
@@ -21,8 +29,10 @@ pub mod ci;
 pub mod cluster;
 pub mod echo;
 pub mod gateway;
+pub mod login;
 pub mod op;
 pub mod ports;
+pub mod serve;
 
 use authgate::gateway::GatewayConfig;
 
