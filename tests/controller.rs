@@ -1,13 +1,14 @@
 //! The controller against a real kube-apiserver, controller-manager,
 //! scheduler and kwok node (started by `make test`).
 
-mod cluster;
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use authgate::api::{AuthPolicy, IdentityProvider};
-use cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, repo, wait_for};
+use common::cluster;
+use common::cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, repo, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{DeleteParams, ListParams};

@@ -1,12 +1,13 @@
 //! Two controller replicas with leader election: exactly one reconciles,
 //! and killing it hands over within the lease duration.
 
-mod cluster;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use authgate::api::AuthPolicy;
-use cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, wait_for};
+use common::cluster;
+use common::cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, wait_for};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};

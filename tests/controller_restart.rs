@@ -1,13 +1,13 @@
 //! The controller survives an apiserver restart and converges afterwards.
 //! Its own test binary, so the restart disturbs no other test.
 
-mod cluster;
+mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
 use authgate::api::AuthPolicy;
-use cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, wait_for};
+use common::cluster::{ControllerProcess, cond_state, connect, github_provider_yaml, policy_yaml, wait_for};
 use kube::Api;
 
 async fn ready(aps: &Api<AuthPolicy>, name: &str) -> Option<()> {

@@ -3,17 +3,17 @@
 //! upstream.
 //!
 //! The policy in these tests lets in verified `example.com` addresses in
-//! the `sre` group. Users (see `support::op::users`): alice passes; bob is
+//! the `sre` group. Users (see `common::op::users`): alice passes; bob is
 //! not in `sre`; eve's domain is `evil.org`; carol's email is unverified.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
 use authgate::gateway::GatewayConfig;
+use common::echo::header;
+use common::{Browser, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 use serde_json::json;
-use support::echo::header;
-use support::{Browser, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 
 fn corp_policy(c: &mut GatewayConfig) {
     c.access.allowed_domains = vec!["example.com".into()];
@@ -61,7 +61,7 @@ async fn signs_in_lands_on_the_deep_link_and_upstream_gets_a_verifiable_bearer()
     let token = bearer.strip_prefix("Bearer ").expect("Bearer scheme");
     let claims = stack.op.verify_access_token(token).await;
     assert_eq!(claims["sub"], "alice");
-    assert_eq!(claims["client_id"], support::CLIENT_ID);
+    assert_eq!(claims["client_id"], common::CLIENT_ID);
     // The gateway's own cookies never reach the upstream.
     let cookies = header(&echo, "cookie").unwrap_or_default();
     assert!(!cookies.contains(gateway::COOKIE_NAME), "upstream saw the session cookie: {cookies}");
@@ -184,8 +184,8 @@ async fn the_session_refreshes_the_access_token_without_a_new_login() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn several_providers_show_a_chooser() {
-    support::init();
-    let port = support::free_port();
+    common::init();
+    let port = common::free_port();
     let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
     let Some(op) = Op::start(OpSettings {
         clients: vec![

@@ -4,16 +4,16 @@
 //! clearing of another policy's session; config that reaches a cookie
 //! attribute validated before the gateway starts.
 
-mod support;
+mod common;
 
-use support::sre_only;
+use common::sre_only;
 
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::Redacted;
+use common::echo::header;
+use common::{Accept, Agent, Browser, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
-use support::echo::header;
-use support::{Accept, Agent, Browser, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 use url::Url;
 
 fn flow_cookies(agent: &Agent) -> usize {
@@ -87,11 +87,11 @@ async fn repeated_login_starts_do_not_pile_up_flow_cookies() {
 /// OP, echo and gateway with the external URL's path `/app` (no trailing
 /// slash), the OP knowing its callback.
 async fn app_stack(base: &str) -> Option<(Op, Echo, Gateway)> {
-    support::init();
-    let port = support::free_port();
+    common::init();
+    let port = common::free_port();
     let callback = format!("http://127.0.0.1:{port}{}/oauth2/callback", base.trim_end_matches('/'));
     let op = Op::start(OpSettings {
-        clients: vec![op::client(support::CLIENT_ID, support::CLIENT_SECRET, &[&callback])],
+        clients: vec![op::client(common::CLIENT_ID, common::CLIENT_SECRET, &[&callback])],
         ..OpSettings::default()
     })
     .await?;
@@ -99,7 +99,7 @@ async fn app_stack(base: &str) -> Option<(Op, Echo, Gateway)> {
     let mut config = gateway::config(
         port,
         &echo.url(),
-        vec![gateway::oidc_provider(&op, "corp", support::CLIENT_ID, support::CLIENT_SECRET)],
+        vec![gateway::oidc_provider(&op, "corp", common::CLIENT_ID, common::CLIENT_SECRET)],
     );
     config.external_url = Url::parse(&format!("http://127.0.0.1:{port}{base}")).unwrap();
     sre_only(&mut config);
@@ -189,10 +189,10 @@ async fn another_policys_cookie_of_the_same_name_is_left_alone() {
 
 #[tokio::test]
 async fn config_that_reaches_a_cookie_attribute_is_validated_at_start() {
-    support::init();
+    common::init();
     let echo = Echo::start().await;
     let base = || {
-        let mut c = gateway::config(support::free_port(), &echo.url(), vec![]);
+        let mut c = gateway::config(common::free_port(), &echo.url(), vec![]);
         c.authentication = authgate::gateway::config::Authentication::Disabled;
         c
     };

@@ -3,25 +3,24 @@
 //! with exactly that file; a real browser signs in through it at the real
 //! OpenID Provider.
 
-mod cluster;
-mod support;
+mod common;
 
 use std::time::Duration;
 
 use authgate::api::AuthPolicy;
-use cluster::{ControllerProcess, cond_state, connect, wait_for};
+use common::cluster::{ControllerProcess, cond_state, connect, wait_for};
+use common::echo::header;
+use common::{Browser, Echo, Gateway, Op, OpSettings, op};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use support::echo::header;
-use support::{Browser, Echo, Gateway, Op, OpSettings, op};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn browser_signs_in_through_a_gateway_configured_by_the_controller() {
     let Some(c) = connect().await else { return };
-    let gw_port = support::free_port();
+    let gw_port = common::free_port();
     let redirect = format!("http://127.0.0.1:{gw_port}/oauth2/callback");
     let settings = OpSettings {
-        clients: vec![op::client(support::CLIENT_ID, support::CLIENT_SECRET, &[&redirect])],
+        clients: vec![op::client(common::CLIENT_ID, common::CLIENT_SECRET, &[&redirect])],
         ..OpSettings::default()
     };
     let Some(op) = Op::start(settings).await else { return };
@@ -57,8 +56,8 @@ spec:
   providers: [corp]
   access: {{allowedDomains: [example.com]}}
 "#,
-            secret = support::CLIENT_SECRET,
-            id = support::CLIENT_ID,
+            secret = common::CLIENT_SECRET,
+            id = common::CLIENT_ID,
             issuer = op.issuer_str,
             upstream = echo.url(),
         ),

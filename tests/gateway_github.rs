@@ -3,6 +3,7 @@
 //! GitHub's HTTP-200 token errors. The `fake_*` tests check the fake itself
 //! against GitHub's documented behaviour, without the gateway.
 
+mod common;
 mod fakes;
 
 use std::collections::BTreeMap;
@@ -11,11 +12,11 @@ use authgate::api::AllowList;
 use authgate::gateway::config::ProviderType;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::echo::header_values;
+use common::gateway::provider;
+use common::login::{assert_guarded, assert_logged_in, assert_no_session, query_map};
+use common::{Accept, Agent, Echo, Gateway, free_port, gateway, init};
 use fakes::github::{Endpoint, FakeGithub, User, parse_link_header};
-use fakes::harness::{
-    Accept, Browser, EchoUpstream, Gateway, assert_guarded, assert_logged_in, assert_no_session, echoed_header,
-    free_port, gateway_config, init, provider, query_map,
-};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -305,7 +306,7 @@ async fn fake_api_shapes_auth_and_failures() {
 struct Setup {
     fake: FakeGithub,
     gw: Gateway,
-    _upstream: EchoUpstream,
+    _upstream: Echo,
 }
 
 /// A fake with `user` signed in, and a gateway with one GitHub provider
@@ -319,7 +320,7 @@ async fn setup_with_secret(user: User, filters: AllowList, access: AllowList, se
     let login = user.login.clone();
     fake.add_user(user);
     fake.login_as(&login);
-    let upstream = EchoUpstream::start().await;
+    let upstream = Echo::start().await;
     let port = free_port();
     let mut p = provider(
         PROVIDER,
@@ -332,8 +333,9 @@ async fn setup_with_secret(user: User, filters: AllowList, access: AllowList, se
         filters,
     );
     p.api_url = Some(fake.api_url());
-    let cfg = gateway_config(port, upstream.url(), p, access);
-    let gw = Gateway::start(cfg).await;
+    let mut cfg = gateway::config(port, &upstream.url(), vec![p]);
+    cfg.access = access;
+    let gw = Gateway::start_with(cfg, &[("RUST_LOG", &fakes::gateway_log())]).await;
     fake.register_callback(&gw.callback_url());
     Setup { fake, gw, _upstream: upstream }
 }
@@ -352,7 +354,7 @@ fn domains(list: &[&str]) -> AllowList {
 
 /// A login that must end in the 403 page, with no session.
 async fn assert_denied(s: &Setup, must_mention: &[&str], must_not_leak: &[&str]) {
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let last = login.last();
     assert_eq!(
@@ -385,7 +387,7 @@ fn only_token(fake: &FakeGithub) -> String {
 async fn org_filter_allows_member_and_forwards_bearer() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("some-other-org").org("Acme-Allowed");
     let s = setup(user, orgs(&["acme-allowed"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
 
     // The authorize request: state and PKCE S256, the configured scopes.
@@ -400,9 +402,9 @@ async fn org_filter_allows_member_and_forwards_bearer() {
 
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
     let token = only_token(&s.fake);
-    assert_eq!(echoed_header(&echo, "authorization"), vec![format!("Bearer {token}")], "{echo:#}");
-    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec!["octocat@example.com".to_owned()], "{echo:#}");
-    let user = echoed_header(&echo, "x-auth-request-user");
+    assert_eq!(header_values(&echo, "authorization"), vec![format!("Bearer {token}")], "{echo:#}");
+    assert_eq!(header_values(&echo, "x-auth-request-email"), vec!["octocat@example.com".to_owned()], "{echo:#}");
+    let user = header_values(&echo, "x-auth-request-user");
     assert_eq!(user.len(), 1, "{echo:#}");
     assert!(user[0] == "octocat" || user[0] == "octocat@example.com", "user header: {user:?}");
     assert_eq!(echo["query"], "tab=1");
@@ -441,10 +443,10 @@ async fn team_filter_allows_member() {
         .team("acme", "readers")
         .team("acme", "platform-team");
     let s = setup(user, teams(&["acme/platform-team"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
-    assert_eq!(echoed_header(&echo, "authorization"), vec![format!("Bearer {}", only_token(&s.fake))]);
+    assert_eq!(header_values(&echo, "authorization"), vec![format!("Bearer {}", only_token(&s.fake))]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,10 +470,10 @@ async fn verified_secondary_email_is_used_over_unverified_primary() {
         .email("octocat@verified.example", false, true)
         .org("acme");
     let s = setup(user, domains(&["verified.example"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
-    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec!["octocat@verified.example".to_owned()], "{echo:#}");
+    assert_eq!(header_values(&echo, "x-auth-request-email"), vec!["octocat@verified.example".to_owned()], "{echo:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -501,7 +503,7 @@ async fn more_than_100_orgs_are_paginated() {
         .orgs((0..250).map(|i| format!("filler-org-{i:03}")))
         .org("acme-on-the-last-page");
     let s = setup(user, orgs(&["acme-on-the-last-page"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_logged_in(&s.gw, &mut browser, &login, RD).await;
     let org_pages: Vec<u32> = s
@@ -545,7 +547,7 @@ async fn failing_second_page_of_orgs_denies() {
         .fail_page(Endpoint::Orgs, 502, 2);
     let user = User { orgs: [user.orgs.clone(), vec!["acme".to_owned()]].concat(), ..user };
     let s = setup(user, orgs(&["acme"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
 }
@@ -557,7 +559,7 @@ async fn failing_emails_call_denies_domain_filter() {
         .public_email("octocat@example.com")
         .fail(Endpoint::Emails, 500);
     let s = setup(user, domains(&["example.com"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
 }
@@ -567,7 +569,7 @@ async fn token_error_with_http_200_fails_cleanly() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup(user, orgs(&["acme"]), AllowList::default()).await;
     s.fake.force_token_error(Some("bad_verification_code"));
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
     assert!(s.fake.api_requests().is_empty(), "no API call without a token: {:?}", s.fake.api_requests());
@@ -579,7 +581,7 @@ async fn token_error_with_http_200_fails_cleanly() {
 async fn wrong_client_secret_fails_cleanly() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup_with_secret(user, orgs(&["acme"]), AllowList::default(), "not-the-secret").await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
     assert!(s.fake.issued_tokens().is_empty());
@@ -590,7 +592,7 @@ async fn wrong_client_secret_fails_cleanly() {
 async fn no_session_is_guarded_and_secrets_stay_out_of_logs() {
     let user = User::new("octocat").email("octocat@example.com", true, true).org("acme");
     let s = setup(user, orgs(&["acme"]), AllowList::default()).await;
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     assert_guarded(&s.gw, &mut browser, RD).await;
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_logged_in(&s.gw, &mut browser, &login, RD).await;

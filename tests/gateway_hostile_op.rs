@@ -4,16 +4,18 @@
 //! token is wrong in exactly the intended way, by verifying it with a
 //! strict reference verifier, without the gateway.
 
+mod common;
 mod fakes;
 
 use authgate::api::AllowList;
+use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::ProviderType;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use fakes::harness::{
-    Accept, Browser, EchoUpstream, Gateway, assert_logged_in, assert_no_session, echoed_header, free_port,
-    gateway_config, init, provider, query_map,
-};
+use common::echo::header_values;
+use common::gateway::provider;
+use common::login::{assert_logged_in, assert_no_session, query_map};
+use common::{Accept, Agent, Echo, Gateway, free_port, gateway, init};
 use fakes::hostile_op::{EMAIL, HOSTILE_MODES, HostileOp, Mode, SUBJECT};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::StatusCode;
@@ -188,7 +190,7 @@ async fn fake_flow_checks_pkce_client_and_echoes_nonce() {
 struct Setup {
     op: HostileOp,
     gw: Gateway,
-    _upstream: EchoUpstream,
+    _upstream: Echo,
 }
 
 fn oidc_provider(op: &HostileOp) -> authgate::gateway::config::ProviderConfig {
@@ -211,11 +213,22 @@ fn policy_access() -> AllowList {
     AllowList { allowed_domains: vec!["example.com".to_owned()], ..AllowList::default() }
 }
 
+/// A gateway config with the one provider `p` and [`policy_access`].
+fn gateway_config(upstream: &Url, p: authgate::gateway::config::ProviderConfig) -> GatewayConfig {
+    let mut cfg = gateway::config(free_port(), upstream, vec![p]);
+    cfg.access = policy_access();
+    cfg
+}
+
+async fn start_gateway(cfg: GatewayConfig) -> Gateway {
+    Gateway::start_with(cfg, &[("RUST_LOG", &fakes::gateway_log())]).await
+}
+
 async fn setup() -> Setup {
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
-    let upstream = EchoUpstream::start().await;
-    let cfg = gateway_config(free_port(), upstream.url(), oidc_provider(&op), policy_access());
-    let gw = Gateway::start(cfg).await;
+    let upstream = Echo::start().await;
+    let cfg = gateway_config(&upstream.url(), oidc_provider(&op));
+    let gw = start_gateway(cfg).await;
     op.register_redirect_uri(&gw.callback_url());
     Setup { op, gw, _upstream: upstream }
 }
@@ -224,7 +237,7 @@ async fn setup() -> Setup {
 /// the JWKS) before anything hostile happens.
 async fn valid_login(s: &Setup) -> Value {
     s.op.set_mode(Mode::Valid);
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_logged_in(&s.gw, &mut browser, &login, RD).await
 }
@@ -233,7 +246,7 @@ async fn assert_mode_refused(mode: Mode) {
     let s = setup().await;
     valid_login(&s).await;
     s.op.set_mode(mode);
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert!(login.callback.is_some(), "{mode:?}: the flow must reach the callback\n{}", login.describe());
     assert_eq!(s.op.issued_id_tokens().len(), 2, "{mode:?}: the hostile token was issued");
@@ -250,9 +263,9 @@ async fn valid_login_sends_nonce_and_pkce_and_forwards_bearer() {
     assert!(params.get("state").is_some_and(|n| n.len() >= 16), "state sent: {params:?}");
     assert_eq!(params.get("code_challenge_method").map(String::as_str), Some("S256"));
     let at = s.op.issued_access_tokens();
-    assert_eq!(echoed_header(&echo, "authorization"), vec![format!("Bearer {}", at[0])], "{echo:#}");
-    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()], "{echo:#}");
-    let groups = echoed_header(&echo, "x-auth-request-groups").join(",");
+    assert_eq!(header_values(&echo, "authorization"), vec![format!("Bearer {}", at[0])], "{echo:#}");
+    assert_eq!(header_values(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()], "{echo:#}");
+    let groups = header_values(&echo, "x-auth-request-groups").join(",");
     assert!(groups.contains("staff") && groups.contains("engineering"), "groups: {groups:?}");
     assert!(s.op.jwks_fetches() >= 1);
 }
@@ -296,10 +309,10 @@ async fn key_rotation_refetches_jwks_and_accepts() {
     valid_login(&s).await;
     let fetches_before = s.op.jwks_fetches();
     s.op.set_mode(Mode::RotatedKey);
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     let echo = assert_logged_in(&s.gw, &mut browser, &login, RD).await;
-    assert_eq!(echoed_header(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()]);
+    assert_eq!(header_values(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()]);
     assert!(s.op.jwks_fetches() > fetches_before, "the new kid must trigger a JWKS refetch");
     // The session works for more than one request.
     let again = browser.get(&s.gw.url(RD), Accept::Html).await;
@@ -367,14 +380,14 @@ async fn discovered_endpoints_drive_the_gateway() {
     );
     p.issuer_url = resolved.issuer.as_deref().map(parse);
     p.jwks_url = resolved.jwks_url.as_deref().map(parse);
-    let upstream = EchoUpstream::start().await;
-    let gw = Gateway::start(gateway_config(free_port(), upstream.url(), p, policy_access())).await;
+    let upstream = Echo::start().await;
+    let gw = start_gateway(gateway_config(&upstream.url(), p)).await;
     op.register_redirect_uri(&gw.callback_url());
     let s = Setup { op, gw, _upstream: upstream };
     valid_login(&s).await;
     // And the same gateway still refuses a hostile token.
     s.op.set_mode(Mode::IssuerMismatch);
-    let mut browser = Browser::new(&s.gw);
+    let mut browser = Agent::new();
     let login = browser.login(&s.gw, PROVIDER, RD).await;
     assert_no_session(&s.gw, &mut browser, &login, RD).await;
 }
@@ -395,13 +408,14 @@ fn issuer_only_env(op: &HostileOp) -> (authgate::gateway::GatewayConfig, Vec<(&'
     );
     p.issuer_url = Some(dead.clone());
     p.jwks_url = Some(dead);
-    let cfg = gateway_config(free_port(), Url::parse("http://127.0.0.1:9/").unwrap(), p, policy_access());
+    let cfg = gateway_config(&Url::parse("http://127.0.0.1:9/").unwrap(), p);
     let env = vec![
         ("AUTHGATE_PROVIDER_TYPE", "oidc".to_owned()),
         ("AUTHGATE_PROVIDER_NAME", PROVIDER.to_owned()),
         ("AUTHGATE_PROVIDER_CLIENT_ID", CLIENT_ID.to_owned()),
         ("AUTHGATE_PROVIDER_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
         ("AUTHGATE_PROVIDER_ISSUER_URL", op.issuer()),
+        ("RUST_LOG", fakes::gateway_log()),
     ];
     (cfg, env)
 }
@@ -409,7 +423,7 @@ fn issuer_only_env(op: &HostileOp) -> (authgate::gateway::GatewayConfig, Vec<(&'
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuer_only_gateway_discovers_and_signs_in() {
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
-    let upstream = EchoUpstream::start().await;
+    let upstream = Echo::start().await;
     let (mut cfg, env) = issuer_only_env(&op);
     cfg.upstream = upstream.url();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -3,14 +3,14 @@
 //! self-chosen claims, unambiguous groups, canonical values only, every
 //! identity-like and forwarding header a client sends removed.
 
-mod support;
+mod common;
 
-use support::sre_only;
+use common::sre_only;
 
 use authgate::gateway::GatewayConfig;
+use common::echo::{header, header_values};
+use common::{Accept, Agent, Stack};
 use reqwest::{Method, StatusCode};
-use support::echo::{header, header_values};
-use support::{Accept, Agent, Stack};
 
 fn example_com(c: &mut GatewayConfig) {
     c.access.allowed_domains = vec!["example.com".into()];
@@ -75,7 +75,7 @@ async fn an_email_not_in_canonical_form_is_refused_not_trimmed() {
     let mut padded = Agent::new();
     let reply = padded.sign_in(&stack.gateway, "padded", "/").await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN, "` bob@example.com` must not become bob: {}", reply.body);
-    assert!(padded.session_cookies(support::gateway::COOKIE_NAME).is_empty());
+    assert!(padded.session_cookies(common::gateway::COOKIE_NAME).is_empty());
     assert_eq!(padded.get(&stack.gateway.url("/x"), Accept::Json).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(stack.echo.hits(), hits);
     // The same user under a group-only policy is refused too.

@@ -2,18 +2,18 @@
 //! large bodies, chunked session cookies, API clients, operations
 //! endpoints, and running from environment variables only.
 
-mod support;
+mod common;
 
 use std::time::Duration;
 
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::{Authentication, ProviderType};
+use common::echo::header;
+use common::{Accept, Agent, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 use futures::{SinkExt, StreamExt};
 use rand::RngCore;
 use reqwest::{Method, StatusCode};
 use sha2::{Digest, Sha256};
-use support::echo::header;
-use support::{Accept, Agent, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -249,8 +249,8 @@ async fn health_readiness_and_metrics_live_on_their_own_port() {
 
 #[tokio::test]
 async fn runs_from_environment_variables_alone_with_oidc_discovery() {
-    support::init();
-    let port = support::free_port();
+    common::init();
+    let port = common::free_port();
     let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
     let Some(op) = Op::start(OpSettings {
         clients: vec![op::client("env-client", "env-secret", &[&callback])],
@@ -261,8 +261,8 @@ async fn runs_from_environment_variables_alone_with_oidc_discovery() {
         return;
     };
     let echo = Echo::start().await;
-    let key = support::cookie_key();
-    let old_key = support::cookie_key();
+    let key = common::cookie_key();
+    let old_key = common::cookie_key();
     let keys = format!("{key},{old_key}");
     let listen = format!("127.0.0.1:{port}");
     let external = format!("http://127.0.0.1:{port}");
@@ -298,7 +298,7 @@ async fn runs_from_environment_variables_alone_with_oidc_discovery() {
 
     // A discovery document whose issuer differs from the configured one is
     // refused at start.
-    let bad_port = support::free_port();
+    let bad_port = common::free_port();
     let bad_listen = format!("127.0.0.1:{bad_port}");
     // The OP's issuer has no trailing slash; issuers must match exactly.
     let wrong_issuer = format!("{}/", op.issuer_str);
@@ -330,9 +330,9 @@ async fn runs_from_environment_variables_alone_with_oidc_discovery() {
 
 #[tokio::test]
 async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
-    support::init();
+    common::init();
     let echo = Echo::start().await;
-    let port = support::free_port();
+    let port = common::free_port();
     let mut github = gateway::config(port, &echo.url(), vec![]);
     github.providers.push(authgate::gateway::config::ProviderConfig {
         name: "github".into(),

@@ -3,14 +3,14 @@
 //! identity headers and open redirects are all refused, and logs never
 //! carry secrets.
 
-mod support;
+mod common;
 
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::{Authentication, Redacted, SessionConfig};
+use common::agent::Reply;
+use common::echo::header;
+use common::{Accept, Agent, Gateway, Stack, gateway};
 use reqwest::{Method, StatusCode};
-use support::agent::Reply;
-use support::echo::header;
-use support::{Accept, Agent, Gateway, Stack, gateway};
 use url::Url;
 
 fn corp_policy(c: &mut GatewayConfig) {
@@ -202,10 +202,10 @@ async fn tampered_and_foreign_session_cookies_are_refused_and_rotation_keeps_ses
 
     // A cookie of the same name from another policy (another key).
     let config = stack.gateway.config.clone().unwrap();
-    let other_port = support::free_port();
+    let other_port = common::free_port();
     let mut other = config.clone();
     other.listen = ([127, 0, 0, 1], other_port).into();
-    other.session.keys = vec![Redacted::new(support::cookie_key())];
+    other.session.keys = vec![Redacted::new(common::cookie_key())];
     let other_gw = Gateway::start(other).await;
     let mut foreign = Agent::new();
     foreign.jar.insert(gateway::COOKIE_NAME.into(), session.clone());
@@ -214,10 +214,10 @@ async fn tampered_and_foreign_session_cookies_are_refused_and_rotation_keeps_ses
     assert_eq!(stack.echo.hits(), hits);
 
     // Key rotation: a new key first, the old one kept: the session survives.
-    let rotated_port = support::free_port();
+    let rotated_port = common::free_port();
     let mut rotated = config;
     rotated.listen = ([127, 0, 0, 1], rotated_port).into();
-    rotated.session.keys.insert(0, Redacted::new(support::cookie_key()));
+    rotated.session.keys.insert(0, Redacted::new(common::cookie_key()));
     let rotated_gw = Gateway::start(rotated).await;
     let mut survivor = Agent::new();
     survivor.jar.insert(gateway::COOKIE_NAME.into(), session);
@@ -266,8 +266,8 @@ async fn client_sent_identity_headers_never_reach_the_upstream() {
     assert_eq!(header(&echo, "x-forwarded-proto").as_deref(), Some("http"));
 
     // Pass-through mode strips them too.
-    let echo_srv = support::Echo::start().await;
-    let port = support::free_port();
+    let echo_srv = common::Echo::start().await;
+    let port = common::free_port();
     let mut open = gateway::config(port, &echo_srv.url(), vec![]);
     open.authentication = Authentication::Disabled;
     open.session = SessionConfig { keys: vec![], ..open.session };
@@ -368,7 +368,7 @@ async fn logs_never_contain_tokens_codes_secrets_or_cookies() {
         ("flow cookie", flow_cookie.as_str()),
         ("session cookie", session.as_str()),
         ("access token", token.as_str()),
-        ("client secret", support::CLIENT_SECRET),
+        ("client secret", common::CLIENT_SECRET),
     ] {
         assert!(!logs.contains(secret), "the gateway logged the {what}");
     }

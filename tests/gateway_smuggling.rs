@@ -2,26 +2,26 @@
 //! 6–11), spoken to the live gateway over raw TCP where a client library
 //! would tidy the request up first.
 
-mod support;
+mod common;
 
-use support::sre_only;
+use common::sre_only;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use authgate::gateway::GatewayConfig;
 use authgate::gateway::config::{Authentication, SessionConfig};
+use common::echo::header_values;
+use common::{Accept, Agent, Echo, Gateway, Stack, gateway};
 use reqwest::StatusCode;
-use support::echo::header_values;
-use support::{Accept, Agent, Echo, Gateway, Stack, gateway};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A gateway without sign-in in front of `upstream` (with base path
 /// `/base/`), for checks that run before authentication.
 async fn pass_through(upstream: &url::Url, tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
-    support::init();
-    let port = support::free_port();
+    common::init();
+    let port = common::free_port();
     let mut config = gateway::config(port, &upstream.join("base/").unwrap(), vec![]);
     config.authentication = Authentication::Disabled;
     config.session = SessionConfig { keys: vec![], ..config.session };
@@ -110,13 +110,13 @@ impl Drop for RawUpstream {
 
 #[tokio::test]
 async fn an_h2c_upgrade_cannot_smuggle_requests_past_the_gateway() {
-    support::init();
+    common::init();
     let upstream = RawUpstream::start().await;
     let Some(stack) = Stack::start(3600, sre_only).await else {
         return;
     };
     // The same policy in front of the raw upstream, sharing the OP.
-    let port = support::free_port();
+    let port = common::free_port();
     let mut config = gateway::config(port, &upstream.url(), stack.gateway.config.clone().unwrap().providers);
     sre_only(&mut config);
     config.external_url = stack.gateway.config.as_ref().unwrap().external_url.clone();

@@ -11,14 +11,14 @@
 //! A missing helm, lua5.4 or kstatus binary (or control plane) skips locally
 //! with a SKIP line, and fails under `CI=true`.
 
-mod cluster;
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use cluster::{Cluster, ControllerProcess, connect, github_provider_yaml, policy_yaml, repo, wait_for};
+use common::cluster::{Cluster, ControllerProcess, connect, github_provider_yaml, policy_yaml, repo, wait_for};
 use serde_json::{Value, json};
 
 const HELM_VERSION: &str = "v3.22.0";

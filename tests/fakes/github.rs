@@ -34,7 +34,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::harness::{TaskGuard, bind, random_token, spawn_server};
+use super::random_token;
+use crate::common::serve::{TaskGuard, bind, spawn_server};
 
 /// Prefix of the REST API, as on GitHub Enterprise Server.
 pub const API_PREFIX: &str = "/api/v3";

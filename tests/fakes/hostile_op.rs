@@ -34,7 +34,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::harness::{TaskGuard, bind, random_token, spawn_server};
+use super::random_token;
+use crate::common::serve::{TaskGuard, bind, spawn_server};
 
 /// Path of the issuer on the fake's origin. A path (not the bare origin)
 /// keeps `Url` from adding a trailing slash to the issuer identifier.

@@ -102,7 +102,7 @@ async fn invalid_access_rule_leaves_children_and_reports_in_status() {
     // Not primed: the rules are checked before any provider is resolved.
     let (ctx, api) = Cluster::steady().connect();
     let mut policy = objects::policy();
-    policy.spec.access.allowed_emails = vec!["not-an-email".into()];
+    policy.spec.access.allow.allowed_emails = vec!["not-an-email".into()];
     policy.metadata.generation = Some(POLICY_GENERATION + 1);
     let expected =
         triples(&[("Accepted", "False", "Invalid"), ("Ready", "False", "Invalid"), ("Stalled", "True", "Invalid")]);

@@ -66,10 +66,66 @@ impl Reply {
             .collect()
     }
 
+    /// `Set-Cookie` headers that establish (not clear) a session cookie of
+    /// the test gateways ([`COOKIE_NAME`](super::gateway::COOKIE_NAME) or a
+    /// chunk of it).
+    pub fn session_cookies_set(&self) -> Vec<cookie::Cookie<'static>> {
+        self.set_cookies()
+            .into_iter()
+            .filter(|c| is_session_cookie(c.name(), super::gateway::COOKIE_NAME) && !is_removal(c))
+            .collect()
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
     }
+
+    /// Status, URL, headers and the start of the body, for a failing
+    /// test's message.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{} {}\n", self.status, self.url);
+        for (k, v) in &self.headers {
+            s.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("<binary>")));
+        }
+        let body: String = self.body.chars().take(2000).collect();
+        s.push('\n');
+        s.push_str(&body);
+        s
+    }
+}
+
+/// Whether `cookie` is the session cookie `name` itself or one of its
+/// chunks (`NAME_0`, and also `NAME.1` or `NAME-2`, so that a test looking
+/// for "no session" misses no spelling of a chunk).
+pub fn is_session_cookie(cookie: &str, name: &str) -> bool {
+    match cookie.strip_prefix(name) {
+        Some("") => true,
+        Some(rest) => {
+            let digits = rest.trim_start_matches(['_', '.', '-']);
+            rest.len() > digits.len() && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Whether a `Set-Cookie` clears its cookie: an empty value, a
+/// non-positive `Max-Age` or an `Expires` in the past.
+pub fn is_removal(c: &cookie::Cookie<'_>) -> bool {
+    if c.value().is_empty() {
+        return true;
+    }
+    if let Some(age) = c.max_age()
+        && age.whole_seconds() <= 0
+    {
+        return true;
+    }
+    if let Some(exp) = c.expires_datetime()
+        && exp <= cookie::time::OffsetDateTime::now_utc()
+    {
+        return true;
+    }
+    false
 }
 
 /// A client with a cookie jar.
@@ -116,18 +172,21 @@ impl Agent {
         (!pairs.is_empty()).then(|| pairs.join("; "))
     }
 
-    /// Names of the gateway's session cookies in the jar.
+    /// The jar: cookie name → value.
+    pub fn cookies(&self) -> &BTreeMap<String, String> {
+        &self.jar
+    }
+
+    /// Names of the gateway's session cookies in the jar (see
+    /// [`is_session_cookie`]).
     pub fn session_cookies(&self, name: &str) -> Vec<String> {
-        self.jar
-            .keys()
-            .filter(|k| {
-                k.as_str() == name
-                    || k.strip_prefix(name)
-                        .and_then(|r| r.strip_prefix('_'))
-                        .is_some_and(|r| r.chars().all(|c| c.is_ascii_digit()))
-            })
-            .cloned()
-            .collect()
+        self.jar.keys().filter(|k| is_session_cookie(k, name)).cloned().collect()
+    }
+
+    /// Whether the jar holds a session cookie (or chunk) of the test
+    /// gateways' [`COOKIE_NAME`](super::gateway::COOKIE_NAME).
+    pub fn has_session_cookie(&self) -> bool {
+        !self.session_cookies(super::gateway::COOKIE_NAME).is_empty()
     }
 
     /// Sends a request with the jar's cookies plus `headers`; stores the
@@ -167,8 +226,7 @@ impl Agent {
 
     fn store(&mut self, reply: &Reply) {
         for c in reply.set_cookies() {
-            let removed = c.value().is_empty() || c.max_age().is_some_and(|a| a.whole_seconds() <= 0);
-            if removed {
+            if is_removal(&c) {
                 self.jar.remove(c.name());
                 self.origins.remove(c.name());
             } else {

@@ -70,6 +70,21 @@ impl Drop for Echo {
     }
 }
 
+/// The echo's report from a response body: the JSON itself, or the JSON
+/// inside the `<pre id="echo">` of the page a browser gets.
+pub fn report(body: &str) -> Value {
+    let json = match body.split_once("<pre id=\"echo\">") {
+        Some((_, rest)) => rest
+            .split_once("</pre>")
+            .map_or(rest, |(pre, _)| pre)
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+        None => body.to_owned(),
+    };
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("not an echo report ({e}): {body}"))
+}
+
 /// One header's values as the echo reported them.
 pub fn header_values(echo: &Value, name: &str) -> Vec<String> {
     echo["headers"][name.to_ascii_lowercase()]

@@ -1,68 +1,52 @@
-//! Test harness for the gateway's integration tests: real components, each
-//! a guard that stops what it started when dropped.
+//! The one test harness of the integration tests (`mod common;`): real
+//! components, each a guard that stops what it started when dropped.
 //!
-//! - [`op::Op`]: the OpenID Provider from `tests/e2e` (node + oidc-provider).
+//! - [`ports::free_port`]: loopback ports, never the same one twice.
+//! - [`ci::require`]: a missing component (node, Chromium, chromedriver,
+//!   the control plane) skips a test with a `SKIP` line, except under
+//!   `CI=true`, where it fails.
 //! - [`echo::Echo`]: an in-process upstream that echoes requests as JSON,
 //!   streams large bodies and echoes WebSocket messages.
 //! - [`gateway::Gateway`]: the real `authgate gateway` binary.
+//! - [`op::Op`]: the OpenID Provider from `tests/e2e` (node + oidc-provider).
 //! - [`browser::Browser`]: Chromium driven through chromedriver (WebDriver).
 //! - [`agent::Agent`]: an HTTP client with a cookie jar that signs in
-//!   through the OP's login form without a browser.
+//!   without a browser: through the OP's login form ([`Agent::sign_in`]),
+//!   or hop by hop against a fake ([`Agent::login`], with the assertions
+//!   of [`login`]).
+//! - [`serve`]: in-process servers for the fakes of `tests/fakes`.
+//! - [`cluster`]: the control plane of `tests/controlplane`, namespaces,
+//!   the controller process, kubectl and polling helpers.
 //! - [`Stack`]: OP + echo + gateway wired together.
 //!
-//! A missing component (node, chromium, chromedriver) skips a test with a
-//! `SKIP` line, except under `CI=true`, where it fails: see [`require`].
+//! Each test binary uses only part of it, hence the `allow` below.
 
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
 pub mod browser;
+pub mod ci;
+pub mod cluster;
 pub mod echo;
 pub mod gateway;
+pub mod login;
 pub mod op;
-
-use std::net::TcpListener;
+pub mod ports;
+pub mod serve;
 
 use authgate::gateway::GatewayConfig;
 
 pub use agent::{Accept, Agent};
 pub use browser::Browser;
+pub use ci::{in_ci, require};
 pub use echo::Echo;
 pub use gateway::Gateway;
 pub use op::{Op, OpSettings};
+pub use ports::free_port;
 
 /// Process-wide setup: the rustls crypto provider.
 pub fn init() {
     authgate::telemetry::install_crypto_provider();
-}
-
-/// Whether a test may go on without `component`. Returns `true` when it is
-/// available; otherwise prints a `SKIP` line and returns `false` — unless
-/// `CI=true`, where a missing component is a failure and this panics.
-pub fn require(component: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true")) {
-        panic!("{component} is required (CI=true) but is not available");
-    }
-    eprintln!("SKIP: {component} is not available; test skipped (under CI=true this fails)");
-    false
-}
-
-/// A TCP port that was free a moment ago on 127.0.0.1, and that this
-/// process has not handed out before (so two components started in a row
-/// never get the same one).
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
 }
 
 /// A policy letting in the `sre` group, with no email rule (so users

@@ -61,6 +61,47 @@ pub fn oidc_provider(op: &Op, name: &str, client_id: &str, client_secret: &str) 
     }
 }
 
+/// A provider with the given endpoints (the fakes' own), no claims
+/// mapping; callers fill in what else they need (`issuer_url`, `jwks_url`,
+/// `api_url`).
+#[allow(clippy::too_many_arguments)]
+pub fn provider(
+    name: &str,
+    provider_type: ProviderType,
+    client_id: &str,
+    client_secret: &str,
+    authorize_url: Url,
+    token_url: Url,
+    scopes: &[&str],
+    filters: AllowList,
+) -> ProviderConfig {
+    ProviderConfig {
+        name: name.to_owned(),
+        provider_type,
+        client_id: client_id.to_owned(),
+        client_secret: Redacted::new(client_secret),
+        issuer_url: None,
+        authorize_url,
+        token_url,
+        userinfo_url: None,
+        jwks_url: None,
+        api_url: None,
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        claims: Default::default(),
+        filters,
+    }
+}
+
+/// Why a gateway did not come up.
+#[derive(Debug)]
+pub struct StartError {
+    /// How it exited, or `None` when it was still running but not healthy
+    /// in time (it has been killed since).
+    pub exited: Option<std::process::ExitStatus>,
+    /// Everything it logged.
+    pub logs: String,
+}
+
 /// A running gateway process; killed on drop.
 pub struct Gateway {
     child: Child,
@@ -83,13 +124,19 @@ impl Gateway {
 
     /// Like [`start`](Self::start), with extra environment variables.
     pub async fn start_with(config: GatewayConfig, env: &[(&str, &str)]) -> Self {
+        Self::try_start(config, env).await.unwrap_or_else(StartError::fail)
+    }
+
+    /// Like [`start_with`](Self::start_with), returning a gateway that
+    /// did not come up as an error instead of failing the test.
+    pub async fn try_start(config: GatewayConfig, env: &[(&str, &str)]) -> Result<Self, StartError> {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("gateway.yaml");
         std::fs::write(&path, config.to_yaml().expect("render gateway.yaml")).expect("write gateway.yaml");
         let args = ["--config".to_owned(), path.display().to_string()];
-        let mut gw = Self::spawn(dir, config.listen.port(), &args, env).await;
+        let mut gw = Self::spawn(dir, config.listen.port(), &args, env).await?;
         gw.config = Some(config);
-        gw
+        Ok(gw)
     }
 
     /// Runs the gateway from an existing config file (e.g. the one the
@@ -98,16 +145,22 @@ impl Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = format!("127.0.0.1:{port}");
         let args = ["--config".to_owned(), path.display().to_string(), "--listen".to_owned(), listen];
-        Self::spawn(dir, port, &args, env).await
+        Self::spawn(dir, port, &args, env).await.unwrap_or_else(StartError::fail)
     }
 
     /// Runs the gateway with only arguments and environment (no file).
     pub async fn start_with_env(port: u16, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::spawn(dir, port, &[], env).await
+        Self::spawn(dir, port, &[], env).await.unwrap_or_else(StartError::fail)
     }
 
-    async fn spawn(dir: tempfile::TempDir, port: u16, args: &[String], env: &[(&str, &str)]) -> Self {
+    async fn spawn(
+        dir: tempfile::TempDir,
+        port: u16,
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<Self, StartError> {
+        super::init();
         let log = dir.path().join("gateway.log");
         let file = std::fs::File::create(&log).expect("gateway log");
         let ops_port = super::free_port();
@@ -135,23 +188,25 @@ impl Gateway {
             log,
             _dir: dir,
         };
-        gw.wait_healthy().await;
-        gw
+        gw.wait_healthy().await?;
+        Ok(gw)
     }
 
-    async fn wait_healthy(&mut self) {
+    async fn wait_healthy(&mut self) -> Result<(), StartError> {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("gateway exited with {status}; log:\n{}", self.logs());
+                return Err(StartError { exited: Some(status), logs: self.logs() });
             }
             if let Ok(r) = client.get(self.ops_url("/healthz")).send().await
                 && r.status().is_success()
             {
-                return;
+                return Ok(());
             }
-            assert!(Instant::now() < deadline, "gateway not healthy within 30 s; log:\n{}", self.logs());
+            if Instant::now() >= deadline {
+                return Err(StartError { exited: None, logs: self.logs() });
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -159,6 +214,12 @@ impl Gateway {
     /// An absolute URL on the gateway.
     pub fn url(&self, path_and_query: &str) -> String {
         self.base.join(path_and_query).expect("gateway URL").to_string()
+    }
+
+    /// The callback URL to register with providers (for a gateway started
+    /// from a [`GatewayConfig`]).
+    pub fn callback_url(&self) -> String {
+        self.config.as_ref().expect("a gateway started from a GatewayConfig").callback_url().to_string()
     }
 
     /// An absolute URL on the gateway's operations port.
@@ -192,6 +253,16 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         None
+    }
+}
+
+impl StartError {
+    /// Fails the test with the gateway's logs.
+    fn fail<T>(self) -> T {
+        match self.exited {
+            Some(status) => panic!("gateway exited with {status}; log:\n{}", self.logs),
+            None => panic!("gateway not healthy within 30 s; log:\n{}", self.logs),
+        }
     }
 }
 

@@ -2,9 +2,8 @@
 //! starts (tests/controlplane/cp.sh): connection, namespaces, the controller
 //! process, kubectl and polling helpers.
 //!
-//! Without a control plane a test skips locally, but under `CI=true` it fails.
-
-#![allow(dead_code)]
+//! Without a control plane a test skips locally, but under `CI=true` it
+//! fails (see [`super::require`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,6 +14,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 
+use super::{free_port, require};
+
 /// A connection to the test control plane.
 pub struct Cluster {
     pub client: Client,
@@ -22,19 +23,11 @@ pub struct Cluster {
     pub kubectl: PathBuf,
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
 /// Connects, installing the CRDs once. `None` means skip (never in CI).
 pub async fn connect() -> Option<Cluster> {
-    authgate::telemetry::install_crypto_provider();
+    super::init();
     let Some(path) = std::env::var_os("AUTHGATE_TEST_KUBECONFIG").map(PathBuf::from) else {
-        assert!(
-            !in_ci(),
-            "AUTHGATE_TEST_KUBECONFIG is not set: the control plane must run under CI=true (use `make test`)"
-        );
-        eprintln!("SKIP: no control plane (set AUTHGATE_TEST_KUBECONFIG, or run `make test`)");
+        require("a control plane (set AUTHGATE_TEST_KUBECONFIG, or run `make test`)", false);
         return None;
     };
     let kubeconfig = Kubeconfig::read_from(&path).expect("readable kubeconfig");
@@ -199,11 +192,6 @@ impl Drop for Namespace {
 pub struct ControllerProcess {
     child: Child,
     pub metrics_port: u16,
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl ControllerProcess {
