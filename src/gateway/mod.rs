@@ -11,20 +11,20 @@
 
 /// `gateway.yaml`: the contract with the controller (see [`crate::contract`]).
 pub use crate::contract::config;
+pub mod authn;
 pub mod coalescer;
 pub mod error;
-pub mod headers;
 pub mod listener;
 pub mod metrics;
 pub mod pages;
 pub mod providers;
-pub mod proxy;
 pub mod refresh;
 pub mod request_target;
 pub mod routes;
 pub mod server;
 pub mod session;
 pub mod settings;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -59,7 +59,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     });
     let router = {
         let gateway = gateway.clone();
-        move || Ok(routes::public(gateway.clone(), gateway.new_proxy()?))
+        move || Ok(routes::public(gateway.clone(), gateway.new_upstreams()?))
     };
     let (bound, handles) = listener::spawn_workers(router, listen, workers, config.timeouts, stopped)
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;

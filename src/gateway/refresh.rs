@@ -5,10 +5,10 @@
 use sha2::{Digest, Sha256};
 
 use super::coalescer::RefreshFailure;
-use super::headers::forwardable_groups;
 use super::providers::ProviderError;
 use super::server::Gateway;
 use super::session::{Session, SessionView, now};
+use super::upstream::headers::forwardable_groups;
 use crate::access::{Principal, Proof};
 
 pub(crate) async fn refresh(gw: &Gateway, view: &SessionView<'_>) -> Result<Session, RefreshFailure> {

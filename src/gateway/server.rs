@@ -16,15 +16,15 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use super::authn::{self, Authn, SessionAuthenticator};
 use super::coalescer::RefreshCoalescer;
 use super::config::{Authentication, GatewayConfig};
 use super::error::Error;
 use super::metrics::Metrics;
 use super::pages;
 use super::providers::{HttpClient, Provider};
-use super::proxy::Proxy;
-use super::session::cookies::Present;
-use super::session::{CookieSettings, Keyring, Session, SessionView};
+use super::session::{CookieSettings, CookieStore, Keyring};
+use super::upstream::{RouteTable, Upstreams};
 use crate::access::{self, Denial, Principal, is_valid_domain_pattern, safe_redirect};
 use crate::api::AllowList;
 use crate::contract::rules::open_to_everyone;
@@ -72,6 +72,7 @@ pub struct Gateway {
     pub(crate) providers: Vec<Provider>,
     pub(crate) metrics: Metrics,
     pub(crate) refreshes: RefreshCoalescer,
+    pub(crate) routes: RouteTable,
 }
 
 impl Gateway {
@@ -161,11 +162,12 @@ impl Gateway {
                     .map_err(|source| Error::ProviderSetup { name: p.name.clone(), source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Validates the upstream URL, trusted proxies (and TLS roots for
+        // Validates the upstream URLs, trusted proxies (and TLS roots for
         // https) up front.
-        Proxy::new(&config.upstream, external, config.forward.clone(), config.timeouts)
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let routes = RouteTable::single(config.upstream.clone());
+        Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
         Ok(Self {
+            routes,
             paths: Paths::new(external),
             keyring,
             cookies,
@@ -181,10 +183,10 @@ impl Gateway {
         futures::future::join_all(self.providers.iter().map(Provider::warm_up)).await;
     }
 
-    /// A connection pool to the upstream. Each serving thread gets its own,
-    /// so a request and its upstream connection stay on one thread.
-    pub fn new_proxy(&self) -> std::io::Result<Proxy> {
-        Proxy::new(&self.config.upstream, &self.config.external_url, self.config.forward.clone(), self.config.timeouts)
+    /// Connection pools to the upstreams. Each serving thread gets its
+    /// own, so a request and its upstream connection stay on one thread.
+    pub fn new_upstreams(&self) -> std::io::Result<Upstreams> {
+        Upstreams::new(&self.routes, &self.config)
     }
 
     pub(crate) fn provider(&self, name: &str) -> Option<&Provider> {
@@ -195,18 +197,14 @@ impl Gateway {
         self.keyring.as_ref().expect("authentication enabled implies a keyring")
     }
 
-    /// The decrypted session payload, if the request carries one that
-    /// authenticates, plus which session cookies it carried.
-    pub(crate) fn open_session(&self, headers: &HeaderMap) -> (Option<Vec<u8>>, Present) {
-        let (sealed, present) = self.cookies.read_session(headers);
-        let plaintext = sealed.and_then(|s| self.keyring().open(self.cookies.name().as_bytes(), &s));
-        (plaintext, present)
+    /// Where this gateway keeps sessions.
+    pub(crate) fn sessions(&self) -> CookieStore<'_> {
+        CookieStore::new(self.keyring(), &self.cookies)
     }
 
-    pub(crate) fn seal_session(&self, session: &Session, present: Present, out: &mut HeaderMap) -> Result<(), Error> {
-        let sealed = self.keyring().seal(self.cookies.name().as_bytes(), &session.encode());
-        self.cookies.write_session(&sealed, present, out)?;
-        Ok(())
+    /// Who is calling: the authenticator chain over a request's headers.
+    pub(crate) async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authn {
+        authn::authenticate(&[SessionAuthenticator::new(self.sessions())], headers, now).await
     }
 
     pub(crate) fn start_href(&self, provider: Option<&str>, rd: Option<&str>, prompt: Option<&str>) -> String {
@@ -250,11 +248,6 @@ impl Gateway {
     }
 }
 
-/// Decodes a session payload, if it is well-formed and still live.
-pub(crate) fn live(plaintext: Option<&[u8]>, now: u64) -> Option<SessionView<'_>> {
-    plaintext.and_then(|p| SessionView::decode(p).ok()).filter(|v| v.is_live(now))
-}
-
 /// A `302 Found` to `location` (non-ASCII characters percent-encoded).
 pub(crate) fn found(location: &str) -> Response {
     let encoded = percent_encoding::utf8_percent_encode(location, percent_encoding::CONTROLS).to_string();
@@ -268,7 +261,7 @@ pub(crate) fn found(location: &str) -> Response {
 #[derive(Clone)]
 pub struct Worker {
     pub(crate) gw: Arc<Gateway>,
-    pub(crate) proxy: Arc<Proxy>,
+    pub(crate) upstreams: Arc<Upstreams>,
 }
 
 impl FromRef<Worker> for Arc<Gateway> {

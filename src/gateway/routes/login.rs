@@ -9,12 +9,12 @@ use serde::Deserialize;
 
 use crate::access::{Principal, Proof};
 use crate::gateway::error::Error;
-use crate::gateway::headers::forwardable_groups;
 use crate::gateway::pages;
 use crate::gateway::providers::{Profile, SignedIn, Tokens};
 use crate::gateway::server::{Gateway, MAX_FLOWS, found};
 use crate::gateway::session::flow::{FLOW_TTL, LoginFlow};
-use crate::gateway::session::{CookieSettings, Session, now};
+use crate::gateway::session::{CookieSettings, Session, SessionStore, now};
+use crate::gateway::upstream::headers::forwardable_groups;
 
 /// Query of `/oauth2/start`.
 #[derive(Deserialize)]
@@ -188,7 +188,7 @@ pub(crate) async fn finish_login(
     let (_, present) = gw.cookies.read_session(headers);
     let target = gw.validated_rd(Some(&flow.rd));
     let mut response = found(&target);
-    gw.seal_session(&session, present, response.headers_mut())?;
+    gw.sessions().save(&session, present, response.headers_mut()).await?;
     Ok(response)
 }
 

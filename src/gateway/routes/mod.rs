@@ -15,11 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::config::Authentication;
-use super::proxy::Proxy;
 use super::server::{Gateway, Worker};
+use super::upstream::Upstreams;
 
-/// The public router of one serving thread, forwarding through `proxy`.
-pub fn public(gw: Arc<Gateway>, proxy: Proxy) -> Router {
+/// The public router of one serving thread, forwarding through its own
+/// `upstreams` pools.
+pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
     let enabled = gw.config.authentication == Authentication::Enabled;
     let paths = gw.paths.clone();
     let mut router = Router::new();
@@ -30,7 +31,7 @@ pub fn public(gw: Arc<Gateway>, proxy: Proxy) -> Router {
             .route(&paths.sign_out, get(session::sign_out).post(session::sign_out))
             .route(&paths.userinfo, get(session::userinfo));
     }
-    router.fallback(proxy::proxy_request).with_state(Worker { gw, proxy: Arc::new(proxy) })
+    router.fallback(proxy::proxy_request).with_state(Worker { gw, upstreams: Arc::new(upstreams) })
 }
 
 /// The operations router: `/healthz`, `/readyz` and `/metrics`.

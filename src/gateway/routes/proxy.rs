@@ -7,17 +7,17 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::gateway::authn::{Authn, Caller, Rejection};
 use crate::gateway::coalescer::RefreshFailure;
 use crate::gateway::config::Authentication;
 use crate::gateway::metrics::Outcome;
 use crate::gateway::pages;
-use crate::gateway::proxy::{Forwarded, Proxy};
 use crate::gateway::refresh::refresh;
 use crate::gateway::request_target;
 use crate::gateway::routes::session::unauthorized_json;
-use crate::gateway::server::{Gateway, Worker, found, live};
-use crate::gateway::session::cookies::Present;
-use crate::gateway::session::{SessionView, now};
+use crate::gateway::server::{Gateway, Worker, found};
+use crate::gateway::session::{Present, SessionStore, SessionView, now};
+use crate::gateway::upstream::{Forwarded, Proxy, ProxyError};
 
 /// Whether the client is a browser navigating (gets a redirect to sign in)
 /// rather than an API or XHR client (gets 401).
@@ -33,7 +33,8 @@ pub(crate) async fn proxy_request(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let (gw, proxy) = (&*worker.gw, &*worker.proxy);
+    let gw = &*worker.gw;
+    let proxy = worker.upstreams.for_path(request.uri().path());
     if let Err(refused) = request_target::check(request.method(), request.uri()) {
         gw.metrics.request(Outcome::BadRequest);
         return (refused.status(), format!("{refused}\n")).into_response();
@@ -42,13 +43,14 @@ pub(crate) async fn proxy_request(
         return forward(gw, proxy, request, peer, None, Outcome::PassedThrough).await;
     }
     let now = now();
-    let (plaintext, present) = gw.open_session(request.headers());
-    let Some(view) = live(plaintext.as_deref(), now) else {
-        // A cookie that did not decrypt may be another gateway's of the same
+    let session = match gw.authenticate(request.headers(), now).await {
+        Authn::Caller(Caller::Session(session)) => session,
+        // A cookie that did not open may be another gateway's of the same
         // name (a shared cookie domain): never delete what is not ours.
-        let ours = if plaintext.is_some() { present } else { Present::default() };
-        return unauthenticated(gw, &request, ours);
+        Authn::Anonymous => return unauthenticated(gw, &request, Present::default()),
+        Authn::Rejected(Rejection::SessionEnded(ours)) => return unauthenticated(gw, &request, ours),
     };
+    let (view, present) = (session.view(), session.present);
     if view.refresh_due(now) && view.refresh_token.is_some() {
         return refresh_and_forward(gw, proxy, request, peer, &view, present, now).await;
     }
@@ -73,7 +75,7 @@ pub(crate) async fn forward(
             gw.metrics.upstream_latency(elapsed);
             response
         }
-        Err(e @ crate::gateway::proxy::ProxyError::ClientBody) => {
+        Err(e @ ProxyError::ClientBody) => {
             gw.metrics.request(Outcome::BadRequest);
             tracing::debug!(error = %e, "client request refused");
             (e.status(), "the request body could not be read\n").into_response()
@@ -116,7 +118,7 @@ pub(crate) async fn refresh_and_forward(
             let buf = session.encode();
             let fresh = SessionView::decode(&buf).expect("just encoded");
             let mut cookies = HeaderMap::new();
-            if let Err(e) = gw.seal_session(&session, present, &mut cookies) {
+            if let Err(e) = gw.sessions().save(&session, present, &mut cookies).await {
                 tracing::warn!(error = %e, "refreshed session not stored");
             }
             let mut response = forward(gw, proxy, request, peer, Some(&fresh), Outcome::Proxied).await;

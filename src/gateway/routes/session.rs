@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Deserialize;
 
 use crate::access::safe_redirect;
+use crate::gateway::authn::{Authn, Caller};
 use crate::gateway::pages;
-use crate::gateway::server::{Gateway, found, live};
-use crate::gateway::session::now;
+use crate::gateway::server::{Gateway, found};
+use crate::gateway::session::{SessionStore, now};
 
 /// Query of `/oauth2/sign_out`.
 #[derive(Deserialize)]
@@ -24,22 +25,22 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
 ) -> Response {
     // Only a cookie this gateway can open is its own to delete.
-    let (plaintext, present) = gw.open_session(&headers);
+    let loaded = gw.sessions().load(&headers).await;
     let mut response = match q.rd.as_deref().and_then(|rd| safe_redirect(rd, &gw.config.external_url)) {
         Some(target) => found(&target),
         None => pages::signed_out(&gw.start_href(None, None, Some("login"))),
     };
-    if plaintext.is_some() {
-        gw.cookies.clear_session(present, response.headers_mut());
+    if loaded.record.is_some() {
+        gw.sessions().end(loaded.present, response.headers_mut()).await;
     }
     pages::harden(response)
 }
 
 pub(crate) async fn userinfo(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let (plaintext, _) = gw.open_session(&headers);
-    let Some(view) = live(plaintext.as_deref(), now()) else {
+    let Authn::Caller(Caller::Session(session)) = gw.authenticate(&headers, now()).await else {
         return unauthorized_json();
     };
+    let view = session.view();
     let mut r = Json(serde_json::json!({
         "user": view.user,
         "email": view.email,

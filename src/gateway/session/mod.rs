@@ -13,13 +13,15 @@ pub mod codec;
 pub mod cookies;
 pub mod crypto;
 pub mod flow;
+pub mod store;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use codec::{Malformed, Reader, Writer};
 
-pub use cookies::CookieSettings;
+pub use cookies::{CookieSettings, Present};
 pub use crypto::Keyring;
+pub use store::{CookieStore, Loaded, SessionStore};
 
 const SESSION_VERSION: u8 = 1;
 

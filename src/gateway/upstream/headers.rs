@@ -30,7 +30,7 @@ use ipnet::IpNet;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
 
-use super::session::{CookieSettings, SessionView};
+use crate::gateway::session::{CookieSettings, SessionView};
 
 /// `X-Auth-Request-User`: the configured username claim, else the verified
 /// email, else the stable subject.

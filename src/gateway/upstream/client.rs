@@ -22,9 +22,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
-use super::config::{ForwardSettings, Timeouts};
 use super::headers::{self, Forwarding};
-use super::session::{CookieSettings, SessionView};
+use crate::gateway::config::{ForwardSettings, Timeouts};
+use crate::gateway::session::{CookieSettings, SessionView};
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]

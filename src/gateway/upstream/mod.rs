@@ -1,0 +1,14 @@
+//! Where an authenticated request goes, and what it carries there.
+//!
+//! - [`routes`]: the route table, which picks an upstream by path. It
+//!   holds one route today (the policy's upstream, at `/`).
+//! - [`headers`]: what is stripped from the client's request and what the
+//!   gateway adds (forwarding and identity headers).
+//! - [`client`]: the pooled hyper client that forwards one request.
+
+pub mod client;
+pub mod headers;
+pub mod routes;
+
+pub use client::{Forwarded, Proxy, ProxyError};
+pub use routes::{Route, RouteTable, Upstreams};
