@@ -281,7 +281,7 @@ async fn runs_from_environment_variables_alone_with_oidc_discovery() {
             ("AUTHGATE_PROVIDER_CLIENT_SECRET", "env-secret"),
             ("AUTHGATE_PROVIDER_ISSUER_URL", &op.issuer_str),
             ("AUTHGATE_PROVIDER_SCOPES", "openid,email,profile,groups"),
-            ("AUTHGATE_ALLOWED_GROUPS", "sre"),
+            ("AUTHGATE_ACCESS", "{allowedGroups: [sre]}"),
         ],
     )
     .await;

@@ -183,6 +183,7 @@ impl ProviderArgs {
 
 /// Reads the file (if any) and applies the overrides.
 pub async fn load(args: &GatewaySettings) -> Result<GatewayConfig, Error> {
+    refuse_retired_variables(std::env::vars_os().map(|(k, _)| k))?;
     let file = match &args.config {
         Some(path) => {
             let text = tokio::fs::read_to_string(path)
@@ -197,6 +198,32 @@ pub async fn load(args: &GatewaySettings) -> Result<GatewayConfig, Error> {
         _ => None,
     };
     merge(file, args, provider)
+}
+
+/// Variables of earlier versions, one per list, that `AUTHGATE_ACCESS`
+/// replaced. Ignoring one would silently drop a restriction someone set,
+/// so the gateway refuses to start while any is set.
+const RETIRED_VARIABLES: [&str; 5] = [
+    "AUTHGATE_ALLOWED_DOMAINS",
+    "AUTHGATE_ALLOWED_EMAILS",
+    "AUTHGATE_ALLOWED_GROUPS",
+    "AUTHGATE_ALLOWED_ORGS",
+    "AUTHGATE_ALLOWED_TEAMS",
+];
+
+fn refuse_retired_variables(names: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), Error> {
+    let set: Vec<String> = names
+        .into_iter()
+        .filter_map(|n| n.into_string().ok())
+        .filter(|n| RETIRED_VARIABLES.contains(&n.as_str()))
+        .collect();
+    if set.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{} no longer exist; put the lists in AUTHGATE_ACCESS instead, e.g. AUTHGATE_ACCESS='{{allowedGroups: [sre]}}'",
+        set.join(", ")
+    )))
 }
 
 /// Applies the overrides to the file's config (or builds one from scratch).
@@ -451,6 +478,14 @@ session:
         assert_eq!(c.providers[0].client_secret.expose(), "from-env");
         assert_eq!(c.providers[0].client_id, "authgate");
         assert_eq!(c.authentication, Authentication::Disabled);
+    }
+
+    #[test]
+    fn a_retired_allow_list_variable_refuses_to_start() {
+        let names = |n: &[&str]| n.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(refuse_retired_variables(names(&["PATH", "AUTHGATE_ACCESS"])).is_ok());
+        let err = refuse_retired_variables(names(&["PATH", "AUTHGATE_ALLOWED_GROUPS"])).unwrap_err().to_string();
+        assert!(err.contains("AUTHGATE_ALLOWED_GROUPS") && err.contains("AUTHGATE_ACCESS"), "{err}");
     }
 
     #[test]
