@@ -11,6 +11,7 @@ pub mod error;
 mod fixtures;
 pub mod health;
 pub mod identity_provider;
+pub mod index;
 pub mod leader;
 pub mod mappers;
 pub mod metrics;
@@ -20,11 +21,11 @@ pub mod status;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector;
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -34,6 +35,7 @@ pub use context::{Context, Settings};
 pub use error::{Error, Result};
 
 use crate::api::{AuthPolicy, IdentityProvider};
+use index::RefIndex;
 
 /// Backoff of the controllers' watch triggers. kube-runtime backs off the
 /// whole trigger stream on any watcher error; after an apiserver restart
@@ -130,11 +132,31 @@ pub async fn run(
     let policies: Api<AuthPolicy> = scoped(&client, scope.as_deref());
     let secrets: Api<Secret> = scoped(&client, scope.as_deref());
 
+    // The two main watches feed the reference index as well as the stores,
+    // so a changed Secret or provider maps to its users by lookup.
+    let refs = Arc::new(RefIndex::default());
+    let (idp_store, idp_writer) = reflector::store();
+    let indexed = refs.clone();
+    let idp_events = watcher(idps.clone(), wc.clone())
+        .map_ok(move |event| {
+            indexed.provider_event(&event);
+            event
+        })
+        .reflect(idp_writer)
+        .applied_objects();
     let idp_controller =
-        Controller::new(idps.clone(), wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
-    let idp_store = idp_controller.store();
-    let ap_controller = Controller::new(policies, wc.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
-    let ap_store = ap_controller.store();
+        Controller::for_stream(idp_events, idp_store.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
+    let (ap_store, ap_writer) = reflector::store();
+    let indexed = refs.clone();
+    let ap_events = watcher(policies, wc.clone())
+        .map_ok(move |event| {
+            indexed.policy_event(&event);
+            event
+        })
+        .reflect(ap_writer)
+        .applied_objects();
+    let ap_controller =
+        Controller::for_stream(ap_events, ap_store.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
 
     // The AuthPolicy controller's watches feed reflector stores that its
     // reconciles read (`cache`), so a no-op reconcile makes no API call.
@@ -161,7 +183,7 @@ pub async fn run(
     let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics));
 
     // IdentityProvider: react to its Secrets and to same-type siblings.
-    let by_secret = idp_store.clone();
+    let by_secret = refs.clone();
     let by_sibling = idp_store.clone();
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut idp_stop = shutdown_tx.subscribe();
@@ -170,12 +192,7 @@ pub async fn run(
         .watches_stream(
             watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
             move |secret: cache::SecretMeta| {
-                let users = mappers::providers_using_secret(
-                    &by_secret.state(),
-                    secret.namespace().as_deref(),
-                    &secret.name_any(),
-                );
-                users.iter().map(|i| ObjectRef::from_obj(i.as_ref())).collect::<Vec<_>>()
+                by_secret.providers_using_secret(&secret.namespace().unwrap_or_default(), &secret.name_any())
             },
         )
         .watches(idps, wc.clone(), move |changed: IdentityProvider| mappers::siblings_of(&by_sibling.state(), &changed))
@@ -190,24 +207,17 @@ pub async fn run(
         .for_each(|_| futures::future::ready(()));
 
     // AuthPolicy: react to children, to providers it names and to their Secrets.
-    let for_idp = ap_store.clone();
-    let for_secret = ap_store.clone();
-    let idp_for_secret = idp_store.clone();
+    let for_idp = refs.clone();
+    let for_secret = refs;
     let ap_run = ap_controller
         .owns_stream(deployments)
         .owns_stream(services)
         .owns_stream(own_secrets)
         .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc, move |idp: IdentityProvider| {
-            mappers::policies_naming(&for_idp.state(), idp.namespace().as_deref(), &[idp.name_any()])
+            for_idp.policies_naming(&idp.namespace().unwrap_or_default(), [idp.name_any().as_str()])
         })
         .watches_stream(secret_versions, move |secret: cache::SecretMeta| {
-            let ns = secret.namespace();
-            let users: Vec<String> =
-                mappers::providers_using_secret(&idp_for_secret.state(), ns.as_deref(), &secret.name_any())
-                    .iter()
-                    .map(|i| i.name_any())
-                    .collect();
-            mappers::policies_naming(&for_secret.state(), ns.as_deref(), &users)
+            for_secret.policies_using_secret(&secret.namespace().unwrap_or_default(), &secret.name_any())
         })
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;
