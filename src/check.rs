@@ -23,9 +23,9 @@ pub enum CheckError {
     /// A path could not be read.
     #[error("{path}: {source}")]
     Io {
-        /// The path.
+        /// The file or directory given.
         path: PathBuf,
-        /// Why.
+        /// The I/O error reading it.
         source: std::io::Error,
     },
 }

@@ -219,6 +219,43 @@ impl GatewayConfig {
 mod tests {
     use super::*;
 
+    /// `gateway.yaml` embeds some CRD types (the allow-list, forwarding
+    /// settings, claim mapping, provider kind). Their field names are its
+    /// wire format too, so a rename in `src/api` must show up here rather
+    /// than silently change what an older gateway reads.
+    #[test]
+    fn the_wire_format_of_gateway_yaml_is_pinned() {
+        let yaml = r#"
+listen: 0.0.0.0:4180
+externalUrl: https://app.example.com/
+upstream: http://app.team-a.svc:8080/
+authentication: Enabled
+providers:
+- name: corp
+  type: oidc
+  clientId: c
+  clientSecret: s
+  issuerUrl: https://id.example.com/
+  authorizeUrl: https://id.example.com/auth
+  tokenUrl: https://id.example.com/token
+  userinfoUrl: https://id.example.com/me
+  jwksUrl: https://id.example.com/jwks
+  scopes: [openid]
+  claims: {username: email, email: email, groups: groups}
+  filters: {allowedDomains: [example.com], allowedOrgs: [o], allowedTeams: [o/t], allowedGroups: [g], allowedEmails: [a@example.com]}
+access: {allowedGroups: [sre]}
+allowAllUsers: false
+session: {cookieName: _authgate_x, cookieDomain: example.com, ttlSeconds: 43200, keys: [k]}
+forward: {accessToken: true, identityHeaders: true, trustedProxies: [10.0.0.0/8]}
+opsListen: 0.0.0.0:4181
+timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60}
+"#;
+        let config = GatewayConfig::from_yaml(yaml).unwrap();
+        let round: serde_json::Value = serde_json::to_value(&config).unwrap();
+        let expected: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(round, expected);
+    }
+
     #[test]
     fn debug_never_shows_secrets() {
         let s = Redacted::new("hunter2");

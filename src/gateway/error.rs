@@ -17,9 +17,9 @@ pub enum Error {
     /// The config file could not be read.
     #[error("cannot read {path}: {source}")]
     ReadConfig {
-        /// File.
+        /// The config file's path.
         path: PathBuf,
-        /// Cause.
+        /// The I/O error that prevented reading it.
         source: std::io::Error,
     },
     /// The config is invalid or incomplete.
@@ -33,7 +33,7 @@ pub enum Error {
     ProviderSetup {
         /// Provider name.
         name: String,
-        /// Cause.
+        /// Why the provider could not be set up.
         source: ProviderError,
     },
     /// Binding the listener or building the upstream client failed.

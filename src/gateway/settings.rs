@@ -34,7 +34,7 @@ pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// other subcommands should not pay for them).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct GatewayArgs {
-    /// The settings.
+    /// Every gateway flag, boxed.
     #[command(flatten)]
     pub settings: Box<GatewaySettings>,
 }

@@ -22,7 +22,7 @@ pub enum RenderError {
     BadUrl {
         /// Which field.
         field: &'static str,
-        /// Its value.
+        /// The value that did not parse as a URL.
         value: String,
     },
     /// The provider has no resolved endpoints yet.

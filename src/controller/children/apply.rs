@@ -38,7 +38,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Outcome of [`ensure`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// Written.
+    /// Differed from the desired state and was written.
     Changed,
     /// Already as desired; nothing sent.
     Unchanged,

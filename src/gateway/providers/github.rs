@@ -93,7 +93,8 @@ impl GithubProvider {
         Ok(Self { config, client, token_http: http.promoting_error_bodies(), api: http.reqwest().clone(), api_base })
     }
 
-    /// Its config.
+    /// The provider's settings from `gateway.yaml`: endpoints, client,
+    /// scopes, claim mapping and allow-list.
     pub fn config(&self) -> &ProviderConfig {
         &self.config
     }

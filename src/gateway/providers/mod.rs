@@ -53,7 +53,7 @@ pub struct Profile {
 
 /// A finished sign-in at the provider.
 pub struct SignedIn {
-    /// The user.
+    /// Who signed in, as the provider described them.
     pub profile: Profile,
     /// Their tokens.
     pub tokens: Tokens,
@@ -142,7 +142,8 @@ impl Provider {
         })
     }
 
-    /// Its config.
+    /// The provider's settings from `gateway.yaml`: endpoints, client,
+    /// scopes, claim mapping and allow-list.
     pub fn config(&self) -> &ProviderConfig {
         match self {
             Self::Oidc(p) => p.config(),

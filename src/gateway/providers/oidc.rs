@@ -138,7 +138,8 @@ impl OidcProvider {
         Ok(Self { config, issuer, client, http: http.clone(), keys })
     }
 
-    /// Its config.
+    /// The provider's settings from `gateway.yaml`: endpoints, client,
+    /// scopes, claim mapping and allow-list.
     pub fn config(&self) -> &ProviderConfig {
         &self.config
     }

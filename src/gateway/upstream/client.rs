@@ -61,7 +61,8 @@ impl ProxyError {
 
 /// What the upstream learns about the user.
 pub struct Forwarded<'a> {
-    /// The session.
+    /// The signed-in user's session: identity headers and, when
+    /// forwarded, the access token come from it.
     pub session: &'a SessionView<'a>,
 }
 
