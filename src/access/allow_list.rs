@@ -2,7 +2,7 @@
 //! empty does not restrict; every non-empty list must match; data a list
 //! needs but the provider could not deliver denies.
 
-use super::{Denial, DomainProof, Email, Identity, domain_matches, is_valid_domain_pattern};
+use super::{Denial, DomainProof, Email, Identity, Membership, domain_matches, is_valid_domain_pattern};
 use crate::api::AllowList;
 
 impl AllowList {
@@ -36,34 +36,10 @@ impl AllowList {
                 return Err(Denial::EmailNotAllowed);
             }
         }
-        if !self.allowed_orgs.is_empty() {
-            let ok = identity
-                .orgs
-                .any(|org| self.allowed_orgs.iter().any(|a| a.eq_ignore_ascii_case(org)))
-                .ok_or(Denial::MembershipUnavailable("organization membership"))?;
-            if !ok {
-                return Err(Denial::OrgNotAllowed);
-            }
-        }
-        if !self.allowed_teams.is_empty() {
-            let ok = identity
-                .teams
-                .any(|team| self.allowed_teams.iter().any(|a| a.eq_ignore_ascii_case(team)))
-                .ok_or(Denial::MembershipUnavailable("team membership"))?;
-            if !ok {
-                return Err(Denial::TeamNotAllowed);
-            }
-        }
-        if !self.allowed_groups.is_empty() {
-            let ok = identity
-                .groups
-                .any(|group| self.allowed_groups.iter().any(|a| a == group))
-                .ok_or(Denial::MembershipUnavailable("group membership"))?;
-            if !ok {
-                return Err(Denial::GroupNotAllowed);
-            }
-        }
-        Ok(())
+        let any_case = |a: &String, v: &str| a.eq_ignore_ascii_case(v);
+        member_of(&self.allowed_orgs, &identity.orgs, any_case, "organization membership", Denial::OrgNotAllowed)?;
+        member_of(&self.allowed_teams, &identity.teams, any_case, "team membership", Denial::TeamNotAllowed)?;
+        member_of(&self.allowed_groups, &identity.groups, |a, v| a == v, "group membership", Denial::GroupNotAllowed)
     }
 
     /// Problems with the lists themselves, for status messages and `check`.
@@ -101,9 +77,27 @@ impl AllowList {
     }
 }
 
+/// A membership list: passes when `allowed` is empty or the user has one
+/// of its values; denies when the provider could not say.
+fn member_of(
+    allowed: &[String],
+    membership: &Membership,
+    same: impl Fn(&String, &str) -> bool,
+    what: &'static str,
+    not_allowed: Denial,
+) -> Result<(), Denial> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    match membership.any(|value| allowed.iter().any(|a| same(a, value))) {
+        Some(true) => Ok(()),
+        Some(false) => Err(not_allowed),
+        None => Err(Denial::MembershipUnavailable(what)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::Membership;
     use super::super::test_identity::alice;
     use super::*;
 

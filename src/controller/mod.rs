@@ -119,6 +119,27 @@ where
     result
 }
 
+/// A controller of `api`'s objects whose watch events also go to `record`
+/// (the reference index) before they reach the store.
+fn indexed_controller<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+    record: impl Fn(&watcher::Event<K>) + Send + 'static,
+) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let events = watcher(api, wc)
+        .map_ok(move |event| {
+            record(&event);
+            event
+        })
+        .reflect(writer)
+        .applied_objects();
+    Controller::for_stream(events, store).with_config(limits()).trigger_backoff(trigger_backoff())
+}
+
 /// Runs both controllers until `shutdown` resolves.
 pub async fn run(
     client: Client,
@@ -135,28 +156,12 @@ pub async fn run(
     // The two main watches feed the reference index as well as the stores,
     // so a changed Secret or provider maps to its users by lookup.
     let refs = Arc::new(RefIndex::default());
-    let (idp_store, idp_writer) = reflector::store();
     let indexed = refs.clone();
-    let idp_events = watcher(idps.clone(), wc.clone())
-        .map_ok(move |event| {
-            indexed.provider_event(&event);
-            event
-        })
-        .reflect(idp_writer)
-        .applied_objects();
-    let idp_controller =
-        Controller::for_stream(idp_events, idp_store.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
-    let (ap_store, ap_writer) = reflector::store();
+    let idp_controller = indexed_controller(idps.clone(), wc.clone(), move |e| indexed.provider_event(e));
+    let idp_store = idp_controller.store();
     let indexed = refs.clone();
-    let ap_events = watcher(policies, wc.clone())
-        .map_ok(move |event| {
-            indexed.policy_event(&event);
-            event
-        })
-        .reflect(ap_writer)
-        .applied_objects();
-    let ap_controller =
-        Controller::for_stream(ap_events, ap_store.clone()).with_config(limits()).trigger_backoff(trigger_backoff());
+    let ap_controller = indexed_controller(policies, wc.clone(), move |e| indexed.policy_event(e));
+    let ap_store = ap_controller.store();
 
     // The AuthPolicy controller's watches feed reflector stores that its
     // reconciles read (`cache`), so a no-op reconcile makes no API call.

@@ -56,6 +56,8 @@ struct Document {
 }
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+/// github.com's REST API.
+pub const GITHUB_API: &str = "https://api.github.com";
 const GITLAB_ISSUER: &str = "https://gitlab.com";
 
 /// The issuer a provider of this spec uses, if it is OIDC-based.
@@ -68,23 +70,26 @@ pub fn issuer_of(spec: &IdentityProviderSpec) -> Option<String> {
     }
 }
 
+/// The endpoints of github.com (an Enterprise server overrides them, and
+/// `api` is its REST base when given).
+pub fn github_endpoints(api: Option<String>) -> ResolvedEndpoints {
+    ResolvedEndpoints {
+        issuer: None,
+        authorize_url: "https://github.com/login/oauth/authorize".into(),
+        token_url: "https://github.com/login/oauth/access_token".into(),
+        userinfo_url: None,
+        jwks_url: None,
+        api_url: Some(api.unwrap_or_else(|| GITHUB_API.into())),
+    }
+}
+
 /// Resolves endpoints. Only `oidc` performs network discovery; the other
 /// types use their documented fixed endpoints, so a cluster without egress
 /// to github.com or google.com still reconciles.
 pub async fn resolve(http: &reqwest::Client, spec: &IdentityProviderSpec) -> Result<ResolvedEndpoints, DiscoveryError> {
     let mut resolved = match spec.provider_type {
         ProviderType::Oidc => discover(http, spec.issuer_url.as_deref().unwrap_or_default()).await?,
-        ProviderType::Github => {
-            let api = spec.endpoints.as_ref().and_then(|e| e.api_url.clone());
-            ResolvedEndpoints {
-                issuer: None,
-                authorize_url: "https://github.com/login/oauth/authorize".into(),
-                token_url: "https://github.com/login/oauth/access_token".into(),
-                userinfo_url: None,
-                jwks_url: None,
-                api_url: Some(api.unwrap_or_else(|| "https://api.github.com".into())),
-            }
-        }
+        ProviderType::Github => github_endpoints(spec.endpoints.as_ref().and_then(|e| e.api_url.clone())),
         ProviderType::Gitlab => {
             let issuer = issuer_of(spec).unwrap_or_default();
             let base = issuer.trim_end_matches('/');

@@ -28,7 +28,7 @@ use crate::gateway::config::ProviderConfig;
 use crate::gateway::session::flow::LoginFlow;
 
 /// github.com's API.
-pub const DEFAULT_API: &str = "https://api.github.com";
+pub const DEFAULT_API: &str = crate::idp::discovery::GITHUB_API;
 /// Safety bound on pagination (100 pages of 100 items).
 const MAX_PAGES: usize = 100;
 
