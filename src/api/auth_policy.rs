@@ -152,8 +152,11 @@ impl Default for SessionSettings {
     }
 }
 
+/// Session lifetime when a policy sets none.
+pub const DEFAULT_SESSION_TTL: &str = "12h";
+
 fn default_ttl() -> String {
-    "12h".to_owned()
+    DEFAULT_SESSION_TTL.to_owned()
 }
 fn default_true() -> bool {
     true

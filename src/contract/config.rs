@@ -176,7 +176,7 @@ impl std::fmt::Debug for Redacted {
 }
 
 fn default_listen() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 4180))
+    SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))
 }
 
 /// The default session cookie name of policy `namespace/name`: `_authgate_`

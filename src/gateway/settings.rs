@@ -27,8 +27,8 @@ use crate::idp::{self, discovery};
 
 /// Default cookie name.
 pub const DEFAULT_COOKIE_NAME: &str = "_authgate";
-/// Default session lifetime.
-pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Default session lifetime (the AuthPolicy default), when no file gives one.
+pub const DEFAULT_SESSION_TTL: &str = crate::api::auth_policy::DEFAULT_SESSION_TTL;
 
 /// `authgate gateway` arguments (boxed: they are large, and the CLI's
 /// other subcommands should not pay for them).
@@ -250,7 +250,8 @@ pub fn merge(
             session: SessionConfig {
                 cookie_name: DEFAULT_COOKIE_NAME.into(),
                 cookie_domain: None,
-                ttl_seconds: DEFAULT_SESSION_TTL.as_secs(),
+                ttl_seconds: crate::contract::rules::parse_duration_secs(DEFAULT_SESSION_TTL)
+                    .expect("the default lifetime parses"),
                 keys: Vec::new(),
             },
             forward: ForwardSettings::default(),
