@@ -425,7 +425,7 @@ async fn issuer_only_gateway_discovers_and_signs_in() {
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
     let upstream = Echo::start().await;
     let (mut cfg, env) = issuer_only_env(&op);
-    cfg.upstream = upstream.url();
+    cfg.upstream = Some(upstream.url());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let gw = match Gateway::try_start(cfg, &env).await {
         Ok(gw) => gw,

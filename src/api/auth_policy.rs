@@ -31,10 +31,15 @@ use super::rules;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
 )]
+#[x_kube(validation = Rule::new("has(self.upstream) || has(self.forwardAuth)").message("upstream is required unless the policy serves forward-auth only (forwardAuth set)"))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthPolicySpec {
-    /// The service that signed-in users reach.
-    pub upstream: Upstream,
+    /// The service that signed-in users reach through the gateway. May be
+    /// left out only when the policy serves forward-auth alone: an ingress
+    /// in front of the service asks the gateway (`forwardAuth`) and
+    /// forwards by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
 
     /// Public URL of the protected service, as users type it. The OAuth2
     /// callback is `externalUrl` + `/oauth2/callback`. Must be https://
@@ -70,6 +75,90 @@ pub struct AuthPolicySpec {
     /// Settings of the gateway Deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<GatewaySettings>,
+
+    /// Serve forward-auth: an ingress (nginx `auth_request`, Traefik
+    /// `ForwardAuth`, Envoy `ext_authz`) asks the gateway whether each
+    /// request may pass, and as whom, at `externalUrl` + `/oauth2/auth`
+    /// (401/403/202), `/oauth2/verify` (sends browsers to sign in) or
+    /// `/oauth2/ext_authz/…` (Envoy's path-prefix contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_auth: Option<ForwardAuth>,
+
+    /// A route the controller writes to put `externalUrl` in front of the
+    /// gateway Service: an Ingress or a Gateway API HTTPRoute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose: Option<Expose>,
+}
+
+/// Forward-auth settings.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ForwardAuth {
+    /// Addresses (CIDR, e.g. `10.0.0.0/8`) of the ingress proxies that may
+    /// ask. Only their `X-Original-URL`, `X-Forwarded-Uri`, `-Host`,
+    /// `-Proto` and `-Method` are believed, and a request from anywhere
+    /// else is refused. Required, with no default: an empty list trusts no one.
+    #[schemars(length(min = 1, max = 32), inner(length(min = 1, max = 64)))]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Where the generated route comes from: exactly one of `ingress` or
+/// `httpRoute`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[x_kube(validation = Rule::new("has(self.ingress) != has(self.httpRoute)").message("expose must set exactly one of ingress or httpRoute"))]
+#[serde(rename_all = "camelCase")]
+pub struct Expose {
+    /// A `networking.k8s.io/v1` Ingress named `<policy>-gateway` for the
+    /// external URL's host and path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressExpose>,
+    /// A `gateway.networking.k8s.io/v1` HTTPRoute named `<policy>-gateway`
+    /// for the external URL's host and path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_route: Option<HttpRouteExpose>,
+}
+
+/// The generated Ingress.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressExpose {
+    /// `spec.ingressClassName`; the cluster's default class when unset.
+    #[schemars(length(min = 1, max = 253))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Annotations for the ingress controller.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// A TLS Secret in this namespace for the external host.
+    #[schemars(length(min = 1, max = 253))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+}
+
+/// The generated HTTPRoute.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpRouteExpose {
+    /// The Gateways the route attaches to.
+    #[schemars(length(min = 1, max = 32))]
+    pub parent_refs: Vec<ParentRef>,
+}
+
+/// A Gateway the route attaches to.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ParentRef {
+    /// Name of the Gateway.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Its namespace; the policy's when unset.
+    #[schemars(length(min = 1, max = 63))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// One listener of the Gateway.
+    #[schemars(length(min = 1, max = 253))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
 }
 
 /// Where to send authenticated requests: exactly one of `service` or `url`.
@@ -238,8 +327,11 @@ pub struct AuthPolicyStatus {
 
 impl AuthPolicySpec {
     /// URL the gateway forwards to, for a policy in `namespace`.
+    /// `None` when there is no upstream, or it is not exactly one of
+    /// `service` and `url`.
     pub fn upstream_url(&self, namespace: &str) -> Option<String> {
-        match (&self.upstream.service, &self.upstream.url) {
+        let upstream = self.upstream.as_ref()?;
+        match (&upstream.service, &upstream.url) {
             (Some(svc), None) => Some(format!("http://{}.{namespace}.svc:{}", svc.name, svc.port)),
             (None, Some(url)) => Some(url.clone()),
             _ => None,

@@ -9,8 +9,8 @@ mod rules;
 
 pub use allow_list::AllowList;
 pub use auth_policy::{
-    AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, ForwardSettings, GatewaySettings,
-    ServiceUpstream, SessionSettings, Upstream,
+    AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, Expose, ForwardAuth, ForwardSettings,
+    GatewaySettings, HttpRouteExpose, IngressExpose, ParentRef, ServiceUpstream, SessionSettings, Upstream,
 };
 pub use identity_provider::{
     ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ProviderType,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::api::AllowList;
-pub use crate::api::{Authentication, ClaimMapping, ForwardSettings, ProviderType};
+pub use crate::api::{Authentication, ClaimMapping, ForwardAuth, ForwardSettings, ProviderType};
 use crate::yaml_error::ParseError;
 
 /// Everything one gateway needs to run.
@@ -21,8 +21,10 @@ pub struct GatewayConfig {
     /// Public URL of the protected service; the callback is
     /// `externalUrl` + `/oauth2/callback`.
     pub external_url: Url,
-    /// Where authenticated requests go.
-    pub upstream: Url,
+    /// Where authenticated requests go. None: the gateway serves sign-in
+    /// and forward-auth only, and answers 404 to anything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Url>,
     /// `Disabled` proxies everything without sign-in.
     #[serde(default)]
     pub authentication: Authentication,
@@ -47,6 +49,9 @@ pub struct GatewayConfig {
     /// How long clients and the upstream may take.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Forward-auth, when the policy serves it: who may ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_auth: Option<ForwardAuth>,
 }
 
 /// Time limits, in seconds. They bound what a slow or malicious peer can
@@ -249,6 +254,7 @@ session: {cookieName: _authgate_x, cookieDomain: example.com, ttlSeconds: 43200,
 forward: {accessToken: true, identityHeaders: true, trustedProxies: [10.0.0.0/8]}
 opsListen: 0.0.0.0:4181
 timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60}
+forwardAuth: {trustedProxies: [10.0.0.0/8]}
 "#;
         let config = GatewayConfig::from_yaml(yaml).unwrap();
         let round: serde_json::Value = serde_json::to_value(&config).unwrap();
@@ -278,7 +284,7 @@ timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60}
         let cfg = GatewayConfig {
             listen: default_listen(),
             external_url: Url::parse("https://app.example.com/base/").unwrap(),
-            upstream: Url::parse("http://up:80").unwrap(),
+            upstream: Some(Url::parse("http://up:80").unwrap()),
             authentication: Authentication::Enabled,
             providers: vec![],
             access: AllowList::default(),
@@ -287,6 +293,7 @@ timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60}
             forward: ForwardSettings::default(),
             ops_listen: default_ops_listen(),
             timeouts: Timeouts::default(),
+            forward_auth: None,
         };
         assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/base/oauth2/callback");
         let yaml = cfg.to_yaml().unwrap();

@@ -45,13 +45,20 @@ pub fn policy_problems(spec: &AuthPolicySpec) -> Vec<String> {
     if parse_duration_secs(&spec.session.ttl).is_none() {
         problems.push(format!("session.ttl {:?} is not a duration such as 12h", spec.session.ttl));
     }
-    if let Some(t) = &spec.upstream.timeout
+    if let Some(t) = spec.upstream.as_ref().and_then(|u| u.timeout.as_ref())
         && parse_duration_secs(t).is_none()
     {
         problems.push(format!("upstream.timeout {t:?} is not a duration such as 30s"));
     }
     if let Some(bad) = spec.forward.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
         problems.push(format!("forward.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
+    }
+    let forward_auth = spec.forward_auth.iter().flat_map(|f| &f.trusted_proxies);
+    if let Some(bad) = forward_auth.clone().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
+        problems.push(format!("forwardAuth.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
+    }
+    if spec.forward_auth.as_ref().is_some_and(|f| f.trusted_proxies.is_empty()) {
+        problems.push("forwardAuth.trustedProxies must name at least one proxy: an empty list trusts no one".into());
     }
     problems
 }

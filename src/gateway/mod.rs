@@ -65,7 +65,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
     if config.authentication == Authentication::Disabled {
         tracing::warn!(
-            upstream = %config.upstream,
+            upstream = config.upstream.as_ref().map_or("none", |u| u.as_str()),
             "AUTHENTICATION IS DISABLED: every request is passed to the upstream without sign-in"
         );
     }
@@ -74,7 +74,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         ops = %ops_bound,
         workers,
         external_url = %config.external_url,
-        upstream = %config.upstream,
+        upstream = config.upstream.as_ref().map_or("none", |u| u.as_str()),
         providers = ?config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
         "gateway listening"
     );

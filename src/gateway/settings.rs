@@ -242,7 +242,7 @@ pub fn merge(
                 .external_url
                 .clone()
                 .ok_or_else(|| missing("the external URL", "AUTHGATE_EXTERNAL_URL"))?,
-            upstream: args.upstream.clone().ok_or_else(|| missing("the upstream", "AUTHGATE_UPSTREAM"))?,
+            upstream: Some(args.upstream.clone().ok_or_else(|| missing("the upstream", "AUTHGATE_UPSTREAM"))?),
             authentication: Authentication::Enabled,
             providers: Vec::new(),
             access: AllowList::default(),
@@ -257,6 +257,7 @@ pub fn merge(
             forward: ForwardSettings::default(),
             ops_listen: SocketAddr::from(([0, 0, 0, 0], super::config::DEFAULT_OPS_PORT)),
             timeouts: Default::default(),
+            forward_auth: None,
         },
     };
     if let Some(v) = args.ops_listen {
@@ -280,7 +281,7 @@ pub fn merge(
         config.external_url = v.clone();
     }
     if let Some(v) = &args.upstream {
-        config.upstream = v.clone();
+        config.upstream = Some(v.clone());
     }
     if let Some(v) = args.authentication {
         config.authentication = v;

@@ -23,7 +23,7 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
     GatewayConfig {
         listen: ([127, 0, 0, 1], port).into(),
         external_url: Url::parse(&format!("http://127.0.0.1:{port}")).unwrap(),
-        upstream: upstream.clone(),
+        upstream: Some(upstream.clone()),
         authentication: Authentication::Enabled,
         providers,
         access: AllowList::default(),
@@ -38,6 +38,7 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
         // Each process gets its own ops port on the command line.
         ops_listen: ([127, 0, 0, 1], 0).into(),
         timeouts: Default::default(),
+        forward_auth: None,
     }
 }
 

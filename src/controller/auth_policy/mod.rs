@@ -134,11 +134,12 @@ async fn write_children(
     providers: &[ResolvedProvider],
 ) -> Result<Result<Arc<Deployment>, Blocked>> {
     let name = policy.name_any();
-    let Some(upstream) = policy.spec.upstream_url(ns) else {
+    let upstream = policy.spec.upstream_url(ns);
+    if policy.spec.upstream.is_some() && upstream.is_none() {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
-    };
+    }
     // The cookie keys come from the existing Secret, inside `ensure`.
-    let config = match render::gateway_config(policy, &upstream, providers, Vec::new()) {
+    let config = match render::gateway_config(policy, upstream.as_deref(), providers, Vec::new()) {
         Ok(c) => c,
         Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
     };

@@ -50,7 +50,7 @@ fn opt_url(field: &'static str, value: Option<&String>) -> Result<Option<Url>, R
 /// Renders the complete gateway config.
 pub fn gateway_config(
     policy: &AuthPolicy,
-    upstream: &str,
+    upstream: Option<&str>,
     providers: &[ResolvedProvider],
     keys: Vec<Redacted>,
 ) -> Result<GatewayConfig, RenderError> {
@@ -59,7 +59,7 @@ pub fn gateway_config(
         return Err(RenderError::BadTrustedProxy(bad.clone()));
     }
     let mut timeouts = Timeouts::default();
-    if let Some(t) = &spec.upstream.timeout {
+    if let Some(t) = spec.upstream.as_ref().and_then(|u| u.timeout.as_ref()) {
         timeouts.upstream_seconds = parse_duration_secs(t).ok_or_else(|| RenderError::BadTimeout(t.clone()))?;
     }
     let cookie_name = match &spec.session.cookie_name {
@@ -99,7 +99,7 @@ pub fn gateway_config(
     Ok(GatewayConfig {
         listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_PORT)),
         external_url: url("externalUrl", &spec.external_url)?,
-        upstream: url("upstream", upstream)?,
+        upstream: upstream.map(|u| url("upstream", u)).transpose()?,
         authentication: spec.authentication,
         providers,
         access: spec.access.allow.clone(),
@@ -114,6 +114,7 @@ pub fn gateway_config(
         forward: spec.forward.clone(),
         ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_OPS_PORT)),
         timeouts,
+        forward_auth: spec.forward_auth.clone(),
     })
 }
 
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn cookie_names_default_per_policy_and_can_be_chosen() {
-        let render = |p: &AuthPolicy| gateway_config(p, "http://app:8080", &[], Vec::new()).unwrap();
+        let render = |p: &AuthPolicy| gateway_config(p, Some("http://app:8080"), &[], Vec::new()).unwrap();
         let a = render(&policy("team-a", "grafana", serde_json::json!({})));
         let b = render(&policy("team-b", "grafana", serde_json::json!({})));
         assert_ne!(a.session.cookie_name, b.session.cookie_name);
@@ -147,9 +148,12 @@ mod tests {
     #[test]
     fn timeouts_and_trusted_proxies_are_checked() {
         let p = policy("ns", "p", serde_json::json!({"upstream": {"url": "http://app:8080", "timeout": "2m"}}));
-        assert_eq!(gateway_config(&p, "http://app:8080", &[], Vec::new()).unwrap().timeouts.upstream_seconds, 120);
+        assert_eq!(
+            gateway_config(&p, Some("http://app:8080"), &[], Vec::new()).unwrap().timeouts.upstream_seconds,
+            120
+        );
         let bad = policy("ns", "p", serde_json::json!({"forward": {"trustedProxies": ["10.0.0.0/8", "10.0.0.1/40"]}}));
-        let err = gateway_config(&bad, "http://app:8080", &[], Vec::new()).unwrap_err();
+        let err = gateway_config(&bad, Some("http://app:8080"), &[], Vec::new()).unwrap_err();
         assert!(matches!(err, RenderError::BadTrustedProxy(ref c) if c == "10.0.0.1/40"), "{err}");
     }
 }

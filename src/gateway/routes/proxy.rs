@@ -34,7 +34,12 @@ pub(crate) async fn proxy_request(
     request: Request,
 ) -> Response {
     let gw = &*worker.gw;
-    let proxy = worker.upstreams.for_path(request.uri().path());
+    let Some(proxy) = worker.upstreams.for_path(request.uri().path()) else {
+        // Forward-auth only: the ingress forwards, this gateway does not.
+        gw.metrics.request(Outcome::BadRequest);
+        return (axum::http::StatusCode::NOT_FOUND, "this gateway serves sign-in and forward-auth only\n")
+            .into_response();
+    };
     if let Err(refused) = request_target::check(request.method(), request.uri()) {
         gw.metrics.request(Outcome::BadRequest);
         return (refused.status(), format!("{refused}\n")).into_response();

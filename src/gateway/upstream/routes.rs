@@ -15,17 +15,18 @@ pub struct Route {
     pub upstream: Url,
 }
 
-/// Routes by path prefix, longest first. Every table has a route at `/`,
-/// so every request path has exactly one route.
+/// Routes by path prefix, longest first. A table either has a route at
+/// `/`, so every path has exactly one, or is empty (a gateway that serves
+/// forward-auth only).
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     routes: Vec<Route>,
 }
 
 impl RouteTable {
-    /// The table of a policy with one upstream for every path.
-    pub fn single(upstream: Url) -> Self {
-        Self { routes: vec![Route { prefix: "/".into(), upstream }] }
+    /// The table of a policy with one upstream for every path, or none.
+    pub fn single(upstream: Option<Url>) -> Self {
+        Self { routes: upstream.into_iter().map(|upstream| Route { prefix: "/".into(), upstream }).collect() }
     }
 
     /// Every route, in the order [`RouteTable::select`] tries them; the
@@ -34,9 +35,9 @@ impl RouteTable {
         &self.routes
     }
 
-    /// The index of the route that serves `path`.
-    pub fn select(&self, path: &str) -> usize {
-        self.routes.iter().position(|r| serves(&r.prefix, path)).unwrap_or(self.routes.len() - 1)
+    /// The index of the route that serves `path`, if any does.
+    pub fn select(&self, path: &str) -> Option<usize> {
+        self.routes.iter().position(|r| serves(&r.prefix, path))
     }
 }
 
@@ -58,9 +59,9 @@ impl Upstreams {
         Ok(Self { table: table.clone(), proxies })
     }
 
-    /// The pool of the route that serves `path`.
-    pub fn for_path(&self, path: &str) -> &Proxy {
-        &self.proxies[self.table.select(path)]
+    /// The pool of the route that serves `path`, if any does.
+    pub fn for_path(&self, path: &str) -> Option<&Proxy> {
+        self.table.select(path).map(|i| &self.proxies[i])
     }
 }
 
@@ -82,11 +83,12 @@ mod tests {
 
     #[test]
     fn one_route_serves_every_path() {
-        let table = RouteTable::single(url("http://app:8080"));
+        let table = RouteTable::single(Some(url("http://app:8080")));
         for path in ["/", "/x", "/oauth2x", "/a/b?c"] {
-            assert_eq!(table.select(path), 0, "{path}");
+            assert_eq!(table.select(path), Some(0), "{path}");
         }
-        assert_eq!(table.routes()[table.select("/x")].upstream, url("http://app:8080"));
+        assert_eq!(table.routes()[0].upstream, url("http://app:8080"));
+        assert_eq!(RouteTable::single(None).select("/x"), None, "forward-auth only: no route");
     }
 
     #[test]
