@@ -16,6 +16,7 @@ pub mod coalescer;
 pub mod error;
 pub mod listener;
 pub mod metrics;
+pub mod original_request;
 pub mod pages;
 pub mod providers;
 pub mod refresh;
