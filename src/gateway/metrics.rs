@@ -30,16 +30,23 @@ pub enum Outcome {
     /// Refused before authentication or forwarding: `CONNECT`, `OPTIONS *`,
     /// a dot segment in the path, or a broken request body.
     BadRequest,
+    /// A forward-auth check that let the request pass.
+    ForwardAuthAllowed,
+    /// A forward-auth check refused before authentication: an untrusted
+    /// peer, a foreign host, an aliased or malformed original request.
+    ForwardAuthRefused,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 6] = [
+    const ALL: [Outcome; 8] = [
         Self::Proxied,
         Self::PassedThrough,
         Self::LoginRedirect,
         Self::Unauthorized,
         Self::UpstreamError,
         Self::BadRequest,
+        Self::ForwardAuthAllowed,
+        Self::ForwardAuthRefused,
     ];
 
     fn label(self) -> &'static str {
@@ -50,6 +57,8 @@ impl Outcome {
             Self::Unauthorized => "unauthorized",
             Self::UpstreamError => "upstream_error",
             Self::BadRequest => "bad_request",
+            Self::ForwardAuthAllowed => "forward_auth_allowed",
+            Self::ForwardAuthRefused => "forward_auth_refused",
         }
     }
 }
@@ -80,7 +89,7 @@ pub struct RefreshLabels {
 /// All gateway metrics.
 pub struct Metrics {
     registry: Registry,
-    outcomes: [Counter; 6],
+    outcomes: [Counter; 8],
     logins: Family<LoginLabels, Counter>,
     refreshes: Family<RefreshLabels, Counter>,
     upstream_latency: AtomicHistogram,

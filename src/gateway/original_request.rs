@@ -89,7 +89,8 @@ pub fn from_headers(headers: &HeaderMap, external: &Url) -> Result<Option<Origin
     } else {
         return Ok(None);
     };
-    let method = method.map_or(Ok(Method::GET), |m| Method::from_bytes(m.as_bytes()).map_err(|_| Refused::Malformed))?;
+    let method =
+        method.map_or(Ok(Method::GET), |m| Method::from_bytes(m.as_bytes()).map_err(|_| Refused::Malformed))?;
     judge(url, method, external).map(Some)
 }
 

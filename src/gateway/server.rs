@@ -44,6 +44,12 @@ pub struct Paths {
     pub sign_out: String,
     /// `…/oauth2/userinfo`.
     pub userinfo: String,
+    /// `…/oauth2/auth`: forward-auth for nginx `auth_request`.
+    pub auth: String,
+    /// `…/oauth2/verify`: forward-auth that sends browsers to sign in.
+    pub verify: String,
+    /// `…/oauth2/ext_authz`: the path prefix of Envoy's `ext_authz`.
+    pub ext_authz: String,
     /// The external URL's path, with a trailing slash: the default `rd`.
     pub home: String,
 }
@@ -56,6 +62,9 @@ impl Paths {
             callback: format!("{base}/oauth2/callback"),
             sign_out: format!("{base}/oauth2/sign_out"),
             userinfo: format!("{base}/oauth2/userinfo"),
+            auth: format!("{base}/oauth2/auth"),
+            verify: format!("{base}/oauth2/verify"),
+            ext_authz: format!("{base}/oauth2/ext_authz"),
             home: format!("{base}/"),
         }
     }
@@ -73,6 +82,9 @@ pub struct Gateway {
     pub(crate) metrics: Metrics,
     pub(crate) refreshes: RefreshCoalescer,
     pub(crate) routes: RouteTable,
+    /// The proxies that may ask forward-auth questions; `None` when the
+    /// policy serves no forward-auth.
+    pub(crate) forward_auth: Option<Vec<ipnet::IpNet>>,
 }
 
 impl Gateway {
@@ -166,7 +178,23 @@ impl Gateway {
         // https) up front.
         let routes = RouteTable::single(config.upstream.clone());
         Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
+        let forward_auth = match &config.forward_auth {
+            None => None,
+            Some(f) if f.trusted_proxies.is_empty() => {
+                return Err(Error::Config("forwardAuth.trustedProxies must name at least one proxy".into()));
+            }
+            Some(f) => Some(
+                f.trusted_proxies
+                    .iter()
+                    .map(|c| {
+                        c.parse()
+                            .map_err(|_| Error::Config(format!("forwardAuth.trustedProxies entry {c:?} is not a CIDR")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(Self {
+            forward_auth,
             routes,
             paths: Paths::new(external),
             keyring,

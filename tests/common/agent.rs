@@ -162,7 +162,7 @@ impl Agent {
     }
 
     /// The `Cookie` header value for a request to `port`.
-    fn cookie_header_for(&self, port: Option<u16>) -> Option<String> {
+    pub fn cookie_header_for(&self, port: Option<u16>) -> Option<String> {
         let pairs: Vec<String> = self
             .jar
             .iter()

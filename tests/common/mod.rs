@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod echo;
 pub mod gateway;
 pub mod login;
+pub mod nginx;
 pub mod op;
 pub mod ports;
 pub mod serve;

@@ -7,6 +7,7 @@
 //! uses only part of it.
 #![allow(dead_code)]
 
+pub mod envoy;
 pub mod github;
 pub mod hostile_op;
 

@@ -73,7 +73,8 @@ fn a_query_string_cannot_move_the_request_under_another_path() {
 #[test]
 fn underscore_and_dot_spellings_are_refused() {
     for alias in ["x_original_url", "x.forwarded.uri", "x-forwarded_host", "X_Forwarded_Method"] {
-        let h = headers(&[(alias, "https://app.example.com/base/"), ("x-original-url", "https://app.example.com/base/")]);
+        let h =
+            headers(&[(alias, "https://app.example.com/base/"), ("x-original-url", "https://app.example.com/base/")]);
         assert_eq!(from_headers(&h, &external()), Err(Refused::AliasedHeader), "{alias}");
     }
     let h = headers(&[("x_custom_thing", "1"), ("x-original-url", "https://app.example.com/base/")]);
@@ -95,8 +96,9 @@ fn forwarded_prefix_and_rfc7239_never_name_the_request() {
 #[test]
 fn envoy_puts_the_path_after_the_prefix() {
     let h = headers(&[("host", "app.example.com"), ("x-forwarded-proto", "https")]);
-    let o = from_ext_authz(&Method::PUT, "/base/oauth2/ext_authz/base/api?x=1", "/base/oauth2/ext_authz", &h, &external())
-        .unwrap();
+    let o =
+        from_ext_authz(&Method::PUT, "/base/oauth2/ext_authz/base/api?x=1", "/base/oauth2/ext_authz", &h, &external())
+            .unwrap();
     assert_eq!((o.method, o.path_and_query.as_str()), (Method::PUT, "/base/api?x=1"));
     let evil = headers(&[("host", "evil.example.com"), ("x-forwarded-proto", "https")]);
     assert_eq!(

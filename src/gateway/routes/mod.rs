@@ -2,6 +2,7 @@
 //! signing in, the session endpoints, everything else (the proxy), and the
 //! operations endpoints on their own port.
 
+pub mod forward_auth;
 pub mod login;
 pub mod proxy;
 pub mod session;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 
 use super::config::Authentication;
 use super::server::{Gateway, Worker};
@@ -30,6 +31,13 @@ pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
             .route(&paths.callback, get(login::callback))
             .route(&paths.sign_out, get(session::sign_out).post(session::sign_out))
             .route(&paths.userinfo, get(session::userinfo));
+        if gw.forward_auth.is_some() {
+            router = router
+                .route(&paths.auth, get(forward_auth::auth_request))
+                .route(&paths.verify, any(forward_auth::verify))
+                .route(&format!("{}/", paths.ext_authz), any(forward_auth::ext_authz))
+                .route(&format!("{}/{{*original}}", paths.ext_authz), any(forward_auth::ext_authz));
+        }
     }
     router.fallback(proxy::proxy_request).with_state(Worker { gw, upstreams: Arc::new(upstreams) })
 }

@@ -1,0 +1,165 @@
+//! Forward-auth: an ingress asks whether a request it holds may pass, and
+//! as whom. The same authentication chain as the proxy route decides.
+//!
+//! - `…/oauth2/auth` (nginx `auth_request`, oauth2-proxy compatible):
+//!   202 with the identity headers, 401 without a session.
+//! - `…/oauth2/verify` (Traefik `ForwardAuth`): 200 with the identity
+//!   headers; a browser without a session gets 302 to sign in (Traefik
+//!   relays any non-2xx answer to the client), an API client 401.
+//! - `…/oauth2/ext_authz/<original path>` (Envoy `ext_authz` over HTTP):
+//!   as `verify`, but 200 is the only allowing status Envoy knows, and the
+//!   original path follows the prefix.
+//!
+//! A refused user never gets this far: sign-in itself answers 403. A
+//! session refreshed during the check sends its `Set-Cookie` back, for the
+//! ingress to relay to the browser.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::gateway::authn::{Authn, Caller, Rejection};
+use crate::gateway::coalescer::RefreshFailure;
+use crate::gateway::metrics::Outcome;
+use crate::gateway::original_request::{self, Original, Refused};
+use crate::gateway::pages;
+use crate::gateway::refresh::refresh;
+use crate::gateway::routes::proxy::wants_html;
+use crate::gateway::routes::session::unauthorized_json;
+use crate::gateway::server::{Gateway, found};
+use crate::gateway::session::{Present, SessionStore, SessionView, now};
+use crate::gateway::upstream::headers::add_identity;
+
+/// `X-Auth-Request-Access-Token`, as oauth2-proxy names it.
+static X_AUTH_REQUEST_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-request-access-token");
+
+/// Which forward-auth contract a check follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contract {
+    /// nginx `auth_request`: 202 / 401.
+    AuthRequest,
+    /// Traefik `ForwardAuth`: 200 / 302 for browsers / 401.
+    Verify,
+    /// Envoy `ext_authz`: as `Verify`, original path after the prefix.
+    ExtAuthz,
+}
+
+pub(crate) async fn auth_request(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    check(&gw, peer, request.into_parts().0, Contract::AuthRequest).await
+}
+
+pub(crate) async fn verify(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    check(&gw, peer, request.into_parts().0, Contract::Verify).await
+}
+
+pub(crate) async fn ext_authz(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    check(&gw, peer, request.into_parts().0, Contract::ExtAuthz).await
+}
+
+async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contract) -> Response {
+    let headers = &request.headers;
+    let original = match original_of(gw, peer, &request, contract) {
+        Ok(original) => original,
+        Err(refused) => {
+            gw.metrics.request(Outcome::ForwardAuthRefused);
+            tracing::info!(peer = %peer.ip(), reason = %refused, "forward-auth request refused");
+            let status = if refused == Refused::Malformed { StatusCode::BAD_REQUEST } else { StatusCode::FORBIDDEN };
+            return (status, format!("{refused}\n")).into_response();
+        }
+    };
+    let now = now();
+    let session = match gw.authenticate(headers, now).await {
+        Authn::Caller(Caller::Session(session)) => session,
+        Authn::Anonymous => return deny(gw, headers, original.as_ref(), contract, Present::default()),
+        Authn::Rejected(Rejection::SessionEnded(ours)) => return deny(gw, headers, original.as_ref(), contract, ours),
+    };
+    let (stored, present) = (session.view(), session.present);
+    let mut out = HeaderMap::new();
+    let refreshed: Vec<u8>;
+    let view = if stored.refresh_due(now) && stored.refresh_token.is_some() {
+        match refresh(gw, &stored).await {
+            Ok(fresh) => {
+                if let Err(e) = gw.sessions().save(&fresh, present, &mut out).await {
+                    tracing::warn!(error = %e, "refreshed session not stored");
+                }
+                refreshed = fresh.encode();
+                SessionView::decode(&refreshed).expect("just encoded")
+            }
+            Err(RefreshFailure::Transient) if !stored.access_expired(now) => stored,
+            Err(_) => return deny(gw, headers, original.as_ref(), contract, present),
+        }
+    } else {
+        stored
+    };
+    if view.access_expired(now) && gw.config.forward.access_token {
+        return deny(gw, headers, original.as_ref(), contract, present);
+    }
+    let forward = &gw.config.forward;
+    add_identity(&mut out, &view, forward.identity_headers, forward.access_token);
+    if forward.access_token
+        && let Ok(mut token) = HeaderValue::from_str(view.access_token)
+    {
+        token.set_sensitive(true);
+        out.insert(X_AUTH_REQUEST_ACCESS_TOKEN.clone(), token);
+    }
+    gw.metrics.request(Outcome::ForwardAuthAllowed);
+    let status = if contract == Contract::AuthRequest { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let mut response = status.into_response();
+    response.headers_mut().extend(out);
+    response
+}
+
+/// The peer must be trusted before any header it sends is read.
+fn original_of(
+    gw: &Gateway,
+    peer: SocketAddr,
+    request: &Parts,
+    contract: Contract,
+) -> Result<Option<Original>, Refused> {
+    let trusted = gw.forward_auth.as_deref().unwrap_or_default();
+    if !trusted.iter().any(|net| net.contains(&peer.ip())) {
+        return Err(Refused::UntrustedPeer);
+    }
+    let external = &gw.config.external_url;
+    match contract {
+        Contract::ExtAuthz => {
+            let target = request.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            original_request::from_ext_authz(&request.method, target, &gw.paths.ext_authz, &request.headers, external)
+                .map(Some)
+        }
+        Contract::AuthRequest | Contract::Verify => original_request::from_headers(&request.headers, external),
+    }
+}
+
+/// No session (or an ended one): 401, or for a browser under the
+/// redirecting contracts 302 to sign in and come back to the original URL.
+fn deny(gw: &Gateway, headers: &HeaderMap, original: Option<&Original>, contract: Contract, ours: Present) -> Response {
+    let mut response = if contract != Contract::AuthRequest && wants_html(headers) {
+        gw.metrics.request(Outcome::LoginRedirect);
+        let back = original.map(|o| o.path_and_query.as_str());
+        pages::harden(found(&gw.start_href(None, back, None)))
+    } else {
+        gw.metrics.request(Outcome::Unauthorized);
+        unauthorized_json()
+    };
+    if ours != Present::default() {
+        gw.cookies.clear_session(ours, response.headers_mut());
+    }
+    response
+}

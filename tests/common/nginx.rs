@@ -1,0 +1,137 @@
+//! A real nginx (Debian's, with `auth_request` compiled in) as the ingress
+//! in front of a forward-auth gateway, the way ingress-nginx wires
+//! `auth-url`, `auth-signin` and `auth-response-headers`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The nginx binary, if this machine has one (`AUTHGATE_NGINX` overrides).
+pub fn binary() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("AUTHGATE_NGINX") {
+        return Some(PathBuf::from(p));
+    }
+    ["/usr/sbin/nginx", "/usr/bin/nginx"].into_iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// One nginx process with its own prefix directory; stopped on drop.
+pub struct Nginx {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx on `port`: `/oauth2/` goes to the gateway on
+    /// `gateway_port`; `/api/` asks `/oauth2/auth` and answers 401 itself
+    /// without a session; everything else asks too and sends browsers to
+    /// sign in. Both pass the identity headers, the access token and any
+    /// refreshed session cookie on.
+    pub async fn start(port: u16, gateway_port: u16, upstream_port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display();
+        let guarded = |extra: &str| {
+            format!(
+                r#"
+      auth_request /oauth2/auth;
+      {extra}
+      auth_request_set $auth_user $upstream_http_x_auth_request_user;
+      auth_request_set $auth_email $upstream_http_x_auth_request_email;
+      auth_request_set $auth_groups $upstream_http_x_auth_request_groups;
+      auth_request_set $auth_token $upstream_http_x_auth_request_access_token;
+      auth_request_set $auth_cookie $upstream_http_set_cookie;
+      add_header Set-Cookie $auth_cookie;
+      proxy_set_header X-Auth-Request-User $auth_user;
+      proxy_set_header X-Auth-Request-Email $auth_email;
+      proxy_set_header X-Auth-Request-Groups $auth_groups;
+      proxy_set_header Authorization "Bearer $auth_token";
+      proxy_pass http://127.0.0.1:{upstream_port};"#
+            )
+        };
+        let conf = format!(
+            r#"
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 128; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  # Chunked session cookies need room (as ingress-nginx's proxy-buffer-size).
+  large_client_header_buffers 4 32k;
+  proxy_buffer_size 32k;
+  proxy_buffers 8 32k;
+  server {{
+    listen 127.0.0.1:{port};
+    location /oauth2/ {{
+      proxy_pass http://127.0.0.1:{gateway_port};
+      proxy_set_header Host $http_host;
+    }}
+    location = /oauth2/auth {{
+      proxy_pass http://127.0.0.1:{gateway_port};
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-Method $request_method;
+    }}
+    location /api/ {{{api}
+    }}
+    location / {{{browser}
+    }}
+    location @signin {{
+      return 302 /oauth2/start?rd=$request_uri;
+    }}
+  }}
+}}
+"#,
+            api = guarded(""),
+            browser = guarded("error_page 401 = @signin;"),
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf");
+        let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log");
+        let child = Command::new(binary().expect("nginx"))
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn nginx");
+        let me = Self { child, base: format!("http://127.0.0.1:{port}"), dir };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "nginx did not start: {}", me.logs());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        me
+    }
+
+    /// An absolute URL on nginx.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base)
+    }
+
+    /// nginx's error log and stderr.
+    pub fn logs(&self) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
+        format!("{}{}", read("stderr.log"), read("error.log"))
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
