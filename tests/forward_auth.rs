@@ -29,7 +29,15 @@ struct Setup {
 }
 
 async fn setup(public: &str, access_token_ttl: u64, trusted: &str) -> Option<Setup> {
+    setup_on(free_port(), public, access_token_ttl, trusted).await
+}
+
+/// [`setup`] with the gateway on `port`; an empty `public` means the
+/// gateway's own URL (checks sent straight to it).
+async fn setup_on(port: u16, public: &str, access_token_ttl: u64, trusted: &str) -> Option<Setup> {
     common::init();
+    let own = format!("http://127.0.0.1:{port}");
+    let public = if public.is_empty() { own.as_str() } else { public };
     let callback = format!("{public}/oauth2/callback");
     let op = Op::start(OpSettings {
         access_token_ttl,
@@ -38,7 +46,6 @@ async fn setup(public: &str, access_token_ttl: u64, trusted: &str) -> Option<Set
     })
     .await?;
     let echo = Echo::start().await;
-    let port = free_port();
     let mut config: GatewayConfig =
         gateway::config(port, &echo.url(), vec![gateway::oidc_provider(&op, "corp", CLIENT_ID, CLIENT_SECRET)]);
     config.external_url = Url::parse(public).unwrap();
@@ -215,4 +222,88 @@ async fn through_envoy_ext_authz_the_decision_and_the_headers() {
     assert_eq!((echo["method"].as_str(), echo["path"].as_str()), (Some("PUT"), Some("/app/item")));
     assert_eq!(header_values(&echo, "x-auth-request-user"), ["alice@example.com"]);
     assert!(header(&echo, "authorization").is_some_and(|a| a.starts_with("Bearer ")));
+}
+
+/// Asks the gateway directly, as a proxy at 127.0.0.1 would.
+async fn ask(gw: &Gateway, path: &str, accept: Accept, headers: &[(&str, &str)]) -> common::agent::Reply {
+    Agent::new().send(Method::GET, &gw.url(path), accept, headers, None).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_untrusted_peer_is_refused_whatever_it_names() {
+    let Some(s) = setup("", 3600, "10.0.0.0/8").await else { return };
+    let own = s.gateway.url("/private");
+    for headers in [
+        vec![("x-original-url", own.as_str())],
+        vec![("x-forwarded-host", "127.0.0.1"), ("x-forwarded-uri", "/private")],
+        vec![],
+    ] {
+        for path in ["/oauth2/auth", "/oauth2/verify", "/oauth2/ext_authz/private"] {
+            let reply = ask(&s.gateway, path, Accept::Html, &headers).await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path} {headers:?}: {}", reply.body);
+            assert!(reply.location().is_none());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trusted_proxy_still_cannot_name_another_host_an_alias_or_a_trick() {
+    let port = free_port();
+    let Some(s) = setup_on(port, "", 3600, "127.0.0.1/32").await else { return };
+    let host = format!("127.0.0.1:{port}");
+    let refused = [
+        vec![("x-original-url", "http://evil.example.com/private".to_owned())],
+        vec![("x-forwarded-host", "evil.example.com".to_owned()), ("x-forwarded-uri", "/private".to_owned())],
+        vec![("x-forwarded-host", host.clone()), ("x-forwarded-uri", "//evil.example.com/".to_owned())],
+        vec![("x-forwarded-host", host.clone()), ("x-forwarded-uri", "/a/%2e%2e/b".to_owned())],
+        vec![("x_original_url", "http://evil.example.com/".to_owned()), ("x-original-url", s.gateway.url("/"))],
+        vec![
+            ("x.forwarded.uri", "/x".to_owned()),
+            ("x-forwarded-host", host.clone()),
+            ("x-forwarded-uri", "/x".to_owned()),
+        ],
+    ];
+    for headers in refused {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let reply = ask(&s.gateway, "/oauth2/verify", Accept::Html, &h).await;
+        assert!(
+            matches!(reply.status, StatusCode::FORBIDDEN | StatusCode::BAD_REQUEST),
+            "{h:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        assert!(reply.location().is_none(), "never a redirect for a refused check: {h:?}");
+    }
+    let envoy_evil = ask(&s.gateway, "/oauth2/ext_authz/private", Accept::Html, &[("host", "evil.example.com")]).await;
+    assert_eq!(envoy_evil.status, StatusCode::FORBIDDEN, "{}", envoy_evil.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sign_in_redirect_stays_on_the_policys_origin() {
+    let port = free_port();
+    let Some(s) = setup_on(port, "", 3600, "127.0.0.1/32").await else { return };
+    let host = format!("127.0.0.1:{port}");
+    // A query string naming another URL, a prefix header, RFC 7239: none of
+    // them moves where the browser is sent back to.
+    let reply = ask(
+        &s.gateway,
+        "/oauth2/verify",
+        Accept::Html,
+        &[
+            ("x-forwarded-host", &host),
+            ("x-forwarded-uri", "/x?rd=https://evil.example.com/#frag"),
+            ("x-forwarded-prefix", "https://evil.example.com"),
+            ("forwarded", "host=evil.example.com;proto=https"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
+    let to = reply.location().unwrap();
+    assert_eq!(to.host_str(), Some("127.0.0.1"));
+    assert_eq!(to.port(), Some(port));
+    let rd = to.query_pairs().find(|(k, _)| k == "rd").map(|(_, v)| v.into_owned()).unwrap();
+    assert_eq!(rd, "/x?rd=https://evil.example.com/");
+    // And the nginx contract never redirects at all.
+    let nginx = ask(&s.gateway, "/oauth2/auth", Accept::Html, &[("x-original-url", &s.gateway.url("/x"))]).await;
+    assert_eq!(nginx.status, StatusCode::UNAUTHORIZED);
 }

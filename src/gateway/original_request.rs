@@ -77,8 +77,10 @@ pub fn from_headers(headers: &HeaderMap, external: &Url) -> Result<Option<Origin
         }
     };
     let (url, method) = if let Some(full) = text("x-original-url")? {
+        refuse_raw_dot_segments(full)?;
         (Url::parse(full).map_err(|_| Refused::Malformed)?, text("x-original-method")?)
     } else if let Some(uri) = text("x-forwarded-uri")? {
+        refuse_raw_dot_segments(uri)?;
         let proto = text("x-forwarded-proto")?.unwrap_or(external.scheme());
         let host = text("x-forwarded-host")?.ok_or(Refused::Malformed)?;
         let url = Url::parse(&format!("{proto}://{host}{uri}")).map_err(|_| Refused::Malformed)?;
@@ -105,6 +107,7 @@ pub fn from_ext_authz(
 ) -> Result<Original, Refused> {
     refuse_aliases(headers)?;
     let rest = path_and_query.strip_prefix(prefix).ok_or(Refused::Malformed)?;
+    refuse_raw_dot_segments(rest)?;
     if !rest.starts_with('/') {
         return Err(Refused::Malformed);
     }
@@ -112,6 +115,13 @@ pub fn from_ext_authz(
     let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or(external.scheme());
     let url = Url::parse(&format!("{proto}://{host}{rest}")).map_err(|_| Refused::Malformed)?;
     judge(url, method.clone(), external)
+}
+
+/// Dot segments in the text as sent, before URL parsing resolves them
+/// away (`/a/%2e%2e/b` would quietly become `/b`).
+fn refuse_raw_dot_segments(text: &str) -> Result<(), Refused> {
+    let path = text.split(['?', '#']).next().unwrap_or_default();
+    if has_dot_segment(path) { Err(Refused::Malformed) } else { Ok(()) }
 }
 
 fn refuse_aliases(headers: &HeaderMap) -> Result<(), Refused> {
@@ -124,7 +134,9 @@ fn judge(url: Url, method: Method, external: &Url) -> Result<Original, Refused> 
         return Err(Refused::ForeignHost);
     }
     let path = url.path();
-    if has_dot_segment(path) {
+    // `//host/…` would read as another origin wherever it is used as a
+    // target (a protocol-relative reference).
+    if has_dot_segment(path) || path.starts_with("//") || path.contains('\\') {
         return Err(Refused::Malformed);
     }
     let base = external.path().trim_end_matches('/');

@@ -110,3 +110,12 @@ fn envoy_puts_the_path_after_the_prefix() {
         Err(Refused::Malformed)
     );
 }
+
+#[test]
+fn a_protocol_relative_path_is_malformed_even_at_the_root() {
+    let root = Url::parse("https://app.example.com/").unwrap();
+    for uri in ["//evil.example.com/", "/\\evil.example.com/"] {
+        let h = headers(&[("x-forwarded-host", "app.example.com"), ("x-forwarded-uri", uri)]);
+        assert_eq!(from_headers(&h, &root), Err(Refused::Malformed), "{uri}");
+    }
+}
