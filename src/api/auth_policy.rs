@@ -98,7 +98,8 @@ pub struct ForwardAuth {
     /// ask. Only their `X-Original-URL`, `X-Forwarded-Uri`, `-Host`,
     /// `-Proto` and `-Method` are believed, and a request from anywhere
     /// else is refused. Required, with no default: an empty list trusts no one.
-    #[schemars(length(min = 1, max = 32), inner(length(min = 1, max = 64)))]
+    #[x_kube(validation = Rule::new("size(self) >= 1").message("forwardAuth.trustedProxies must name at least one proxy: an empty list trusts no one"))]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 64)))]
     pub trusted_proxies: Vec<String>,
 }
 

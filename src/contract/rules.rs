@@ -57,9 +57,6 @@ pub fn policy_problems(spec: &AuthPolicySpec) -> Vec<String> {
     if let Some(bad) = forward_auth.clone().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
         problems.push(format!("forwardAuth.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
     }
-    if spec.forward_auth.as_ref().is_some_and(|f| f.trusted_proxies.is_empty()) {
-        problems.push("forwardAuth.trustedProxies must name at least one proxy: an empty list trusts no one".into());
-    }
     problems
 }
 
@@ -122,6 +119,16 @@ mod tests {
         for field in ["session.ttl", "allowedEmails", "upstream.timeout", "forward.trustedProxies"] {
             assert!(problems.contains(field), "{field} in {problems}");
         }
+    }
+
+    #[test]
+    fn forward_auth_proxies_must_be_cidrs() {
+        let spec = policy(
+            "externalUrl: https://x\nproviders: [p]\nforwardAuth: {trustedProxies: [10.0.0.0/8, 10.0.0.0/33]}\n",
+        );
+        let problems = policy_problems(&spec);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("forwardAuth.trustedProxies entry \"10.0.0.0/33\""), "{problems:?}");
     }
 
     #[test]
