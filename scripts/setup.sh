@@ -8,11 +8,30 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v lua5.4 >/dev/null 2>&1 || need_apt+=(lua5.4)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# nginx: only the binary (with http_auth_request_module), run by the tests
+# themselves; the package's service is never started (policy-rc.d below).
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)
 if ((${#need_apt[@]})); then
   echo "[setup] installing ${need_apt[*]}" >&2
   SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # Keep maintainer scripts from starting services (nginx's would otherwise
+  # start on a machine with an init system); removed again afterwards.
+  own_policy=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null || rc=$?
+  ((own_policy)) && $SUDO rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || { echo "[setup] apt-get install ${need_apt[*]} failed ($rc)" >&2; exit "$rc"; }
+fi
+nginx_bin="$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)"
+if ! "$nginx_bin" -V 2>&1 | grep -q with-http_auth_request_module; then
+  echo "[setup] $nginx_bin lacks http_auth_request_module" >&2
+  exit 1
 fi
 
 # The real OpenID Provider (npm oidc-provider), pinned by the lockfile.
@@ -48,4 +67,25 @@ if [[ ! -x "$TOOLS/kstatus-$kstatus_hash/kstatus" ]]; then
   mkdir -p "$TOOLS/kstatus-$kstatus_hash"
   (cd "$ROOT/tests/kstatus" && go build -mod=readonly -trimpath -buildvcs=false -o "$TOOLS/kstatus-$kstatus_hash/kstatus.tmp" .)
   mv -f "$TOOLS/kstatus-$kstatus_hash/kstatus.tmp" "$TOOLS/kstatus-$kstatus_hash/kstatus"
+fi
+
+# Traefik for the forwardAuth tests, built from its Go module into the cache
+# (a no-op when cached). tests/traefik is a wrapper module carrying Traefik's
+# replace/exclude lines, which `go install ...@version` refuses; see
+# tests/traefik/README.md. AUTHGATE_TRAEFIK overrides the path in tests.
+TRAEFIK_VERSION="$(awk '$1 == "require" { $1 = ""; $0 = $0 } $1 == "github.com/traefik/traefik/v3" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tests/traefik/go.mod")"
+[[ -n "$TRAEFIK_VERSION" ]] || { echo "[setup] no Traefik version in tests/traefik/go.mod" >&2; exit 1; }
+if [[ ! -x "$TOOLS/traefik-$TRAEFIK_VERSION/traefik" ]]; then
+  echo "[setup] go build traefik $TRAEFIK_VERSION (cold: ~13 min on 2 cores)" >&2
+  mkdir -p "$TOOLS/traefik-$TRAEFIK_VERSION"
+  tmp="$TOOLS/traefik-$TRAEFIK_VERSION/traefik.tmp"
+  v=github.com/traefik/traefik/v3/pkg/version
+  if ! (cd "$ROOT/tests/traefik" && CGO_ENABLED=0 go build -mod=readonly -trimpath -buildvcs=false \
+        -ldflags="-s -w -X $v.Version=$TRAEFIK_VERSION -X $v.BuildDate=1970-01-01T00:00:00Z" \
+        -o "$tmp" github.com/traefik/traefik/v3/cmd/traefik); then
+    rm -f "$tmp"
+    echo "[setup] building Traefik $TRAEFIK_VERSION from tests/traefik failed" >&2
+    exit 1
+  fi
+  mv -f "$tmp" "$TOOLS/traefik-$TRAEFIK_VERSION/traefik"
 fi
