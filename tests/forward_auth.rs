@@ -1,5 +1,5 @@
 //! Forward-auth: an ingress asks the gateway whether each request may pass.
-//! Real nginx (`auth_request`) and Chromium; Envoy's `ext_authz` contract
+//! Real nginx (`auth_request`), Traefik (`ForwardAuth`) and Chromium; Envoy's `ext_authz` contract
 //! through the harness in `tests/fakes/envoy.rs` (no Envoy build here).
 
 mod common;
@@ -17,6 +17,7 @@ use common::echo::{Echo, header, header_values, report};
 use common::gateway::{self, Gateway};
 use common::nginx::{self, Nginx};
 use common::op::{self, Op, OpSettings};
+use common::traefik::{self, Traefik};
 use common::{CLIENT_ID, CLIENT_SECRET, free_port, require, sre_only};
 use fakes::envoy::{self, ExtAuthz};
 
@@ -306,4 +307,25 @@ async fn the_sign_in_redirect_stays_on_the_policys_origin() {
     // And the nginx contract never redirects at all.
     let nginx = ask(&s.gateway, "/oauth2/auth", Accept::Html, &[("x-original-url", &s.gateway.url("/x"))]).await;
     assert_eq!(nginx.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_traefik_the_redirecting_check_signs_a_browser_in() {
+    if !require("traefik (built by scripts/setup.sh)", traefik::binary().is_some()) {
+        return;
+    }
+    let port = free_port();
+    let Some(s) = setup(&format!("http://127.0.0.1:{port}"), 3600, "127.0.0.1/32").await else { return };
+    let t = Traefik::start(port, port_of(&s.gateway), s.echo.url().port().unwrap(), gateway::COOKIE_NAME).await;
+
+    let api = Agent::new().get(&t.url("/api/x"), Accept::Json).await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED, "an API client is not redirected: {}", api.body);
+    let Some(browser) = common::browser::Browser::start().await else { return };
+    browser.goto(&t.url("/dash?tab=2")).await;
+    browser.sign_in_at_op("alice").await;
+    let echo = browser.echo().await;
+    assert_eq!((echo["path"].as_str(), echo["query"].as_str()), (Some("/dash"), Some("tab=2")), "{echo:#}");
+    assert_eq!(header(&echo, "x-auth-request-user").as_deref(), Some("alice@example.com"), "{}", t.logs());
+    assert!(header(&echo, "authorization").is_some_and(|a| a.starts_with("Bearer ")));
+    browser.close().await;
 }

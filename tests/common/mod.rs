@@ -34,6 +34,7 @@ pub mod nginx;
 pub mod op;
 pub mod ports;
 pub mod serve;
+pub mod traefik;
 
 use authgate::gateway::GatewayConfig;
 
