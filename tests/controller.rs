@@ -58,6 +58,23 @@ async fn examples_apply_print_columns_and_become_ready() {
     let out =
         c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=90s", "ap/grafana", "ap/ci-dashboard"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A forward-auth-only policy (no upstream) still gets its gateway, which
+    // serves sign-in and the auth endpoints.
+    let out = c.kubectl(&["wait", "-n", &ns.name, "--for=condition=Ready", "--timeout=90s", "ap/kibana"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let secret = c.kubectl(&[
+        "get",
+        "secret",
+        "-n",
+        &ns.name,
+        "kibana-auth-credentials",
+        "-o",
+        "jsonpath={.data.gateway\\.yaml}",
+    ]);
+    let yaml = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &secret.stdout).unwrap();
+    let config = authgate::gateway::config::GatewayConfig::from_yaml(std::str::from_utf8(&yaml).unwrap()).unwrap();
+    assert_eq!(config.upstream, None);
+    assert_eq!(config.forward_auth.map(|f| f.trusted_proxies), Some(vec!["10.0.0.0/8".to_owned()]));
 
     let text = |args: &[&str]| String::from_utf8(c.kubectl(args).stdout).unwrap();
     let idp_table = text(&["get", "idp", "-n", &ns.name]);
