@@ -10,3 +10,4 @@
 pub mod config;
 pub mod keys;
 pub mod rules;
+pub mod validate;

@@ -25,9 +25,8 @@ use super::pages;
 use super::providers::{HttpClient, Provider};
 use super::session::{CookieSettings, CookieStore, Keyring};
 use super::upstream::{RouteTable, Upstreams};
-use crate::access::{self, Denial, Principal, is_valid_domain_pattern, safe_redirect};
+use crate::access::{self, Denial, Principal, safe_redirect};
 use crate::api::AllowList;
-use crate::contract::rules::open_to_everyone;
 
 /// Most login attempts (flow cookies) a browser may have open at once, for
 /// several tabs signing in together; starting another drops the oldest.
@@ -96,50 +95,7 @@ impl Gateway {
             (true, _) | (false, false) => Some(Keyring::new(&config.session.keys)?),
             (false, true) => None,
         };
-        if config.session.cookie_name.is_empty()
-            || !config
-                .session
-                .cookie_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        {
-            return Err(Error::Config(format!(
-                "cookie name {:?} must be non-empty [A-Za-z0-9_.-]",
-                config.session.cookie_name
-            )));
-        }
-        if config.session.ttl_seconds == 0 {
-            return Err(Error::Config("the session lifetime (ttlSeconds) must be at least 1 second".into()));
-        }
-        if let Some(domain) = &config.session.cookie_domain
-            && !is_valid_domain_pattern(domain)
-        {
-            // The value itself may be what breaks a header or a log line.
-            return Err(Error::Config(
-                "the cookie domain must be a bare hostname such as example.com or .example.com".into(),
-            ));
-        }
-        if enabled {
-            if config.providers.is_empty() {
-                return Err(Error::Config("authentication is enabled but no provider is configured".into()));
-            }
-            for p in &config.providers {
-                let public = super::providers::is_public(p);
-                if open_to_everyone(public, &p.filters, &config.access, config.allow_all_users) {
-                    return Err(Error::Config(format!(
-                        "provider {:?} ({}) is open to anyone with an account and neither it nor the policy restricts access; \
-                         restrict access or set allowAllUsers explicitly",
-                        p.name, p.provider_type
-                    )));
-                }
-            }
-        }
-        let mut names = std::collections::HashSet::new();
-        for p in &config.providers {
-            if !names.insert(p.name.as_str()) {
-                return Err(Error::Config(format!("provider name {:?} is used twice", p.name)));
-            }
-        }
+        crate::contract::validate::check(&config).map_err(Error::Config)?;
         let external = &config.external_url;
         if !matches!(external.scheme(), "http" | "https") {
             return Err(Error::Config("externalUrl must be http:// or https://".into()));
@@ -178,21 +134,11 @@ impl Gateway {
         // https) up front.
         let routes = RouteTable::single(config.upstream.clone());
         Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
-        let forward_auth = match &config.forward_auth {
-            None => None,
-            Some(f) if f.trusted_proxies.is_empty() => {
-                return Err(Error::Config("forwardAuth.trustedProxies must name at least one proxy".into()));
-            }
-            Some(f) => Some(
-                f.trusted_proxies
-                    .iter()
-                    .map(|c| {
-                        c.parse()
-                            .map_err(|_| Error::Config(format!("forwardAuth.trustedProxies entry {c:?} is not a CIDR")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
+        // Checked by `validate::check` above.
+        let forward_auth = config
+            .forward_auth
+            .as_ref()
+            .map(|f| f.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect::<Vec<ipnet::IpNet>>());
         Ok(Self {
             forward_auth,
             routes,

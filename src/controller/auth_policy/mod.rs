@@ -143,6 +143,10 @@ async fn write_children(
         Ok(c) => c,
         Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
     };
+    // Never write a config the gateway would refuse to start with.
+    if let Err(problem) = crate::contract::validate::check(&config) {
+        return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));
+    }
     let rotation = children::secret::rotation_of(policy);
     let secret_name = children::secret_name(&name);
     let gateway_name = children::gateway_name(&name);

@@ -206,12 +206,6 @@ impl Provider {
     }
 }
 
-/// Whether anyone with an account could sign in at this provider (so a
-/// policy using it must restrict who may enter, or explicitly allow all).
-pub fn is_public(config: &ProviderConfig) -> bool {
-    config.provider_type.is_public(config.issuer_url.as_ref().and_then(Url::host_str))
-}
-
 /// Compares an issuer as sent by a provider with the configured one. The
 /// config stores a parsed URL, which cannot tell `https://host` from
 /// `https://host/`; any other difference is a mismatch.
