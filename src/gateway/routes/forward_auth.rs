@@ -26,11 +26,9 @@ use crate::gateway::authn::{Authn, Caller, Rejection};
 use crate::gateway::coalescer::RefreshFailure;
 use crate::gateway::metrics::Outcome;
 use crate::gateway::original_request::{self, Original, Refused};
-use crate::gateway::pages;
 use crate::gateway::refresh::refresh;
-use crate::gateway::routes::proxy::wants_html;
-use crate::gateway::routes::session::unauthorized_json;
-use crate::gateway::server::{Gateway, found};
+use crate::gateway::routes::proxy::sign_in_required;
+use crate::gateway::server::Gateway;
 use crate::gateway::session::{Present, SessionStore, SessionView, now};
 use crate::gateway::upstream::headers::add_identity;
 
@@ -150,16 +148,6 @@ fn original_of(
 /// No session (or an ended one): 401, or for a browser under the
 /// redirecting contracts 302 to sign in and come back to the original URL.
 fn deny(gw: &Gateway, headers: &HeaderMap, original: Option<&Original>, contract: Contract, ours: Present) -> Response {
-    let mut response = if contract != Contract::AuthRequest && wants_html(headers) {
-        gw.metrics.request(Outcome::LoginRedirect);
-        let back = original.map(|o| o.path_and_query.as_str());
-        pages::harden(found(&gw.start_href(None, back, None)))
-    } else {
-        gw.metrics.request(Outcome::Unauthorized);
-        unauthorized_json()
-    };
-    if ours != Present::default() {
-        gw.cookies.clear_session(ours, response.headers_mut());
-    }
-    response
+    let back = original.map(|o| o.path_and_query.as_str());
+    sign_in_required(gw, headers, back, contract != Contract::AuthRequest, ours)
 }

@@ -94,10 +94,23 @@ pub(crate) async fn forward(
 }
 
 pub(crate) fn unauthenticated(gw: &Gateway, request: &Request, present: Present) -> Response {
-    let mut response = if wants_html(request.headers()) {
+    let original = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    sign_in_required(gw, request.headers(), Some(original), true, present)
+}
+
+/// No session: a browser (when `redirect_browsers`) is sent to sign in and
+/// back to `back`; anything else gets 401. `present` cookies of ours that
+/// no longer open a live session are dropped.
+pub(crate) fn sign_in_required(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    back: Option<&str>,
+    redirect_browsers: bool,
+    present: Present,
+) -> Response {
+    let mut response = if redirect_browsers && wants_html(headers) {
         gw.metrics.request(Outcome::LoginRedirect);
-        let original = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        pages::harden(found(&gw.start_href(None, Some(original), None)))
+        pages::harden(found(&gw.start_href(None, back, None)))
     } else {
         gw.metrics.request(Outcome::Unauthorized);
         unauthorized_json()
