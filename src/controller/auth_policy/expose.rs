@@ -66,7 +66,9 @@ pub async fn write_route(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result
         let applied =
             apply::ensure_owned(&routes, &name, cached_route, &uid, || httproute::build(policy, expose, &target)).await;
         match applied {
-            Err(Error::Kube(kube::Error::Api(status))) if status.is_not_found() => Err(gateway_api_missing()),
+            // Not `is_not_found`: an unserved API answers `404 page not
+            // found`, not a Status with reason NotFound.
+            Err(Error::Kube(kube::Error::Api(status))) if status.code == 404 => Err(gateway_api_missing()),
             other => other.map(|o| owned("HTTPRoute", ns, &name, o))?,
         }
     } else {
@@ -102,8 +104,9 @@ fn owned<K: ResourceExt>(kind: &str, ns: &str, name: &str, outcome: Owned<K>) ->
     }
 }
 
-/// A 404 for the apply of an HTTPRoute: the apiserver does not serve the
-/// resource at all (an apply creates a missing object, it never 404s on one).
+/// A 404 error while applying an HTTPRoute: the apiserver does not serve the
+/// resource at all (reading a missing object is `None`, not an error, and an
+/// apply creates a missing object).
 fn gateway_api_missing() -> Blocked {
     Blocked::route(
         RESOLVED_REFS,
