@@ -89,3 +89,14 @@ if [[ ! -x "$TOOLS/traefik-$TRAEFIK_VERSION/traefik" ]]; then
   fi
   mv -f "$tmp" "$TOOLS/traefik-$TRAEFIK_VERSION/traefik"
 fi
+# Gateway API CRDs (standard channel) for tests/controller_expose.rs, taken
+# from the sigs.k8s.io/gateway-api Go module; the test computes the same
+# path (AUTHGATE_GATEWAY_API_CRDS overrides).
+GATEWAY_API_VERSION=v1.3.0
+crds="$TOOLS/gateway-api-$GATEWAY_API_VERSION"
+if [[ ! -f "$crds/gateway.networking.k8s.io_httproutes.yaml" ]]; then
+  echo "[setup] Gateway API $GATEWAY_API_VERSION CRDs" >&2
+  dir="$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  mkdir -p "$crds"
+  cp "$dir"/config/crd/standard/*.yaml "$crds/"
+fi

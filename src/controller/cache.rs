@@ -18,10 +18,12 @@ use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 
+use super::children::httproute::HttpRoute;
 use super::error::Result;
 use super::secrets::{SecretRefError, fetch_secret, secret_value};
 use crate::api::SecretKeyRef;
@@ -43,6 +45,11 @@ pub struct Caches {
     pub services: Store<Service>,
     /// `auth-credentials` Secrets (label-selected by [`MANAGED_BY`]).
     pub secrets: Store<Secret>,
+    /// Generated Ingresses (label-selected by [`MANAGED_BY`]).
+    pub ingresses: Store<Ingress>,
+    /// Generated HTTPRoutes (label-selected by [`MANAGED_BY`]); empty while
+    /// the Gateway API is not installed.
+    pub http_routes: Store<HttpRoute>,
     /// Metadata of every Secret in scope: the resourceVersions that
     /// validate [`Caches::client_secret`].
     pub secret_versions: Store<SecretMeta>,
@@ -50,15 +57,33 @@ pub struct Caches {
     client_secrets: Mutex<ClientSecrets>,
 }
 
+/// The stores of the policies' children, as [`Caches::new`] takes them.
+pub struct Children {
+    /// See [`Caches::deployments`].
+    pub deployments: Store<Deployment>,
+    /// See [`Caches::services`].
+    pub services: Store<Service>,
+    /// See [`Caches::secrets`].
+    pub secrets: Store<Secret>,
+    /// See [`Caches::ingresses`].
+    pub ingresses: Store<Ingress>,
+    /// See [`Caches::http_routes`].
+    pub http_routes: Store<HttpRoute>,
+}
+
 impl Caches {
     /// Wraps the stores the controller's watch streams fill.
-    pub fn new(
-        deployments: Store<Deployment>,
-        services: Store<Service>,
-        secrets: Store<Secret>,
-        secret_versions: Store<SecretMeta>,
-    ) -> Self {
-        Self { deployments, services, secrets, secret_versions, client_secrets: Mutex::default() }
+    pub fn new(children: Children, secret_versions: Store<SecretMeta>) -> Self {
+        let Children { deployments, services, secrets, ingresses, http_routes } = children;
+        Self {
+            deployments,
+            services,
+            secrets,
+            ingresses,
+            http_routes,
+            secret_versions,
+            client_secrets: Mutex::default(),
+        }
     }
 
     /// A cached child by namespace and name.

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector;
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
@@ -35,6 +36,7 @@ pub use context::{Context, Settings};
 pub use error::{Error, Result};
 
 use crate::api::{AuthPolicy, IdentityProvider};
+use children::httproute::HttpRoute;
 use index::RefIndex;
 
 /// Backoff of the controllers' watch triggers. kube-runtime backs off the
@@ -176,6 +178,13 @@ pub async fn run(
         .modify(drop_managed_fields)
         .reflect(svc_writer)
         .touched_objects();
+    let (ing_store, ing_writer) = reflector::store();
+    let ingresses = watcher(scoped::<Ingress>(&client, scope.as_deref()), children.clone())
+        .modify(drop_managed_fields)
+        .reflect(ing_writer)
+        .touched_objects();
+    let (route_store, route_writer) = reflector::store();
+    let http_routes = optional_watch(scoped::<HttpRoute>(&client, scope.as_deref()), children.clone(), route_writer);
     let (own_secret_store, own_secret_writer) = reflector::store();
     let own_secrets =
         watcher(secrets.clone(), children).modify(drop_managed_fields).reflect(own_secret_writer).touched_objects();
@@ -184,7 +193,14 @@ pub async fn run(
         .modify(drop_managed_fields)
         .reflect(version_writer)
         .touched_objects();
-    let caches = cache::Caches::new(dep_store, svc_store, own_secret_store, version_store);
+    let stores = cache::Children {
+        deployments: dep_store,
+        services: svc_store,
+        secrets: own_secret_store,
+        ingresses: ing_store,
+        http_routes: route_store,
+    };
+    let caches = cache::Caches::new(stores, version_store);
     let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics));
 
     // IdentityProvider: react to its Secrets and to same-type siblings.
@@ -218,6 +234,8 @@ pub async fn run(
         .owns_stream(deployments)
         .owns_stream(services)
         .owns_stream(own_secrets)
+        .owns_stream(ingresses)
+        .owns_stream(http_routes)
         .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc, move |idp: IdentityProvider| {
             for_idp.policies_naming(&idp.namespace().unwrap_or_default(), [idp.name_any().as_str()])
         })
@@ -242,6 +260,31 @@ pub async fn run(
     });
     futures::join!(idp_run, ap_run);
     info!("controllers stopped");
+}
+
+/// A label-selected reflector watch of a kind whose API may not be served
+/// (the Gateway API's HTTPRoute: its CRDs are optional).
+///
+/// Its errors never reach the controller: kube-runtime backs off every
+/// trigger on any watch error ([`trigger_backoff`]), and a missing CRD
+/// fails every list. Instead this watch retries on its own backoff (up to
+/// 30 s apart) and stays empty until the API appears, then fills like any
+/// other; reconciles that want an HTTPRoute meanwhile report
+/// `GatewayAPIMissing` (see `auth_policy::expose`).
+fn optional_watch<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+    writer: reflector::store::Writer<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watcher(api, wc)
+        .default_backoff()
+        .modify(drop_managed_fields)
+        .reflect(writer)
+        .touched_objects()
+        .filter(|event| futures::future::ready(event.is_ok()))
 }
 
 /// Refreshes the objects-by-Ready gauge from the caches every few seconds.

@@ -1,10 +1,12 @@
 //! Reconciles `AuthPolicy`: resolves providers, validates access rules with
-//! `crate::access`, writes the Secret, Deployment and Service, and reports
-//! the gateway's readiness.
+//! `crate::access`, writes the Secret, Deployment, Service and route
+//! (`expose`), and reports the gateway's readiness.
 //!
 //! When anything is wrong, nothing is written except status: the last good
-//! Secret and Deployment keep serving.
+//! Secret and Deployment keep serving. The one exception is a route that
+//! cannot be written (`expose`): the gateway is still kept up to date.
 
+mod expose;
 pub mod readiness;
 pub mod render;
 #[cfg(test)]
@@ -28,17 +30,26 @@ use crate::contract::rules;
 use readiness::Rollout;
 use render::ResolvedProvider;
 
-/// A problem that stops the policy from being (re)applied.
+/// A problem that stops the policy from being (re)applied, or, with
+/// `gateway_written`, only its route.
 struct Blocked {
     condition: &'static str,
     reason: &'static str,
     message: String,
     terminal: bool,
+    gateway_written: bool,
 }
 
 impl Blocked {
     fn new(condition: &'static str, reason: &'static str, message: impl Into<String>, terminal: bool) -> Self {
-        Self { condition, reason, message: message.into(), terminal }
+        Self { condition, reason, message: message.into(), terminal, gateway_written: false }
+    }
+
+    /// The route could not be written though the gateway's children were.
+    /// Only a person can fix it (remove the foreign route, install the
+    /// Gateway API), so it is terminal: looked at again at each resync.
+    fn route(condition: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { gateway_written: true, ..Self::new(condition, reason, message, true) }
     }
 }
 
@@ -52,7 +63,8 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
 
     let (outcome, deployment) = match resolve(&policy, &ns, &ctx).await? {
         Ok(providers) => match write_children(&policy, &ns, &ctx, &providers).await? {
-            Ok(current) => (Ok(()), Some(current)),
+            Ok((current, None)) => (Ok(()), Some(current)),
+            Ok((current, Some(route_problem))) => (Err(route_problem), Some(current)),
             Err(blocked) => (Err(blocked), None),
         },
         Err(blocked) => (Err(blocked), None),
@@ -121,18 +133,20 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
     Ok(Ok(resolved))
 }
 
-/// Renders and applies the Secret, Deployment and Service, and returns the
-/// gateway Deployment as it now stands.
+/// Renders and applies the Secret, Deployment, Service and route, and
+/// returns the gateway Deployment as it now stands, with the problem that
+/// kept the route from being written, if any.
 ///
 /// The Secret is written before the Deployment, whose pod template carries
 /// the Secret's content hash: new pods never start with old configuration.
-/// The Service does not depend on either and is applied alongside.
+/// The Service and the route do not depend on either and are applied
+/// alongside.
 async fn write_children(
     policy: &AuthPolicy,
     ns: &str,
     ctx: &Context,
     providers: &[ResolvedProvider],
-) -> Result<Result<Arc<Deployment>, Blocked>> {
+) -> Result<Result<(Arc<Deployment>, Option<Blocked>), Blocked>> {
     let name = policy.name_any();
     let upstream = policy.spec.upstream_url(ns);
     if policy.spec.upstream.is_some() && upstream.is_none() {
@@ -174,17 +188,18 @@ async fn write_children(
         let cached = Caches::get(&ctx.caches.services, ns, &gateway_name);
         apply::ensure(&services, &gateway_name, cached, |_| Ok((children::service::build(policy), ()))).await
     };
-    let ((secret, deployment), service) = tokio::try_join!(secret_then_deployment, service)?;
+    let route = expose::write_route(policy, ns, ctx);
+    let ((secret, deployment), service, route) = tokio::try_join!(secret_then_deployment, service, route)?;
 
-    let wrote =
-        [secret, deployment.applied, service.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
+    let wrote = route.wrote
+        + [secret, deployment.applied, service.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
     for _ in 0..wrote {
         ctx.metrics.wrote("AuthPolicy");
     }
     if wrote > 0 {
         tracing::info!(name = %name, namespace = %ns, children = wrote, "applied gateway children");
     }
-    Ok(Ok(deployment.current))
+    Ok(Ok((deployment.current, route.problem)))
 }
 
 fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollout: &Rollout) -> AuthPolicyStatus {
@@ -192,7 +207,11 @@ fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollo
     let spec = &policy.spec;
     let desired = match outcome {
         Err(b) => {
-            let keep = "; the last good gateway configuration keeps serving";
+            let keep = if b.gateway_written {
+                "; the gateway itself is up to date"
+            } else {
+                "; the last good gateway configuration keeps serving"
+            };
             let msg = format!("{}{keep}", b.message);
             let mut d = Vec::new();
             if b.condition == ACCEPTED {

@@ -146,3 +146,37 @@ async fn missing_provider_leaves_children_and_reports_in_status() {
     let script = reports_only(api, policy.clone(), expected, why);
     reconcile_against(script, reconcile(Arc::new(policy), ctx)).await.expect("reconcile succeeds");
 }
+
+#[tokio::test]
+async fn a_foreign_ingress_is_read_never_written_and_reported() {
+    let (ctx, mut api) = Cluster::steady().connect();
+    prime_client_secret(&ctx, &mut api).await;
+    let mut policy = objects::policy();
+    policy.spec.expose = Some(crate::api::Expose { ingress: Some(Default::default()), http_route: None });
+    policy.metadata.generation = Some(POLICY_GENERATION + 1);
+    let sent = policy.clone();
+    let script = async move {
+        // Not in the label-selected cache: read live, found to be someone else's.
+        let got = api.expect_get("/apis/networking.k8s.io/v1/namespaces/team-a/ingresses/grafana-gateway").await;
+        let mut foreign = k8s_openapi::api::networking::v1::Ingress::default();
+        foreign.metadata.name = Some("grafana-gateway".into());
+        foreign.metadata.namespace = Some("team-a".into());
+        got.respond(StatusCode::OK, &foreign);
+        let status = answer(api.expect_status_patch(STATUS).await, &sent);
+        assert_eq!(
+            conditions_of(&status),
+            triples(&[
+                ("Accepted", "False", "RouteConflict"),
+                ("Ready", "False", "RouteConflict"),
+                ("Stalled", "True", "RouteConflict"),
+            ])
+        );
+        let accepted = message_of(&status, "Accepted");
+        assert!(accepted.contains("Ingress team-a/grafana-gateway already exists"), "{accepted}");
+        assert!(message_of(&status, "Ready").ends_with("the gateway itself is up to date"));
+        api.expect_event("Warning", "RouteConflict", "AuthPolicy", objects::POLICY).await;
+        // No patch or delete of the Ingress, and the other children were current.
+        api.assert_no_more_requests().await;
+    };
+    reconcile_against(script, reconcile(Arc::new(policy), ctx)).await.expect("reconcile succeeds");
+}

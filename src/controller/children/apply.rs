@@ -8,7 +8,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -93,4 +93,63 @@ where
 /// Whether `object` was last applied from a desired object hashing to `hash`.
 fn carries<K: Resource>(object: &K, hash: &str) -> bool {
     object.annotations().get(APPLIED_HASH).is_some_and(|h| h == hash)
+}
+
+/// Outcome of [`ensure_owned`].
+pub enum Owned<K> {
+    /// The object is this owner's (or did not exist) and is as desired.
+    Ensured(Ensured<K, ()>),
+    /// An object of that name exists whose controller is not the owner. It
+    /// was left exactly as it is.
+    Foreign(Arc<K>),
+}
+
+/// [`ensure`] for a child whose name someone else may already use (a route):
+/// writes only when no object of that name exists or its controller owner
+/// reference is `owner_uid`.
+///
+/// The cache is label-selected, so an object the controller did not create
+/// is usually not in it; when the cache holds nothing of ours the live
+/// object is read, which a steady state never needs.
+pub async fn ensure_owned<K>(
+    api: &Api<K>,
+    name: &str,
+    cached: Option<Arc<K>>,
+    owner_uid: &str,
+    desired: impl Fn() -> K,
+) -> Result<Owned<K>>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + Debug,
+    K::DynamicType: Default,
+{
+    let ours = |k: &K| super::route::controlled_by(k.meta(), owner_uid);
+    let existing = match cached.filter(|c| ours(c)) {
+        Some(cached) => Some(cached),
+        None => match api.get_opt(name).await? {
+            Some(live) if !ours(&live) => return Ok(Owned::Foreign(Arc::new(live))),
+            live => live.map(Arc::new),
+        },
+    };
+    Ok(Owned::Ensured(ensure(api, name, existing, |_| Ok((desired(), ()))).await?))
+}
+
+/// Deletes `cached` if its controller owner reference is `owner_uid`, and
+/// only that very object (a uid precondition). Returns whether it deleted
+/// anything; an object already gone is not an error.
+pub async fn remove_owned<K>(api: &Api<K>, cached: Option<Arc<K>>, owner_uid: &str) -> Result<bool>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let Some(ours) = cached.filter(|c| super::route::controlled_by(c.meta(), owner_uid)) else {
+        return Ok(false);
+    };
+    let params = DeleteParams {
+        preconditions: Some(Preconditions { uid: ours.uid(), resource_version: None }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&ours.name_any(), &params).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -2,7 +2,10 @@
 
 pub mod apply;
 pub mod deployment;
+pub mod httproute;
+pub mod ingress;
 pub mod labels;
+pub mod route;
 pub mod secret;
 pub mod service;
 

@@ -7,7 +7,12 @@ use kube::ResourceExt;
 use super::{gateway_name, labels};
 use crate::api::AuthPolicy;
 
-/// The desired Service: port 80 to the gateway's `http` port.
+/// Port of the Service, which routes and users reach.
+pub const PORT: i32 = 80;
+/// Name of that port, and of the gateway container's port behind it.
+pub const PORT_NAME: &str = "http";
+
+/// The desired Service: port [`PORT`] to the gateway's `http` port.
 pub fn build(policy: &AuthPolicy) -> Service {
     let name = policy.name_any();
     Service {
@@ -15,9 +20,9 @@ pub fn build(policy: &AuthPolicy) -> Service {
         spec: Some(ServiceSpec {
             selector: Some(labels::selector(&name)),
             ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                port: 80,
-                target_port: Some(IntOrString::String("http".into())),
+                name: Some(PORT_NAME.into()),
+                port: PORT,
+                target_port: Some(IntOrString::String(PORT_NAME.into())),
                 protocol: Some("TCP".into()),
                 ..ServicePort::default()
             }]),
