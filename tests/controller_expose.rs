@@ -261,4 +261,14 @@ async fn http_route_waits_for_the_gateway_api_without_looping_then_is_accepted()
     wait_for("HTTPRoute deleted", T, || async { routes.get_opt("app-gateway").await.ok()?.is_none().then_some(()) })
         .await;
     wait_for("Ingress", T, || async { c.api::<Ingress>(&ns.name).get_opt("app-gateway").await.ok()? }).await;
+
+    // And back: deleting the policy lets the real garbage collector remove
+    // the HTTPRoute too.
+    patch(&c, &ns.name, r#"{"spec":{"expose":{"ingress":null,"httpRoute":{"parentRefs":[{"name":"local"}]}}}}"#);
+    wait_for("HTTPRoute again", T, || async { routes.get_opt("app-gateway").await.ok()?.map(|_| ()) }).await;
+    aps.delete("app", &DeleteParams::default()).await.unwrap();
+    wait_for("HTTPRoute garbage-collected", T, || async {
+        routes.get_opt("app-gateway").await.ok()?.is_none().then_some(())
+    })
+    .await;
 }

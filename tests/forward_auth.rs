@@ -138,6 +138,10 @@ async fn through_nginx_a_refresh_during_the_check_reaches_the_browser() {
         second_token,
         "the browser kept the new session"
     );
+    // nginx's auth subrequest keeps the original method: a POST is checked too.
+    let post = alice.send(Method::POST, &nginx.url("/api/form"), Accept::Json, &[], Some(b"a=1".to_vec())).await;
+    assert_eq!(post.status, StatusCode::OK, "{}\n{}", post.body, nginx.logs());
+    assert_eq!(report(&post.body)["method"], "POST");
 }
 
 /// The filter as Envoy Gateway's `SecurityPolicy` with `extAuth` would set

@@ -33,7 +33,7 @@ pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
             .route(&paths.userinfo, get(session::userinfo));
         if gw.forward_auth.is_some() {
             router = router
-                .route(&paths.auth, get(forward_auth::auth_request))
+                .route(&paths.auth, any(forward_auth::auth_request))
                 .route(&paths.verify, any(forward_auth::verify))
                 .route(&format!("{}/", paths.ext_authz), any(forward_auth::ext_authz))
                 .route(&format!("{}/{{*original}}", paths.ext_authz), any(forward_auth::ext_authz));
