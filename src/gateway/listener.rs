@@ -5,10 +5,15 @@
 //! - **Header read** (`timeouts.headerReadSeconds`): a client must send a
 //!   request's complete headers within this time, or the connection is
 //!   closed. This cuts off slowloris clients that trickle bytes or open
-//!   connections and send nothing. For HTTP/1.1 the clock also runs while a
-//!   keep-alive connection waits for its next request.
+//!   connections and send nothing. The clock runs from the end of the last
+//!   response (or the accept), so it also bounds a keep-alive connection
+//!   waiting for its next request.
 //! - **Idle** (`timeouts.idleSeconds`): a connection with no request in
 //!   flight for this long is closed (HTTP/2 included).
+//!
+//! Both are enforced by one watchdog per connection, which closes it once
+//! nothing has been in flight for the shorter of the two: no timer is armed
+//! per request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,9 +95,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let header_read = Duration::from_secs(timeouts.header_read_seconds.max(1));
-    let idle = Duration::from_secs(timeouts.idle_seconds.max(1));
+    // One watchdog per connection enforces both limits: a connection with
+    // no request in flight (one still sending its headers, or one idle
+    // between requests) is closed after the shorter of the two. hyper's own
+    // header-read timer would arm a timer for every request on the hot path.
+    let idle = Duration::from_secs(timeouts.idle_seconds.max(1)).min(header_read);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read).keep_alive(true);
+    builder.http1().keep_alive(true);
     builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
