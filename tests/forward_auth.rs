@@ -18,16 +18,12 @@ use common::gateway::{self, Gateway};
 use common::nginx::{self, Nginx};
 use common::op::{self, Op, OpSettings};
 use common::traefik::{self, Traefik};
-use common::{CLIENT_ID, CLIENT_SECRET, free_port, require, sre_only};
+use common::{CLIENT_ID, CLIENT_SECRET, Stack, free_port, require, sre_only};
 use fakes::envoy::{self, ExtAuthz};
 
 /// An OP, an upstream, and a forward-auth-only gateway whose external URL
 /// is `public` (the ingress in front), trusting `trusted` to ask.
-struct Setup {
-    gateway: Gateway,
-    op: Op,
-    echo: Echo,
-}
+type Setup = Stack;
 
 async fn setup(public: &str, access_token_ttl: u64, trusted: &str) -> Option<Setup> {
     setup_on(free_port(), public, access_token_ttl, trusted).await
@@ -36,25 +32,14 @@ async fn setup(public: &str, access_token_ttl: u64, trusted: &str) -> Option<Set
 /// [`setup`] with the gateway on `port`; an empty `public` means the
 /// gateway's own URL (checks sent straight to it).
 async fn setup_on(port: u16, public: &str, access_token_ttl: u64, trusted: &str) -> Option<Setup> {
-    common::init();
     let own = format!("http://127.0.0.1:{port}");
     let public = if public.is_empty() { own.as_str() } else { public };
-    let callback = format!("{public}/oauth2/callback");
-    let op = Op::start(OpSettings {
-        access_token_ttl,
-        clients: vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&callback])],
-        ..OpSettings::default()
-    })
-    .await?;
-    let echo = Echo::start().await;
-    let mut config: GatewayConfig =
-        gateway::config(port, &echo.url(), vec![gateway::oidc_provider(&op, "corp", CLIENT_ID, CLIENT_SECRET)]);
-    config.external_url = Url::parse(public).unwrap();
-    config.upstream = None;
-    config.forward_auth = Some(ForwardAuth { trusted_proxies: vec![trusted.into()] });
-    sre_only(&mut config);
-    let gateway = Gateway::start(config).await;
-    Some(Setup { gateway, op, echo })
+    let forward_auth_only = |c: &mut GatewayConfig| {
+        c.upstream = None;
+        c.forward_auth = Some(ForwardAuth { trusted_proxies: vec![trusted.into()] });
+        sre_only(c);
+    };
+    Stack::start_at(port, public, access_token_ttl, forward_auth_only, &[]).await
 }
 
 fn port_of(gw: &Gateway) -> u16 {

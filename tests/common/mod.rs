@@ -94,9 +94,22 @@ impl Stack {
         tweak: impl FnOnce(&mut GatewayConfig),
         env: &[(&str, &str)],
     ) -> Option<Self> {
-        init();
         let port = free_port();
-        let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
+        Self::start_at(port, &format!("http://127.0.0.1:{port}"), access_token_ttl, tweak, env).await
+    }
+
+    /// Like [`start_with_env`](Self::start_with_env), with the gateway on
+    /// `port` and `public` as its external URL (and the callback registered
+    /// at the OP under it): for a gateway behind an ingress.
+    pub async fn start_at(
+        port: u16,
+        public: &str,
+        access_token_ttl: u64,
+        tweak: impl FnOnce(&mut GatewayConfig),
+        env: &[(&str, &str)],
+    ) -> Option<Self> {
+        init();
+        let callback = format!("{public}/oauth2/callback");
         let op = Op::start(OpSettings {
             access_token_ttl,
             clients: vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&callback])],
@@ -106,6 +119,7 @@ impl Stack {
         let echo = Echo::start().await;
         let mut config =
             gateway::config(port, &echo.url(), vec![gateway::oidc_provider(&op, "corp", CLIENT_ID, CLIENT_SECRET)]);
+        config.external_url = url::Url::parse(public).expect("public URL");
         tweak(&mut config);
         let gateway = Gateway::start_with(config, env).await;
         Some(Self { gateway, op, echo })
