@@ -40,3 +40,20 @@ fn crds_carry_printer_columns_short_names_and_status() {
         assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
     }
 }
+
+#[test]
+fn crds_explain_themselves_and_key_conditions_by_type() {
+    for (name, crd) in authgate::crd::all() {
+        let crd = serde_json::to_value(&crd).unwrap();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+        let root = schema["description"].as_str().unwrap_or_default();
+        assert!(root.len() > 40 && !root.contains("Auto-generated"), "{name}: `kubectl explain` root text: {root:?}");
+        let conditions = &schema["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(conditions["x-kubernetes-list-type"], "map", "{name}");
+        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]), "{name}");
+        let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"].as_array().unwrap().clone();
+        let wide: Vec<&str> =
+            columns.iter().filter(|c| c["priority"] == 1).filter_map(|c| c["name"].as_str()).collect();
+        assert!(wide.contains(&"External URL") || wide.contains(&"Issuer"), "{name}: {wide:?}");
+    }
+}

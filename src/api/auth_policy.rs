@@ -24,12 +24,14 @@ use super::rules;
     namespaced,
     cel,
     status = "AuthPolicyStatus",
+    doc = "Single sign-on in front of one service: who may enter (the named IdentityProviders and access rules), where signed-in requests go (upstream) or which ingress asks (forwardAuth), and how the gateway Deployment the controller runs for it behaves.",
     printcolumn = r#"{"name":"Providers","type":"string","jsonPath":".spec.providers"}"#,
     printcolumn = r#"{"name":"Upstream","type":"string","jsonPath":".status.upstream"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"External URL","type":"string","priority":1,"jsonPath":".spec.externalUrl"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.upstream) || has(self.forwardAuth)").message("upstream is required unless the policy serves forward-auth only (forwardAuth set)"))]
 #[serde(rename_all = "camelCase")]
@@ -318,7 +320,8 @@ pub struct AuthPolicyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Standard conditions: Accepted, ResolvedRefs, Ready, Reconciling and,
-    /// for errors that need a person, Stalled.
+    /// for errors that need a person, Stalled. One per type.
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The upstream URL the gateway forwards to.

@@ -21,11 +21,13 @@ use super::rules;
     namespaced,
     cel,
     status = "IdentityProviderStatus",
+    doc = "An identity provider users sign in with: GitHub, GitLab, Google or any OpenID Connect issuer, its OAuth2 client, and who it lets in. Only one provider of each type is active per namespace.",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.type"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"Issuer","type":"string","priority":1,"jsonPath":".status.endpoints.issuer"}"#
 )]
 #[x_kube(validation = Rule::new("self.type != 'oidc' || has(self.issuerUrl)").message("issuerUrl is required when type is oidc"))]
 #[x_kube(validation = Rule::new("self.type == 'github' || !has(self.allowedTeams) || size(self.allowedTeams) == 0").message("allowedTeams is supported only for type github"))]
@@ -208,7 +210,8 @@ pub struct IdentityProviderStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Standard conditions: Accepted, ResolvedRefs, Ready and, for errors
-    /// that need a person, Stalled.
+    /// that need a person, Stalled. One per type.
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Endpoints resolved from defaults, overrides and discovery.
