@@ -2,14 +2,48 @@
 //! time, the user re-checked against the filters when the provider sends a
 //! new profile.
 
+use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::coalescer::RefreshFailure;
 use super::providers::ProviderError;
 use super::server::Gateway;
-use super::session::{Session, SessionView, now};
+use super::session::{Present, Session, SessionStore, SessionView, now};
 use super::upstream::headers::forwardable_groups;
 use crate::access::{Principal, Proof};
+
+/// What became of a session whose refresh was due.
+pub(crate) enum Renewal {
+    /// Refreshed: the new session record, whose cookies were written out.
+    Renewed(Vec<u8>),
+    /// The provider could not be reached, but the access token is still
+    /// valid: go on with the current session.
+    KeepCurrent,
+    /// Refused, or the token has expired: the user must sign in again.
+    SignInAgain,
+}
+
+/// Refreshes a session that is due and stores the result, writing its
+/// cookies (replacing the `present` ones) into `out`. The one way the
+/// proxy and forward-auth renew a session.
+pub(crate) async fn renew(
+    gw: &Gateway,
+    view: &SessionView<'_>,
+    present: Present,
+    now: u64,
+    out: &mut HeaderMap,
+) -> Renewal {
+    match refresh(gw, view).await {
+        Ok(session) => {
+            if let Err(e) = gw.sessions().save(&session, present, out).await {
+                tracing::warn!(error = %e, "refreshed session not stored");
+            }
+            Renewal::Renewed(session.encode())
+        }
+        Err(RefreshFailure::Transient) if !view.access_expired(now) => Renewal::KeepCurrent,
+        Err(_) => Renewal::SignInAgain,
+    }
+}
 
 pub(crate) async fn refresh(gw: &Gateway, view: &SessionView<'_>) -> Result<Session, RefreshFailure> {
     let Some(refresh_token) = view.refresh_token else {

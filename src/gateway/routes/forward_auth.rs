@@ -23,13 +23,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::gateway::authn::{Authn, Caller, Rejection};
-use crate::gateway::coalescer::RefreshFailure;
 use crate::gateway::metrics::Outcome;
 use crate::gateway::original_request::{self, Original, Refused};
-use crate::gateway::refresh::refresh;
+use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::routes::proxy::sign_in_required;
 use crate::gateway::server::Gateway;
-use crate::gateway::session::{Present, SessionStore, SessionView, now};
+use crate::gateway::session::{Present, SessionView, now};
 use crate::gateway::upstream::headers::add_identity;
 
 /// `X-Auth-Request-Access-Token`, as oauth2-proxy names it.
@@ -91,16 +90,13 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
     let mut out = HeaderMap::new();
     let refreshed: Vec<u8>;
     let view = if stored.refresh_due(now) && stored.refresh_token.is_some() {
-        match refresh(gw, &stored).await {
-            Ok(fresh) => {
-                if let Err(e) = gw.sessions().save(&fresh, present, &mut out).await {
-                    tracing::warn!(error = %e, "refreshed session not stored");
-                }
-                refreshed = fresh.encode();
+        match renew(gw, &stored, present, now, &mut out).await {
+            Renewal::Renewed(record) => {
+                refreshed = record;
                 SessionView::decode(&refreshed).expect("just encoded")
             }
-            Err(RefreshFailure::Transient) if !stored.access_expired(now) => stored,
-            Err(_) => return deny(gw, headers, original.as_ref(), contract, present),
+            Renewal::KeepCurrent => stored,
+            Renewal::SignInAgain => return deny(gw, headers, original.as_ref(), contract, present),
         }
     } else {
         stored

@@ -8,15 +8,14 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::gateway::authn::{Authn, Caller, Rejection};
-use crate::gateway::coalescer::RefreshFailure;
 use crate::gateway::config::Authentication;
 use crate::gateway::metrics::Outcome;
 use crate::gateway::pages;
-use crate::gateway::refresh::refresh;
+use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::request_target;
 use crate::gateway::routes::session::unauthorized_json;
 use crate::gateway::server::{Gateway, Worker, found};
-use crate::gateway::session::{Present, SessionStore, SessionView, now};
+use crate::gateway::session::{Present, SessionView, now};
 use crate::gateway::upstream::{Forwarded, Proxy, ProxyError};
 
 /// Whether the client is a browser navigating (gets a redirect to sign in)
@@ -131,24 +130,18 @@ pub(crate) async fn refresh_and_forward(
     present: Present,
     now: u64,
 ) -> Response {
-    match refresh(gw, view).await {
-        Ok(session) => {
-            let buf = session.encode();
-            let fresh = SessionView::decode(&buf).expect("just encoded");
-            let mut cookies = HeaderMap::new();
-            if let Err(e) = gw.sessions().save(&session, present, &mut cookies).await {
-                tracing::warn!(error = %e, "refreshed session not stored");
-            }
+    let mut cookies = HeaderMap::new();
+    match renew(gw, view, present, now, &mut cookies).await {
+        Renewal::Renewed(record) => {
+            let fresh = SessionView::decode(&record).expect("just encoded");
             let mut response = forward(gw, proxy, request, peer, Some(&fresh), Outcome::Proxied).await;
             for value in cookies.get_all(header::SET_COOKIE) {
                 response.headers_mut().append(header::SET_COOKIE, value.clone());
             }
             response
         }
-        Err(RefreshFailure::Transient) if !view.access_expired(now) => {
-            forward(gw, proxy, request, peer, Some(view), Outcome::Proxied).await
-        }
-        Err(_) => unauthenticated(gw, &request, present),
+        Renewal::KeepCurrent => forward(gw, proxy, request, peer, Some(view), Outcome::Proxied).await,
+        Renewal::SignInAgain => unauthenticated(gw, &request, present),
     }
 }
 
