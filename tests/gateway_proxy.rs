@@ -348,6 +348,7 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
         scopes: vec!["read:org".into(), "user:email".into()],
         claims: Default::default(),
         filters: Default::default(),
+        ca_pem: None,
     });
     let (status, log) = gateway::run_expecting_failure(&github).await;
     assert!(!status.success());

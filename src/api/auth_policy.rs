@@ -8,7 +8,9 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::AllowList;
+use super::routes::{Cors, Route};
 use super::rules;
+pub use super::upstream::{ServiceUpstream, Upstream};
 
 /// Protects one upstream service with single sign-on. The controller runs a
 /// gateway Deployment and Service for it, configured from the named
@@ -42,6 +44,29 @@ pub struct AuthPolicySpec {
     /// forwards by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
+
+    /// More upstreams behind the same sign-in, by path prefix, each with
+    /// the credentials it needs (the Grafana data-source proxy pattern).
+    /// The longest matching prefix wins; every other path goes to
+    /// `upstream`.
+    #[x_kube(validation = Rule::new("self.all(r, self.exists_one(q, q.pathPrefix == r.pathPrefix))").message("routes must not repeat a pathPrefix"))]
+    #[schemars(length(max = 32))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+
+    /// Paths anyone may reach without signing in: health checks, static
+    /// assets, webhooks. Each serves itself and everything below it, on
+    /// whole segments, matched on the normalized path only (never the
+    /// query or a fragment). Identity headers are still stripped.
+    #[x_kube(validation = Rule::new(format!("self.all(p, {})", super::routes::PATH.replace("self", "p")).as_str()).message("publicPaths entries must start with '/' and contain no '.' or '..' segment, '//', '%', '?', '#', '\\' or whitespace"))]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 1024)))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_paths: Vec<String>,
+
+    /// Cross-origin requests browsers may make (CORS), for every path; a
+    /// route's own `cors` replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
 
     /// Public URL of the protected service, as users type it. The OAuth2
     /// callback is `externalUrl` + `/oauth2/callback`. Must be https://
@@ -164,39 +189,6 @@ pub struct ParentRef {
     pub section_name: Option<String>,
 }
 
-/// Where to send authenticated requests: exactly one of `service` or `url`.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
-#[x_kube(validation = Rule::new("has(self.service) != has(self.url)").message("upstream must set exactly one of service or url"))]
-#[serde(rename_all = "camelCase")]
-pub struct Upstream {
-    /// A Service in this namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<ServiceUpstream>,
-    /// An absolute http:// or https:// URL.
-    #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']").message("upstream.url must be an absolute http:// or https:// URL"))]
-    #[schemars(length(max = 2048))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// How long the upstream may take to send its response headers, as a
-    /// duration such as `30s` or `2m` (default `60s`). A slower upstream
-    /// gets the client a 504. Response bodies and WebSockets are not limited.
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("upstream.timeout must be a duration such as 30s or 2m"))]
-    #[schemars(length(max = 32))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
-}
-
-/// A Service in the policy's namespace.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
-pub struct ServiceUpstream {
-    /// Service name.
-    #[schemars(length(min = 1, max = 63))]
-    pub name: String,
-    /// Service port number.
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: i32,
-}
-
 /// Access rules of a policy. A user must pass their provider's allow-list
 /// AND this one.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default)]
@@ -261,9 +253,24 @@ pub struct ForwardSettings {
     /// Send `Authorization: Bearer <access token>`.
     #[serde(default = "default_true")]
     pub access_token: bool,
-    /// Send `X-Auth-Request-User`, `-User-Id`, `-Email` and `-Groups`.
+    /// Send `Authorization: Bearer <ID token>` instead of the access token,
+    /// for upstreams that take the OpenID Connect ID token (Kubernetes
+    /// Dashboard, Headlamp). The session then keeps the ID token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub id_token: bool,
+    /// Send `X-Auth-Request-User`, `-User-Id`, `-Email` and `-Groups`
+    /// (or the names chosen in `headerNames`).
     #[serde(default = "default_true")]
     pub identity_headers: bool,
+    /// Other names for the identity headers, so common upstreams work
+    /// without a shim: e.g. `user: X-Forwarded-User`, or `user: Remote-User`.
+    /// Whatever name is chosen is also stripped from what clients send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_names: Option<IdentityHeaderNames>,
+    /// Keep the client's `Host` header instead of the upstream URL's host
+    /// (for upstreams that build absolute links from it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub preserve_host: bool,
     /// Addresses (CIDR, e.g. `10.0.0.0/8`) of proxies in front of the
     /// gateway whose `X-Forwarded-For` may be believed. A request from any
     /// other address has its forwarding headers replaced by what the gateway
@@ -275,9 +282,55 @@ pub struct ForwardSettings {
 
 impl Default for ForwardSettings {
     fn default() -> Self {
-        Self { access_token: true, identity_headers: true, trusted_proxies: Vec::new() }
+        Self {
+            access_token: true,
+            id_token: false,
+            identity_headers: true,
+            header_names: None,
+            preserve_host: false,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
+
+/// Header names of the identity the gateway sends upstream. Unset names
+/// keep their `X-Auth-Request-*` default.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityHeaderNames {
+    /// The user's name (login or preferred username). Default `X-Auth-Request-User`.
+    #[x_kube(validation = Rule::new(IDENTITY_HEADER_NAME).message(IDENTITY_HEADER_NAME_MESSAGE))]
+    #[schemars(length(min = 1, max = 128))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The provider's stable subject ID. Default `X-Auth-Request-User-Id`.
+    #[x_kube(validation = Rule::new(IDENTITY_HEADER_NAME).message(IDENTITY_HEADER_NAME_MESSAGE))]
+    #[schemars(length(min = 1, max = 128))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The verified email. Default `X-Auth-Request-Email`.
+    #[x_kube(validation = Rule::new(IDENTITY_HEADER_NAME).message(IDENTITY_HEADER_NAME_MESSAGE))]
+    #[schemars(length(min = 1, max = 128))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Groups, comma-separated. Default `X-Auth-Request-Groups`.
+    #[x_kube(validation = Rule::new(IDENTITY_HEADER_NAME).message(IDENTITY_HEADER_NAME_MESSAGE))]
+    #[schemars(length(min = 1, max = 128))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<String>,
+    /// The preferred username again, under a second name (e.g.
+    /// `X-Forwarded-Preferred-Username`). Default: not sent.
+    #[x_kube(validation = Rule::new(IDENTITY_HEADER_NAME).message(IDENTITY_HEADER_NAME_MESSAGE))]
+    #[schemars(length(min = 1, max = 128))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+}
+
+/// A header name the gateway may set for the identity: a token, and not
+/// one that carries credentials, routing or framing.
+const IDENTITY_HEADER_NAME: &str = "self.matches('^[A-Za-z0-9!#$&*+^_`|~.-]+$') && !(self.lowerAscii() in ['authorization', 'cookie', 'host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'keep-alive', 'proxy-connection'])";
+const IDENTITY_HEADER_NAME_MESSAGE: &str =
+    "forward.headerNames entries must be header names other than Authorization, Cookie, Host or a hop-by-hop header";
 
 /// Whether the gateway requires sign-in.
 #[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]

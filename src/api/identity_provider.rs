@@ -56,6 +56,13 @@ pub struct IdentityProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer_url: Option<String>,
 
+    /// PEM certificates that sign the provider's certificate, for an
+    /// issuer behind a private CA. Used for discovery (by the controller)
+    /// and for every call to the provider (by the gateway), instead of the
+    /// system's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<super::CaBundle>,
+
     /// Optional endpoint overrides, for GitHub Enterprise or self-hosted GitLab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<EndpointOverrides>,

@@ -5,17 +5,21 @@ pub mod allow_list;
 pub mod auth_policy;
 pub mod conditions;
 pub mod identity_provider;
+pub mod routes;
 mod rules;
+pub mod upstream;
 
 pub use allow_list::AllowList;
 pub use auth_policy::{
     AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, Expose, ForwardAuth, ForwardSettings,
-    GatewaySettings, HttpRouteExpose, IngressExpose, ParentRef, ServiceUpstream, SessionSettings, Upstream,
+    GatewaySettings, HttpRouteExpose, IdentityHeaderNames, IngressExpose, ParentRef, SessionSettings,
 };
 pub use identity_provider::{
     ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ProviderType,
     ResolvedEndpoints, SecretKeyRef,
 };
+pub use routes::{Cors, InjectedHeader, Route, TokenAuth, ValueFrom};
+pub use upstream::{CaBundle, KeyRef, ServiceUpstream, Upstream, UpstreamTls};
 
 /// API group of every authgate resource.
 pub const GROUP: &str = "authgate.dev";

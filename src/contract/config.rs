@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::routes::{Cors, RouteConfig, TlsConfig};
 use crate::api::AllowList;
 pub use crate::api::{Authentication, ClaimMapping, ForwardAuth, ForwardSettings, ProviderType};
 use crate::yaml_error::ParseError;
@@ -52,6 +53,19 @@ pub struct GatewayConfig {
     /// Forward-auth, when the policy serves it: who may ask.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_auth: Option<ForwardAuth>,
+    /// TLS towards `upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_tls: Option<TlsConfig>,
+    /// More upstreams by path prefix; the longest match wins, the rest
+    /// goes to `upstream`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteConfig>,
+    /// Paths served without sign-in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_paths: Vec<String>,
+    /// CORS for every path without a route of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
 }
 
 /// Time limits, in seconds. They bound what a slow or malicious peer can
@@ -71,6 +85,9 @@ pub struct Timeouts {
     /// client gets 504. Bodies (downloads, WebSockets) are not limited.
     #[serde(default = "default_upstream_timeout")]
     pub upstream_seconds: u64,
+    /// Opening a connection to the upstream may take this long.
+    #[serde(default = "default_connect")]
+    pub connect_seconds: u64,
 }
 
 impl Default for Timeouts {
@@ -79,12 +96,16 @@ impl Default for Timeouts {
             header_read_seconds: default_header_read(),
             idle_seconds: default_idle(),
             upstream_seconds: default_upstream_timeout(),
+            connect_seconds: default_connect(),
         }
     }
 }
 
 fn default_header_read() -> u64 {
     10
+}
+fn default_connect() -> u64 {
+    5
 }
 fn default_idle() -> u64 {
     60
@@ -140,6 +161,10 @@ pub struct ProviderConfig {
     /// Provider-wide filters.
     #[serde(default)]
     pub filters: AllowList,
+    /// PEM roots for every call to the provider (a private CA), instead of
+    /// the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
 }
 
 /// Session cookie settings.
@@ -248,13 +273,29 @@ providers:
   scopes: [openid]
   claims: {username: email, email: email, groups: groups}
   filters: {allowedDomains: [example.com], allowedOrgs: [o], allowedTeams: [o/t], allowedGroups: [g], allowedEmails: [a@example.com]}
+  caPem: "-----BEGIN CERTIFICATE-----"
 access: {allowedGroups: [sre]}
 allowAllUsers: false
 session: {cookieName: _authgate_x, cookieDomain: example.com, ttlSeconds: 43200, keys: [k]}
-forward: {accessToken: true, identityHeaders: true, trustedProxies: [10.0.0.0/8]}
+forward: {accessToken: true, idToken: true, identityHeaders: true, headerNames: {user: X-Forwarded-User, userId: X-Forwarded-Uid, email: X-Forwarded-Email, groups: X-Forwarded-Groups, preferredUsername: X-Forwarded-Preferred-Username}, preserveHost: true, trustedProxies: [10.0.0.0/8]}
 opsListen: 0.0.0.0:4181
-timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60}
+timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60, connectSeconds: 5}
 forwardAuth: {trustedProxies: [10.0.0.0/8]}
+upstreamTls: {caPem: ca, clientCertPem: crt, clientKeyPem: key}
+routes:
+- pathPrefix: /metrics-api
+  upstream: https://metrics.example.com/
+  tls: {insecureSkipVerify: true}
+  methods: [GET]
+  stripPrefix: true
+  headers: [{name: X-Api-Key, value: k}]
+  tokenAuth: {tokenUrl: https://id.example.com/token, clientId: proxy, clientSecret: s, scopes: [read], audience: a, resource: https://metrics.example.com, params: {prompt: none}, tls: {caPem: ca}}
+  forwardAccessToken: false
+  timeoutSeconds: 5
+  connectTimeoutSeconds: 1
+  cors: {allowedOrigins: [https://app.example.com], allowedMethods: [GET], allowedHeaders: [X-A], exposeHeaders: [X-B], allowCredentials: true, maxAgeSeconds: 60}
+publicPaths: [/healthz]
+cors: {allowedOrigins: ['*'], allowCredentials: false}
 "#;
         let config = GatewayConfig::from_yaml(yaml).unwrap();
         let round: serde_json::Value = serde_json::to_value(&config).unwrap();
@@ -294,6 +335,10 @@ forwardAuth: {trustedProxies: [10.0.0.0/8]}
             ops_listen: default_ops_listen(),
             timeouts: Timeouts::default(),
             forward_auth: None,
+            upstream_tls: None,
+            routes: vec![],
+            public_paths: vec![],
+            cors: None,
         };
         assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/base/oauth2/callback");
         let yaml = cfg.to_yaml().unwrap();

@@ -5,9 +5,11 @@
 //!
 //! - [`config`]: `gateway.yaml`, its defaults and the per-policy cookie name.
 //! - [`keys`]: cookie encryption keys as the config carries them.
+//! - [`routes`]: path routes, injected credentials and TLS, resolved.
 //! - [`rules`]: rules both sides apply, such as closed by default.
 
 pub mod config;
 pub mod keys;
+pub mod routes;
 pub mod rules;
 pub mod validate;

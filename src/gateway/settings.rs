@@ -258,6 +258,10 @@ pub fn merge(
             ops_listen: SocketAddr::from(([0, 0, 0, 0], super::config::DEFAULT_OPS_PORT)),
             timeouts: Default::default(),
             forward_auth: None,
+            upstream_tls: None,
+            routes: Vec::new(),
+            public_paths: Vec::new(),
+            cors: None,
         },
     };
     if let Some(v) = args.ops_listen {
@@ -407,6 +411,7 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
         scopes: spec.effective_scopes(),
         claims: Default::default(),
         filters: AllowList::default(),
+        ca_pem: None,
     })
 }
 

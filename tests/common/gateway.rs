@@ -39,6 +39,10 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
         ops_listen: ([127, 0, 0, 1], 0).into(),
         timeouts: Default::default(),
         forward_auth: None,
+        upstream_tls: None,
+        routes: vec![],
+        public_paths: vec![],
+        cors: None,
     }
 }
 
@@ -59,6 +63,7 @@ pub fn oidc_provider(op: &Op, name: &str, client_id: &str, client_secret: &str) 
         scopes: ["openid", "email", "profile", "groups"].map(String::from).to_vec(),
         claims: ClaimMapping::default(),
         filters: AllowList::default(),
+        ca_pem: None,
     }
 }
 
@@ -90,6 +95,7 @@ pub fn provider(
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
         claims: Default::default(),
         filters,
+        ca_pem: None,
     }
 }
 

@@ -93,6 +93,7 @@ pub fn gateway_config(
                 scopes: p.idp.spec.effective_scopes(),
                 claims: p.idp.spec.claims.clone().unwrap_or_default(),
                 filters: p.idp.spec.allow.clone(),
+                ca_pem: None,
             })
         })
         .collect::<Result<Vec<_>, RenderError>>()?;
@@ -115,6 +116,10 @@ pub fn gateway_config(
         ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_OPS_PORT)),
         timeouts,
         forward_auth: spec.forward_auth.clone(),
+        upstream_tls: None,
+        routes: Vec::new(),
+        public_paths: spec.public_paths.clone(),
+        cors: spec.cors.clone(),
     })
 }
 

@@ -35,6 +35,7 @@ mod tests {
                 client_id: "x".into(),
                 client_secret_ref: SecretKeyRef { name: "s".into(), key: "k".into() },
                 issuer_url: None,
+                ca_bundle: None,
                 endpoints: None,
                 scopes: vec![],
                 claims: None,
