@@ -50,7 +50,7 @@ pub struct AuthPolicySpec {
     /// The longest matching prefix wins; every other path goes to
     /// `upstream`.
     #[x_kube(validation = Rule::new("self.all(r, self.exists_one(q, q.pathPrefix == r.pathPrefix))").message("routes must not repeat a pathPrefix"))]
-    #[schemars(length(max = 32))]
+    #[schemars(length(max = 16))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
 
@@ -59,7 +59,7 @@ pub struct AuthPolicySpec {
     /// whole segments, matched on the normalized path only (never the
     /// query or a fragment). Identity headers are still stripped.
     #[x_kube(validation = Rule::new(format!("self.all(p, {})", super::routes::PATH.replace("self", "p")).as_str()).message("publicPaths entries must start with '/' and contain no '.' or '..' segment, '//', '%', '?', '#', '\\' or whitespace"))]
-    #[schemars(length(max = 32), inner(length(min = 1, max = 1024)))]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 256)))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub public_paths: Vec<String>,
 

@@ -14,7 +14,7 @@ use super::upstream::{KeyRef, Upstream};
 pub(crate) const PATH: &str =
     "self.startsWith('/') && !self.matches('(^|/)[.][.]?(/|$)|//|[%?#\\\\\\\\]') && !self.matches('[[:space:]]')";
 const PATH_MESSAGE: &str =
-    "must start with '/' and contain no '.' or '..' segment, '//', '%', '?', '#', '\\\\' or whitespace";
+    "must start with '/' and contain no '.' or '..' segment, '//', '%', '?', '#', '\\' or whitespace";
 
 /// Requests under one path prefix, sent to their own upstream with their
 /// own credentials.
@@ -26,7 +26,7 @@ pub struct Route {
     /// the path is normalized: `/api` serves `/api` and `/api/x`, never
     /// `/apix`. The longest matching prefix wins.
     #[x_kube(validation = Rule::new(PATH).message(format!("routes[].pathPrefix {PATH_MESSAGE}").as_str()))]
-    #[schemars(length(min = 1, max = 1024))]
+    #[schemars(length(min = 1, max = 256))]
     pub path_prefix: String,
     /// Where this route's requests go.
     pub upstream: Upstream,
@@ -44,7 +44,7 @@ pub struct Route {
     /// Headers set on every request of this route, with values read from
     /// Secrets. They replace any header of that name the client sent.
     #[x_kube(validation = Rule::new("self.all(h, self.exists_one(g, g.name.lowerAscii() == h.name.lowerAscii()))").message("routes[].headers must not name a header twice"))]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = 8))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<InjectedHeader>,
     /// Obtain an OAuth2 access token with the `client_credentials` grant,
@@ -114,10 +114,10 @@ pub struct TokenAuth {
     #[schemars(length(min = 1, max = 2048))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
-    /// More form parameters for the token request. They cannot replace the
-    /// ones above.
-    #[x_kube(validation = Rule::new("self.all(k, !(k in ['grant_type', 'client_id', 'client_secret', 'scope', 'audience', 'resource']))").message("tokenAuth.params cannot set grant_type, client_id, client_secret, scope, audience or resource"))]
-    #[schemars(length(max = 16))]
+    /// More form parameters for the token request. They cannot replace
+    /// `grant_type`, `client_id`, `client_secret`, `scope`, `audience` or
+    /// `resource`; a policy that tries is reported Invalid.
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = {"type": "string", "maxLength": 1024}))]
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
 }
@@ -132,7 +132,7 @@ pub struct Cors {
     /// Origins, exactly as browsers send them (`https://app.example.com`),
     /// or `*` for any origin (without credentials).
     #[x_kube(validation = Rule::new("self.all(o, o == '*' || o.matches('^https?://[^/?#@]+$'))").message("cors.allowedOrigins entries must be scheme://host[:port] with no path, or '*'"))]
-    #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 512)))]
+    #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 256)))]
     pub allowed_origins: Vec<String>,
     /// Methods allowed cross-origin. Default `GET, HEAD, POST`.
     #[x_kube(validation = Rule::new("self.all(m, m.matches('^[A-Z]+$'))").message("cors.allowedMethods must be upper-case method names such as PUT"))]
@@ -153,5 +153,5 @@ pub struct Cors {
     /// How long browsers may cache a preflight answer, in seconds.
     #[schemars(range(min = 0, max = 86400))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_age_seconds: Option<u32>,
+    pub max_age_seconds: Option<i32>,
 }

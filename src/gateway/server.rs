@@ -132,7 +132,7 @@ impl Gateway {
             .collect::<Result<Vec<_>, _>>()?;
         // Validates the upstream URLs, trusted proxies (and TLS roots for
         // https) up front.
-        let routes = RouteTable::single(config.upstream.clone());
+        let routes = RouteTable::new(&config).map_err(Error::Config)?;
         Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
         // Checked by `validate::check` above.
         let forward_auth = config

@@ -18,10 +18,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// and an overall `timeout`, and no redirects (a provider endpoint that
 /// redirects is refused rather than followed with credentials).
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+    client_with_ca(timeout, None)
+}
+
+/// [`client`], trusting only the PEM certificates of `ca_pem` when given
+/// (a provider behind a private CA) instead of the system's roots.
+pub fn client_with_ca(timeout: Duration, ca_pem: Option<&str>) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(timeout)
-        .user_agent(USER_AGENT)
-        .build()
+        .user_agent(USER_AGENT);
+    if let Some(pem) = ca_pem {
+        builder = builder.tls_certs_only(reqwest::Certificate::from_pem_bundle(pem.as_bytes())?);
+    }
+    builder.build()
 }

@@ -33,7 +33,7 @@ pub(crate) async fn proxy_request(
     request: Request,
 ) -> Response {
     let gw = &*worker.gw;
-    let Some(proxy) = worker.upstreams.for_path(request.uri().path()) else {
+    let Some((_route, proxy)) = worker.upstreams.select(request.method(), request.uri().path()) else {
         // Forward-auth only: the ingress forwards, this gateway does not.
         gw.metrics.request(Outcome::BadRequest);
         return (axum::http::StatusCode::NOT_FOUND, "this gateway serves sign-in and forward-auth only\n")

@@ -23,7 +23,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
 use super::headers::{self, Forwarding};
-use crate::gateway::config::{ForwardSettings, Timeouts};
+use super::routes::{Credentials, Route};
+use super::tls;
+use super::token::TokenError;
+use crate::gateway::config::ForwardSettings;
 use crate::gateway::session::{CookieSettings, SessionView};
 
 /// Why a request could not be forwarded.
@@ -46,6 +49,9 @@ pub enum ProxyError {
     /// The upstream URL plus the request path made no valid URI.
     #[error("cannot build the upstream URI")]
     BadUri,
+    /// The route's `client_credentials` token could not be obtained.
+    #[error("no token for the upstream: {0}")]
+    Token(#[from] TokenError),
 }
 
 impl ProxyError {
@@ -54,7 +60,7 @@ impl ProxyError {
         match self {
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientBody => StatusCode::BAD_REQUEST,
-            Self::Upstream(_) | Self::UnexpectedUpgrade | Self::BadUri => StatusCode::BAD_GATEWAY,
+            Self::Upstream(_) | Self::UnexpectedUpgrade | Self::BadUri | Self::Token(_) => StatusCode::BAD_GATEWAY,
         }
     }
 }
@@ -73,15 +79,21 @@ pub struct Proxy {
     authority: Authority,
     /// Upstream path prefix without trailing slash (empty for `/`).
     prefix: String,
+    /// The route's prefix, removed before forwarding (`stripPrefix`).
+    strip: Option<String>,
     forwarding: Forwarding,
     forward: ForwardSettings,
+    /// Whether the user's access token goes upstream on this route.
+    access_token: bool,
+    credentials: Credentials,
     timeout: Duration,
 }
 
 impl Proxy {
-    /// A proxy to `upstream`; `external` is the public URL (for the
+    /// A proxy for `route`; `external` is the public URL (for the
     /// `X-Forwarded-*` headers).
-    pub fn new(upstream: &Url, external: &Url, forward: ForwardSettings, timeouts: Timeouts) -> std::io::Result<Self> {
+    pub fn new(route: &Route, external: &Url, forward: ForwardSettings) -> std::io::Result<Self> {
+        let upstream = &route.upstream;
         let invalid =
             |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("upstream URL {what}"));
         let scheme = match upstream.scheme() {
@@ -100,11 +112,13 @@ impl Proxy {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.set_connect_timeout(Some(route.connect_timeout));
         http.set_keepalive(Some(Duration::from_secs(60)));
         crate::telemetry::install_crypto_provider();
         let tls = if scheme == Scheme::HTTPS {
-            hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?
+            let config = tls::client_config(route.tls.as_ref())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
         } else {
             let config = rustls::ClientConfig::builder()
                 .with_root_certificates(rustls::RootCertStore::empty())
@@ -121,9 +135,12 @@ impl Proxy {
             scheme,
             authority,
             prefix: upstream.path().trim_end_matches('/').to_owned(),
+            strip: (route.strip_prefix && !route.prefix.is_empty()).then(|| route.prefix.clone()),
             forwarding,
             forward,
-            timeout: Duration::from_secs(timeouts.upstream_seconds.max(1)),
+            access_token: route.forward_access_token,
+            credentials: route.credentials.clone(),
+            timeout: route.timeout,
         })
     }
 
@@ -145,12 +162,13 @@ impl Proxy {
         headers::sanitize(&mut parts.headers, cookies, upgrade);
         self.forwarding.apply(&mut parts.headers, peer, chain);
         if let Some(user) = user {
-            headers::add_identity(
-                &mut parts.headers,
-                user.session,
-                self.forward.identity_headers,
-                self.forward.access_token,
-            );
+            headers::add_identity(&mut parts.headers, user.session, self.forward.identity_headers, self.access_token);
+        }
+        for (name, value) in &self.credentials.headers {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+        if let Some(token) = &self.credentials.token {
+            parts.headers.insert(http::header::AUTHORIZATION, token.authorization().await?);
         }
 
         // A body that breaks off is the client's doing: remember it, so the
@@ -214,7 +232,14 @@ impl Proxy {
     }
 
     fn upstream_uri(&self, original: &Uri) -> Result<Uri, ProxyError> {
-        let pq = original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let mut pq = original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        if let Some(strip) = &self.strip {
+            // The route matched, so the path starts with its prefix on a
+            // segment boundary.
+            let rest = &pq.as_str()[strip.len().min(pq.path().len())..];
+            let rest = if rest.starts_with('/') { rest.to_owned() } else { format!("/{rest}") };
+            pq = PathAndQuery::try_from(rest).map_err(|_| ProxyError::BadUri)?;
+        }
         let pq = if self.prefix.is_empty() {
             pq
         } else {
@@ -232,25 +257,35 @@ impl Proxy {
 mod tests {
     use super::*;
 
+    fn proxy(upstream: &str, routes: &str) -> Proxy {
+        let config = crate::gateway::config::GatewayConfig::from_yaml(&format!(
+            "externalUrl: https://app.example.com\nupstream: {upstream}\nproviders: []\nsession: {{cookieName: _a, ttlSeconds: 60, keys: []}}\nroutes: {routes}\n"
+        ))
+        .unwrap();
+        let table = super::super::RouteTable::new(&config).unwrap();
+        Proxy::new(&table.routes()[0], &config.external_url, ForwardSettings::default()).unwrap()
+    }
+
     #[test]
     fn upstream_uri_keeps_the_base_path() {
-        let ext = Url::parse("https://app.example.com").unwrap();
-        let proxy = Proxy::new(
-            &Url::parse("http://127.0.0.1:9/base/").unwrap(),
-            &ext,
-            ForwardSettings::default(),
-            Timeouts::default(),
-        )
-        .unwrap();
-        assert_eq!(proxy.upstream_uri(&Uri::from_static("/x/y?z=1")).unwrap(), "http://127.0.0.1:9/base/x/y?z=1");
-        let root = Proxy::new(
-            &Url::parse("http://127.0.0.1:9").unwrap(),
-            &ext,
-            ForwardSettings::default(),
-            Timeouts::default(),
-        )
-        .unwrap();
+        let based = proxy("http://127.0.0.1:9/base/", "[]");
+        assert_eq!(based.upstream_uri(&Uri::from_static("/x/y?z=1")).unwrap(), "http://127.0.0.1:9/base/x/y?z=1");
+        let root = proxy("http://127.0.0.1:9", "[]");
         assert_eq!(root.upstream_uri(&Uri::from_static("/x?z=1")).unwrap(), "http://127.0.0.1:9/x?z=1");
+    }
+
+    #[test]
+    fn strip_prefix_removes_the_route_prefix_only() {
+        let routes = "[{pathPrefix: /github/, upstream: 'http://127.0.0.1:9/base', stripPrefix: true}]";
+        let gh = proxy("http://127.0.0.1:8", routes);
+        assert_eq!(
+            gh.upstream_uri(&Uri::from_static("/github/repos?a=1")).unwrap(),
+            "http://127.0.0.1:9/base/repos?a=1"
+        );
+        assert_eq!(gh.upstream_uri(&Uri::from_static("/github")).unwrap(), "http://127.0.0.1:9/base/");
+        assert_eq!(gh.upstream_uri(&Uri::from_static("/github?x")).unwrap(), "http://127.0.0.1:9/base/?x");
+        let kept = proxy("http://127.0.0.1:8", "[{pathPrefix: /api, upstream: 'http://127.0.0.1:9'}]");
+        assert_eq!(kept.upstream_uri(&Uri::from_static("/api/v1")).unwrap(), "http://127.0.0.1:9/api/v1");
     }
 
     #[test]

@@ -5,10 +5,14 @@
 //! - [`headers`]: what is stripped from the client's request and what the
 //!   gateway adds (forwarding and identity headers).
 //! - [`client`]: the pooled hyper client that forwards one request.
+//! - [`tls`]: roots and client certificates towards an upstream.
+//! - [`token`]: `client_credentials` tokens a route injects.
 
 pub mod client;
 pub mod headers;
 pub mod routes;
+pub mod tls;
+pub mod token;
 
 pub use client::{Forwarded, Proxy, ProxyError};
 pub use routes::{Route, RouteTable, Upstreams};
