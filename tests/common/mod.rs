@@ -32,6 +32,7 @@ pub mod gateway;
 pub mod login;
 pub mod nginx;
 pub mod op;
+pub mod pki;
 pub mod ports;
 pub mod serve;
 pub mod traefik;
