@@ -9,7 +9,7 @@ use super::coalescer::RefreshFailure;
 use super::providers::ProviderError;
 use super::server::Gateway;
 use super::session::{Present, Session, SessionStore, SessionView, now};
-use super::upstream::headers::forwardable_groups;
+use super::upstream::identity::forwardable_groups;
 use crate::access::{Principal, Proof};
 
 /// What became of a session whose refresh was due.

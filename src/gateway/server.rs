@@ -24,6 +24,7 @@ use super::metrics::Metrics;
 use super::pages;
 use super::providers::{HttpClient, Provider};
 use super::session::{CookieSettings, CookieStore, Keyring};
+use super::upstream::identity::IdentityHeaders;
 use super::upstream::{RouteTable, Upstreams};
 use crate::access::{self, Denial, Principal, safe_redirect};
 use crate::api::AllowList;
@@ -81,6 +82,8 @@ pub struct Gateway {
     pub(crate) metrics: Metrics,
     pub(crate) refreshes: RefreshCoalescer,
     pub(crate) routes: RouteTable,
+    /// The identity header names of the policy.
+    pub(crate) identity: IdentityHeaders,
     /// The proxies that may ask forward-auth questions; `None` when the
     /// policy serves no forward-auth.
     pub(crate) forward_auth: Option<Vec<ipnet::IpNet>>,
@@ -139,7 +142,9 @@ impl Gateway {
             .forward_auth
             .as_ref()
             .map(|f| f.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect::<Vec<ipnet::IpNet>>());
+        let identity = IdentityHeaders::new(config.forward.header_names.as_ref()).map_err(Error::Config)?;
         Ok(Self {
+            identity,
             forward_auth,
             routes,
             paths: Paths::new(external),

@@ -14,7 +14,7 @@ use crate::gateway::providers::{Profile, SignedIn, Tokens};
 use crate::gateway::server::{Gateway, MAX_FLOWS, found};
 use crate::gateway::session::flow::{FLOW_TTL, LoginFlow};
 use crate::gateway::session::{CookieSettings, Session, SessionStore, now};
-use crate::gateway::upstream::headers::forwardable_groups;
+use crate::gateway::upstream::identity::forwardable_groups;
 
 /// Query of `/oauth2/start`.
 #[derive(Deserialize)]

@@ -23,6 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
 use super::headers::{self, Forwarding};
+use super::identity::{IdentityHeaders, add_identity};
 use super::routes::{Credentials, Route};
 use super::tls;
 use super::token::TokenError;
@@ -83,6 +84,7 @@ pub struct Proxy {
     strip: Option<String>,
     forwarding: Forwarding,
     forward: ForwardSettings,
+    identity: IdentityHeaders,
     /// Whether the user's access token goes upstream on this route.
     access_token: bool,
     credentials: Credentials,
@@ -137,6 +139,8 @@ impl Proxy {
             prefix: upstream.path().trim_end_matches('/').to_owned(),
             strip: (route.strip_prefix && !route.prefix.is_empty()).then(|| route.prefix.clone()),
             forwarding,
+            identity: IdentityHeaders::new(forward.header_names.as_ref())
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
             forward,
             access_token: route.forward_access_token,
             credentials: route.credentials.clone(),
@@ -159,10 +163,29 @@ impl Proxy {
         let client_upgrade = if upgrade { parts.extensions.remove::<hyper::upgrade::OnUpgrade>() } else { None };
 
         let chain = self.forwarding.trusted_chain(&parts.headers, peer);
-        headers::sanitize(&mut parts.headers, cookies, upgrade);
+        // `preserveHost`: the client's own Host (HTTP/2: its authority).
+        let host = if self.forward.preserve_host {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .cloned()
+                .or_else(|| parts.uri.authority().and_then(|a| http::HeaderValue::from_str(a.as_str()).ok()))
+        } else {
+            None
+        };
+        headers::sanitize(&mut parts.headers, cookies, &self.identity, upgrade);
         self.forwarding.apply(&mut parts.headers, peer, chain);
+        if let Some(host) = host {
+            parts.headers.insert(http::header::HOST, host);
+        }
         if let Some(user) = user {
-            headers::add_identity(&mut parts.headers, user.session, self.forward.identity_headers, self.access_token);
+            add_identity(
+                &mut parts.headers,
+                &self.identity,
+                user.session,
+                self.forward.identity_headers,
+                self.access_token,
+            );
         }
         for (name, value) in &self.credentials.headers {
             parts.headers.insert(name.clone(), value.clone());

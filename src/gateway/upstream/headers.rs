@@ -23,27 +23,15 @@
 
 use std::net::IpAddr;
 
-use bytes::{BufMut, BytesMut};
-use http::header::{AUTHORIZATION, CONNECTION, COOKIE, UPGRADE};
+use bytes::BytesMut;
+use http::header::{CONNECTION, COOKIE, UPGRADE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
 
-use crate::gateway::session::{CookieSettings, SessionView};
+use super::identity::IdentityHeaders;
+use crate::gateway::session::CookieSettings;
 
-/// `X-Auth-Request-User`: the configured username claim, else the verified
-/// email, else the stable subject.
-pub static X_AUTH_REQUEST_USER: HeaderName = HeaderName::from_static("x-auth-request-user");
-/// `X-Auth-Request-User-Id`: the provider's stable, never reassigned account
-/// id (`sub`; GitHub's numeric id). What an upstream should key accounts on.
-pub static X_AUTH_REQUEST_USER_ID: HeaderName = HeaderName::from_static("x-auth-request-user-id");
-/// `X-Auth-Request-Email`: the verified email, in the canonical form the
-/// filters matched.
-pub static X_AUTH_REQUEST_EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
-/// `X-Auth-Request-Groups`: comma-separated, each group percent-encoded
-/// (see [`encode_groups`]).
-pub static X_AUTH_REQUEST_GROUPS: HeaderName = HeaderName::from_static("x-auth-request-groups");
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -142,12 +130,13 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers (keeping `Connection: upgrade` and `Upgrade`
 /// for a WebSocket upgrade), headers named in `Connection`, spoofable
-/// identity and forwarding headers, `Host` (the client sets it from the
+/// identity and forwarding headers (and the policy's own identity header
+/// names), `Host` (the client sets it from the
 /// upstream URI) and the gateway's own cookies; several `Cookie` fields
 /// (HTTP/2 sends one per cookie) become one, as RFC 9113 §8.2.3 requires
 /// before forwarding over HTTP/1.1.
-pub fn sanitize(headers: &mut HeaderMap, cookies: &CookieSettings, upgrade: bool) {
-    remove_where(headers, upgrade, |name| name == "host" || is_spoofable(name));
+pub fn sanitize(headers: &mut HeaderMap, cookies: &CookieSettings, identity: &IdentityHeaders, upgrade: bool) {
+    remove_where(headers, upgrade, |name| name == "host" || is_spoofable(name) || identity.is_custom(name));
     if headers.contains_key(COOKIE) {
         rewrite_cookies(headers, cookies);
     }
@@ -208,76 +197,6 @@ fn remove_where(headers: &mut HeaderMap, upgrade: bool, also: impl Fn(&str) -> b
     }
     if upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    }
-}
-
-/// Characters escaped in a group name: the separator, the escape character
-/// itself and controls (non-ASCII is always escaped).
-const GROUP_ESCAPES: &AsciiSet = &CONTROLS.add(b',').add(b'%');
-
-/// The groups as one header value: comma-separated, each group
-/// percent-encoded (RFC 3986 style) where it contains `,`, `%`, a control
-/// character or non-ASCII. An upstream splits on `,` and percent-decodes
-/// each part; a group called `dev,admin` arrives as `dev%2Cadmin`, never as
-/// two groups.
-pub fn encode_groups<'a>(groups: impl Iterator<Item = &'a str>) -> Option<HeaderValue> {
-    let mut buf = BytesMut::with_capacity(64);
-    for (i, g) in groups.enumerate() {
-        if i > 0 {
-            buf.put_u8(b',');
-        }
-        for piece in utf8_percent_encode(g, GROUP_ESCAPES) {
-            buf.put_slice(piece.as_bytes());
-        }
-    }
-    if buf.is_empty() {
-        return None;
-    }
-    HeaderValue::from_maybe_shared(buf.freeze()).ok()
-}
-
-/// The groups worth keeping in a session: a group containing a control
-/// character (CR, LF, NUL, …) could only break or split a header, so it is
-/// dropped — with a log line that says why — and the others are kept.
-pub fn forwardable_groups(groups: Vec<String>, user: &str) -> Vec<String> {
-    let before = groups.len();
-    let kept: Vec<String> = groups.into_iter().filter(|g| !g.is_empty() && !g.chars().any(char::is_control)).collect();
-    if kept.len() != before {
-        tracing::warn!(
-            user,
-            dropped = before - kept.len(),
-            "group names that are empty or contain control characters were dropped from the session"
-        );
-    }
-    kept
-}
-
-/// The gateway's identity headers for a session.
-pub fn add_identity(headers: &mut HeaderMap, session: &SessionView<'_>, identity: bool, access_token: bool) {
-    if identity {
-        if let Ok(v) = HeaderValue::from_str(session.user) {
-            headers.insert(X_AUTH_REQUEST_USER.clone(), v);
-        }
-        if let Ok(v) = HeaderValue::from_str(session.subject) {
-            headers.insert(X_AUTH_REQUEST_USER_ID.clone(), v);
-        }
-        if let Some(email) = session.email
-            && let Ok(v) = HeaderValue::from_str(email)
-        {
-            headers.insert(X_AUTH_REQUEST_EMAIL.clone(), v);
-        }
-        if let Some(v) = encode_groups(session.groups()) {
-            headers.insert(X_AUTH_REQUEST_GROUPS.clone(), v);
-        }
-    }
-    if access_token {
-        let mut buf = BytesMut::with_capacity(7 + session.access_token.len());
-        buf.put_slice(b"Bearer ");
-        buf.put_slice(session.access_token.as_bytes());
-        if let Ok(mut v) = HeaderValue::from_maybe_shared(buf.freeze()) {
-            v.set_sensitive(true);
-            headers.insert(AUTHORIZATION, v);
-        }
     }
 }
 

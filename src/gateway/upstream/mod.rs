@@ -4,12 +4,15 @@
 //!   holds one route today (the policy's upstream, at `/`).
 //! - [`headers`]: what is stripped from the client's request and what the
 //!   gateway adds (forwarding and identity headers).
+//! - [`identity`]: what the upstream learns about the user, under which
+//!   header names.
 //! - [`client`]: the pooled hyper client that forwards one request.
 //! - [`tls`]: roots and client certificates towards an upstream.
 //! - [`token`]: `client_credentials` tokens a route injects.
 
 pub mod client;
 pub mod headers;
+pub mod identity;
 pub mod routes;
 pub mod tls;
 pub mod token;
