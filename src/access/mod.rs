@@ -18,7 +18,7 @@ pub use canonical::is_canonical;
 pub use domain::{domain_matches, is_valid_domain_pattern};
 pub use email::{Email, EmailError};
 pub use identity::{Denial, DomainProof, Identity, Membership};
-pub use path::has_dot_segment;
+pub use path::{has_dot_segment, merge_slashes, prefix_serves};
 pub use principal::{Principal, Proof, authorize};
 pub use redirect::safe_redirect;
 

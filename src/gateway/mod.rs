@@ -13,6 +13,7 @@
 pub use crate::contract::config;
 pub mod authn;
 pub mod coalescer;
+pub mod cors;
 pub mod error;
 pub mod listener;
 pub mod metrics;

@@ -9,10 +9,14 @@
 //!   path (or past a path-based rule) sends one, and what an upstream would
 //!   make of it varies. Encoded slashes that are not part of a dot segment
 //!   (`group%2Fproject`, as GitLab's API uses) are forwarded unchanged.
+//! - Repeated slashes are merged (`//admin` is `/admin`), as nginx does by
+//!   default, before routes and public paths are matched, so the path the
+//!   gateway matched is the path the upstream gets.
 
+use http::uri::PathAndQuery;
 use http::{Method, StatusCode, Uri};
 
-use crate::access::has_dot_segment;
+use crate::access::{has_dot_segment, merge_slashes};
 
 /// Why a request is not forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +57,19 @@ pub fn check(method: &Method, uri: &Uri) -> Result<(), Refused> {
     Ok(())
 }
 
+/// `uri` with repeated slashes of its path merged; `None` when there are
+/// none (the common case, which allocates nothing).
+pub fn merged(uri: &Uri) -> Option<Uri> {
+    let std::borrow::Cow::Owned(path) = merge_slashes(uri.path()) else { return None };
+    let pq = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(PathAndQuery::try_from(pq).ok()?);
+    Uri::from_parts(parts).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +81,12 @@ mod tests {
         assert_eq!(check(&Method::OPTIONS, &Uri::from_static("/x")), Ok(()));
         assert_eq!(check(&Method::GET, &Uri::from_static("http://h/x/../y")), Err(Refused::DotSegment));
         assert_eq!(Refused::Connect.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn repeated_slashes_merge_and_the_query_is_kept() {
+        assert_eq!(merged(&Uri::from_static("//admin?x=//y")).unwrap(), "/admin?x=//y");
+        assert_eq!(merged(&Uri::from_static("/a//b")).unwrap(), "/a/b");
+        assert_eq!(merged(&Uri::from_static("/a/b?c=//")), None);
     }
 }

@@ -82,6 +82,8 @@ pub struct Gateway {
     pub(crate) metrics: Metrics,
     pub(crate) refreshes: RefreshCoalescer,
     pub(crate) routes: RouteTable,
+    /// Paths served without sign-in, without trailing slashes.
+    pub(crate) public_paths: Vec<String>,
     /// The identity header names of the policy.
     pub(crate) identity: IdentityHeaders,
     /// The proxies that may ask forward-auth questions; `None` when the
@@ -143,7 +145,17 @@ impl Gateway {
             .as_ref()
             .map(|f| f.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect::<Vec<ipnet::IpNet>>());
         let identity = IdentityHeaders::new(config.forward.header_names.as_ref()).map_err(Error::Config)?;
+        if let Some(bad) = config
+            .public_paths
+            .iter()
+            .find(|p| !p.starts_with('/') || crate::access::has_dot_segment(p) || p.contains("//"))
+        {
+            return Err(Error::Config(format!(
+                "public path {bad:?} must start with '/' and have no dot or empty segment"
+            )));
+        }
         Ok(Self {
+            public_paths: config.public_paths.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
             identity,
             forward_auth,
             routes,
@@ -166,6 +178,11 @@ impl Gateway {
     /// own, so a request and its upstream connection stay on one thread.
     pub fn new_upstreams(&self) -> std::io::Result<Upstreams> {
         Upstreams::new(&self.routes, &self.config)
+    }
+
+    /// Whether `path` (normalized, without its query) is a public path.
+    pub(crate) fn is_public(&self, path: &str) -> bool {
+        self.public_paths.iter().any(|p| access::prefix_serves(p, path))
     }
 
     pub(crate) fn provider(&self, name: &str) -> Option<&Provider> {

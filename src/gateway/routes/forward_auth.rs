@@ -80,6 +80,14 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
             return (status, format!("{refused}\n")).into_response();
         }
     };
+    if let Some(o) = &original
+        && is_public(gw, &o.path_and_query)
+    {
+        // A public path passes as nobody: no identity headers to copy.
+        gw.metrics.request(Outcome::ForwardAuthAllowed);
+        let status = if contract == Contract::AuthRequest { StatusCode::ACCEPTED } else { StatusCode::OK };
+        return status.into_response();
+    }
     let now = now();
     let session = match gw.authenticate(headers, now).await {
         Authn::Caller(Caller::Session(session)) => session,
@@ -117,6 +125,13 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
     let mut response = status.into_response();
     response.headers_mut().extend(out);
     response
+}
+
+/// Whether the original request's path (never its query) is public,
+/// after the same normalization the proxy applies.
+fn is_public(gw: &Gateway, path_and_query: &str) -> bool {
+    let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
+    gw.is_public(&crate::access::merge_slashes(path))
 }
 
 /// The peer must be trusted before any header it sends is read.

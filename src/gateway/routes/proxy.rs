@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::gateway::authn::{Authn, Caller, Rejection};
@@ -30,20 +30,44 @@ pub(crate) fn wants_html(headers: &HeaderMap) -> bool {
 pub(crate) async fn proxy_request(
     State(worker): State<Worker>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
+    mut request: Request,
 ) -> Response {
     let gw = &*worker.gw;
-    let Some((_route, proxy)) = worker.upstreams.select(request.method(), request.uri().path()) else {
-        // Forward-auth only: the ingress forwards, this gateway does not.
-        gw.metrics.request(Outcome::BadRequest);
-        return (axum::http::StatusCode::NOT_FOUND, "this gateway serves sign-in and forward-auth only\n")
-            .into_response();
-    };
     if let Err(refused) = request_target::check(request.method(), request.uri()) {
         gw.metrics.request(Outcome::BadRequest);
         return (refused.status(), format!("{refused}\n")).into_response();
     }
-    if gw.config.authentication == Authentication::Disabled {
+    if let Some(merged) = request_target::merged(request.uri()) {
+        *request.uri_mut() = merged;
+    }
+    // A preflight is routed by the method it asks about.
+    let method = match request.headers().get(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        Some(asked) if request.method() == Method::OPTIONS => Method::from_bytes(asked.as_bytes()).ok(),
+        _ => None,
+    };
+    let Some((route, proxy)) =
+        worker.upstreams.select(method.as_ref().unwrap_or(request.method()), request.uri().path())
+    else {
+        gw.metrics.request(Outcome::BadRequest);
+        return (StatusCode::NOT_FOUND, "no route of this gateway serves this request\n").into_response();
+    };
+    let Some(cors) = &route.cors else { return authenticate_and_forward(gw, proxy, request, peer).await };
+    if let Some((status, headers)) = cors.preflight(request.method(), request.headers()) {
+        gw.metrics.request(Outcome::PassedThrough);
+        return (status, headers).into_response();
+    }
+    let origin = cors.allowed_origin(request.headers()).cloned();
+    let mut response = authenticate_and_forward(gw, proxy, request, peer).await;
+    if let Some(origin) = origin {
+        cors.decorate(origin, response.headers_mut());
+    }
+    response
+}
+
+/// Public paths and `authentication: Disabled` go through as they are;
+/// everything else needs a live session, refreshed when due.
+async fn authenticate_and_forward(gw: &Gateway, proxy: &Proxy, request: Request, peer: SocketAddr) -> Response {
+    if gw.config.authentication == Authentication::Disabled || gw.is_public(request.uri().path()) {
         return forward(gw, proxy, request, peer, None, Outcome::PassedThrough).await;
     }
     let now = now();

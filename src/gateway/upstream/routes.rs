@@ -15,8 +15,10 @@ use url::Url;
 
 use super::Proxy;
 use super::token::TokenSource;
-use crate::contract::routes::{Cors, RouteConfig, TlsConfig};
+use crate::access::prefix_serves as serves;
+use crate::contract::routes::{RouteConfig, TlsConfig};
 use crate::gateway::config::GatewayConfig;
+use crate::gateway::cors::CorsPolicy;
 
 /// One upstream, serving every path under `prefix`.
 #[derive(Clone)]
@@ -41,7 +43,7 @@ pub struct Route {
     /// Whether the user's own access token goes upstream.
     pub forward_access_token: bool,
     /// CORS answers on this route.
-    pub cors: Option<Cors>,
+    pub cors: Option<Arc<CorsPolicy>>,
 }
 
 /// Credentials a route injects. They replace whatever the client sent
@@ -92,7 +94,7 @@ impl RouteTable {
                 connect_timeout: seconds(None, config.timeouts.connect_seconds),
                 credentials: Credentials::default(),
                 forward_access_token: config.forward.access_token,
-                cors: config.cors.clone(),
+                cors: cors(config.cors.as_ref())?,
             });
         }
         Ok(Self { routes })
@@ -149,8 +151,12 @@ fn route(r: &RouteConfig, config: &GatewayConfig) -> Result<Route, String> {
         timeout: seconds(r.timeout_seconds, config.timeouts.upstream_seconds),
         connect_timeout: seconds(r.connect_timeout_seconds, config.timeouts.connect_seconds),
         credentials: Credentials { headers, token },
-        cors: r.cors.clone().or_else(|| config.cors.clone()),
+        cors: cors(r.cors.as_ref().or(config.cors.as_ref()))?,
     })
+}
+
+fn cors(cors: Option<&crate::api::Cors>) -> Result<Option<Arc<CorsPolicy>>, String> {
+    cors.map(|c| CorsPolicy::new(c).map(Arc::new)).transpose()
 }
 
 /// A timeout of `s` seconds, else `default`; never zero.
@@ -180,11 +186,6 @@ impl Upstreams {
     pub fn select(&self, method: &Method, path: &str) -> Option<(&Route, &Proxy)> {
         self.table.select(method, path).map(|i| (&self.table.routes[i], &self.proxies[i]))
     }
-}
-
-/// Whether `prefix` (no trailing slash; empty for `/`) serves `path`.
-pub(crate) fn serves(prefix: &str, path: &str) -> bool {
-    prefix.is_empty() || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 #[cfg(test)]

@@ -74,12 +74,3 @@ fn a_route_that_injects_credentials_keeps_the_users_token_to_itself() {
     assert!(by("/plain").forward_access_token);
     assert!(by("/").forward_access_token);
 }
-
-#[test]
-fn prefixes_match_whole_segments() {
-    assert!(serves("/api", "/api"));
-    assert!(serves("/api", "/api/v1"));
-    assert!(!serves("/api", "/apix"));
-    assert!(!serves("/api", "/"));
-    assert!(serves("", "/anything"));
-}
