@@ -298,3 +298,49 @@ async fn cors_preflight_passes_without_a_session_for_allowed_origins_only() {
     let other = agent.send(Method::GET, &gw.url("/x"), Accept::Json, &[("origin", "https://evil.example")], None).await;
     assert!(other.headers.get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn forwarding_options_reach_the_upstream() {
+    let Some(stack) = Stack::start(3600, |c| {
+        sre_policy(c);
+        c.forward.id_token = true;
+        c.forward.preserve_host = true;
+        c.forward.header_names = Some(
+            serde_json::from_value(serde_json::json!({
+                "user": "X-Forwarded-User", "email": "X-Forwarded-Email", "groups": "X-Forwarded-Groups",
+                "preferredUsername": "X-Forwarded-Preferred-Username", "userId": "X-Grafana-Uid"
+            }))
+            .unwrap(),
+        );
+    })
+    .await
+    else {
+        return;
+    };
+    let gw = &stack.gateway;
+    let mut agent = Agent::new();
+    agent.sign_in(gw, "alice", "/").await;
+    let echo = echoed(&mut agent, gw, "/x", &[("x-grafana-uid", "admin")]).await;
+
+    assert_eq!(header(&echo, "x-forwarded-user").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-forwarded-preferred-username").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-forwarded-email").as_deref(), Some("alice@example.com"));
+    assert!(header(&echo, "x-forwarded-groups").is_some_and(|g| g.split(',').any(|g| g == "sre")));
+    assert_eq!(header(&echo, "x-grafana-uid").as_deref(), Some("alice"), "the client's spoofed value is gone");
+    assert!(header(&echo, "x-auth-request-user").is_none(), "the chosen names replace the defaults");
+
+    // The ID token, as the OP signed it for this client.
+    let bearer = header(&echo, "authorization").expect("a bearer");
+    let jwt = bearer.strip_prefix("Bearer ").expect("Bearer");
+    let claims: Value = {
+        use base64::Engine;
+        let payload = jwt.split('.').nth(1).expect("a JWT");
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    };
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["aud"], common::CLIENT_ID);
+
+    // preserveHost: the upstream sees the host the client asked for.
+    let host = format!("127.0.0.1:{}", gw.base.port().unwrap());
+    assert_eq!(header(&echo, "host").as_deref(), Some(host.as_str()));
+}

@@ -85,6 +85,9 @@ pub(crate) async fn refresh_once(gw: &Gateway, mut session: Session) -> Result<S
             if let Some(rt) = refreshed.tokens.refresh_token {
                 session.refresh_token = Some(rt);
             }
+            if let Some(id_token) = refreshed.tokens.id_token.filter(|_| gw.config.forward.id_token) {
+                session.id_token = Some(id_token);
+            }
             session.access_issued_at = now;
             session.access_expires_at = refreshed.tokens.expires_in.map_or(0, |s| now.saturating_add(s));
             gw.metrics.refresh("success");

@@ -80,6 +80,7 @@ impl SessionCaller {
             access_issued_at: 0,
             access_expires_at: 0,
             expires_at: u64::MAX,
+            id_token: None,
         };
         Self { record: session.encode(), present: Present::default() }
     }

@@ -76,6 +76,7 @@ fn session(expires_at: u64) -> Session {
         access_issued_at: 0,
         access_expires_at: 0,
         expires_at,
+        id_token: None,
     }
 }
 

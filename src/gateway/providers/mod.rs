@@ -29,6 +29,9 @@ pub struct Tokens {
     pub refresh_token: Option<String>,
     /// Lifetime of the access token in seconds, if the provider said.
     pub expires_in: Option<u64>,
+    /// The verified OpenID Connect ID token (compact JWT), for policies
+    /// that forward it (`forward.idToken`).
+    pub id_token: Option<String>,
 }
 
 impl Tokens {
@@ -38,6 +41,7 @@ impl Tokens {
             access_token: response.access_token().secret().clone(),
             refresh_token: response.refresh_token().map(|t| t.secret().clone()),
             expires_in: response.expires_in().map(|d| d.as_secs()),
+            id_token: None,
         }
     }
 }

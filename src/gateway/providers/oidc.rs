@@ -198,7 +198,7 @@ impl OidcProvider {
         let nonce =
             Nonce::new(flow.nonce.clone().ok_or_else(|| ProviderError::InvalidIdToken("login has no nonce".into()))?);
         let claims = self.verify(id_token, || &nonce).await?;
-        let tokens = Tokens::from_response(&response);
+        let tokens = Tokens { id_token: compact(id_token), ..Tokens::from_response(&response) };
         let profile = self.profile(&claims, &tokens.access_token).await?;
         Ok(SignedIn { profile, tokens })
     }
@@ -211,7 +211,7 @@ impl OidcProvider {
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
             .request_async(&self.http)
             .await?;
-        let tokens = Tokens::from_response(&response);
+        let mut tokens = Tokens::from_response(&response);
         let profile = match response.id_token() {
             None => None,
             Some(id_token) => {
@@ -219,6 +219,7 @@ impl OidcProvider {
                 if claims.get("sub").and_then(Value::as_str) != Some(subject) {
                     return Err(ProviderError::InvalidIdToken("the refreshed ID token names another subject".into()));
                 }
+                tokens.id_token = compact(id_token);
                 Some(self.profile(&claims, &tokens.access_token).await?)
             }
         };
@@ -339,6 +340,11 @@ impl OidcProvider {
 
 /// The payload of an already verified ID token, as a JSON object, so the
 /// claim mapping can name any claim.
+/// The ID token as it came: its compact JWT serialization.
+fn compact(id_token: &CoreIdToken) -> Option<String> {
+    serde_json::to_value(id_token).ok()?.as_str().map(str::to_owned)
+}
+
 fn verified_payload(id_token: &CoreIdToken) -> Result<Map<String, Value>, ProviderError> {
     let bad = || ProviderError::InvalidIdToken("the ID token payload is not a JSON object".into());
     let compact = serde_json::to_value(id_token).map_err(|_| bad())?;

@@ -29,7 +29,7 @@ use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::routes::proxy::sign_in_required;
 use crate::gateway::server::Gateway;
 use crate::gateway::session::{Present, SessionView, now};
-use crate::gateway::upstream::identity::add_identity;
+use crate::gateway::upstream::identity::{UserToken, add_identity};
 
 /// `X-Auth-Request-Access-Token`, as oauth2-proxy names it.
 static X_AUTH_REQUEST_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-request-access-token");
@@ -113,7 +113,13 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
         return deny(gw, headers, original.as_ref(), contract, present);
     }
     let forward = &gw.config.forward;
-    add_identity(&mut out, &gw.identity, &view, forward.identity_headers, forward.access_token);
+    add_identity(
+        &mut out,
+        &gw.identity,
+        &view,
+        forward.identity_headers,
+        UserToken::new(forward.id_token, forward.access_token),
+    );
     if forward.access_token
         && let Ok(mut token) = HeaderValue::from_str(view.access_token)
     {

@@ -177,7 +177,11 @@ pub(crate) async fn finish_login(
         return Err(Error::IssuerMismatch);
     }
     let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or(Error::MissingCode)?;
-    let SignedIn { profile: Profile { identity, groups }, tokens } = provider.sign_in(code, flow).await?;
+    let SignedIn { profile: Profile { identity, groups }, mut tokens } = provider.sign_in(code, flow).await?;
+    if !gw.config.forward.id_token {
+        // Cookies stay small unless the ID token is forwarded.
+        tokens.id_token = None;
+    }
     let principal = Principal { identity, provider: provider.name().to_owned(), proof: Proof::SignIn };
     gw.authorize(provider, &principal).inspect_err(|d| {
         tracing::info!(provider = provider.name(), user = %principal.identity.user, reason = d.reason(), "access denied");
@@ -207,6 +211,7 @@ pub(crate) fn new_session(principal: Principal, groups: Vec<String>, tokens: Tok
         access_issued_at: now,
         access_expires_at: tokens.expires_in.map_or(0, |s| now.saturating_add(s)),
         expires_at: now.saturating_add(ttl),
+        id_token: tokens.id_token,
     }
 }
 

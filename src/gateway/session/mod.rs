@@ -53,6 +53,8 @@ pub struct Session {
     pub access_expires_at: u64,
     /// When the session itself ends (Unix seconds).
     pub expires_at: u64,
+    /// The OpenID Connect ID token, kept only for policies that forward it.
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -100,6 +102,11 @@ impl Session {
         w.varint(self.access_issued_at);
         w.varint(self.access_expires_at);
         w.varint(self.expires_at);
+        // Last, and only when present: a record without it is exactly what
+        // gateways before `forward.idToken` wrote and read.
+        if let Some(id_token) = &self.id_token {
+            w.str(id_token);
+        }
         w.finish()
     }
 }
@@ -126,6 +133,8 @@ pub struct SessionView<'a> {
     pub access_expires_at: u64,
     /// See [`Session::expires_at`].
     pub expires_at: u64,
+    /// See [`Session::id_token`].
+    pub id_token: Option<&'a str>,
 }
 
 /// The encoded group list, validated at decode time.
@@ -157,6 +166,7 @@ impl<'a> SessionView<'a> {
         let access_issued_at = r.varint()?;
         let access_expires_at = r.varint()?;
         let expires_at = r.varint()?;
+        let id_token = if r.rest().is_empty() { None } else { Some(r.str()?) };
         r.end()?;
         Ok(Self {
             provider,
@@ -169,6 +179,7 @@ impl<'a> SessionView<'a> {
             access_issued_at,
             access_expires_at,
             expires_at,
+            id_token,
         })
     }
 
@@ -212,6 +223,7 @@ impl<'a> SessionView<'a> {
             access_issued_at: self.access_issued_at,
             access_expires_at: self.access_expires_at,
             expires_at: self.expires_at,
+            id_token: self.id_token.map(str::to_owned),
         }
     }
 }
@@ -232,6 +244,7 @@ pub(crate) mod tests {
             access_issued_at: 1000,
             access_expires_at: 1100,
             expires_at: 5000,
+            id_token: None,
         }
     }
 
@@ -242,8 +255,15 @@ pub(crate) mod tests {
         let v = SessionView::decode(&buf).unwrap();
         assert_eq!(v.groups().collect::<Vec<_>>(), ["sre", "dev"]);
         assert_eq!(v.to_session(), s);
-        let none = Session { email: None, refresh_token: None, groups: vec![], ..s };
+        let none = Session { email: None, refresh_token: None, groups: vec![], ..s.clone() };
         assert_eq!(SessionView::decode(&none.encode()).unwrap().to_session(), none);
+        // The ID token rides last, and only when kept: a record without it
+        // is byte for byte what older gateways wrote.
+        let with = Session { id_token: Some("eyJ.id.token".into()), ..s.clone() };
+        let encoded = with.encode();
+        assert_eq!(SessionView::decode(&encoded).unwrap().id_token, Some("eyJ.id.token"));
+        assert!(encoded.starts_with(&buf));
+        assert_eq!(SessionView::decode(&buf).unwrap().id_token, None);
     }
 
     #[test]

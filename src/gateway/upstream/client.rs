@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
 use super::headers::{self, Forwarding};
-use super::identity::{IdentityHeaders, add_identity};
+use super::identity::{IdentityHeaders, UserToken, add_identity};
 use super::routes::{Credentials, Route};
 use super::tls;
 use super::token::TokenError;
@@ -85,8 +85,8 @@ pub struct Proxy {
     forwarding: Forwarding,
     forward: ForwardSettings,
     identity: IdentityHeaders,
-    /// Whether the user's access token goes upstream on this route.
-    access_token: bool,
+    /// Which of the user's tokens goes upstream on this route.
+    user_token: UserToken,
     credentials: Credentials,
     timeout: Duration,
 }
@@ -141,8 +141,8 @@ impl Proxy {
             forwarding,
             identity: IdentityHeaders::new(forward.header_names.as_ref())
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+            user_token: UserToken::new(forward.id_token, route.forward_access_token),
             forward,
-            access_token: route.forward_access_token,
             credentials: route.credentials.clone(),
             timeout: route.timeout,
         })
@@ -184,7 +184,7 @@ impl Proxy {
                 &self.identity,
                 user.session,
                 self.forward.identity_headers,
-                self.access_token,
+                self.user_token,
             );
         }
         for (name, value) in &self.credentials.headers {

@@ -166,19 +166,47 @@ pub fn bearer(token: &str) -> Option<HeaderValue> {
     Some(v)
 }
 
+/// Which of the user's tokens goes upstream as `Authorization: Bearer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserToken {
+    /// None of them.
+    Neither,
+    /// The OAuth2 access token.
+    Access,
+    /// The OpenID Connect ID token (`forward.idToken`).
+    Id,
+}
+
+impl UserToken {
+    /// From the policy's `forward.idToken` and whether the route forwards
+    /// the user's token at all.
+    pub fn new(id_token: bool, forwarded: bool) -> Self {
+        match (forwarded, id_token) {
+            (false, _) => Self::Neither,
+            (true, false) => Self::Access,
+            (true, true) => Self::Id,
+        }
+    }
+}
+
 /// The gateway's identity headers for a session, under `names`, and the
-/// user's access token when `access_token`.
+/// user's `token`.
 pub fn add_identity(
     headers: &mut HeaderMap,
     names: &IdentityHeaders,
     session: &SessionView<'_>,
     identity: bool,
-    access_token: bool,
+    token: UserToken,
 ) {
     if identity {
         names.add(headers, session);
     }
-    if access_token && let Some(v) = bearer(session.access_token) {
+    let token = match token {
+        UserToken::Neither => None,
+        UserToken::Access => Some(session.access_token),
+        UserToken::Id => session.id_token,
+    };
+    if let Some(v) = token.and_then(bearer) {
         headers.insert(AUTHORIZATION, v);
     }
 }

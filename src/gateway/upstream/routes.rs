@@ -93,7 +93,7 @@ impl RouteTable {
                 timeout: seconds(None, config.timeouts.upstream_seconds),
                 connect_timeout: seconds(None, config.timeouts.connect_seconds),
                 credentials: Credentials::default(),
-                forward_access_token: config.forward.access_token,
+                forward_access_token: config.forward.access_token || config.forward.id_token,
                 cors: cors(config.cors.as_ref())?,
             });
         }
@@ -142,7 +142,7 @@ fn route(r: &RouteConfig, config: &GatewayConfig) -> Result<Route, String> {
         .map(|t| TokenSource::new(t).map(Arc::new).map_err(|e| format!("route {prefix:?}: tokenAuth: {e}")))
         .transpose()?;
     Ok(Route {
-        forward_access_token: r.forwards_access_token(config.forward.access_token),
+        forward_access_token: r.forwards_access_token(config.forward.access_token || config.forward.id_token),
         prefix,
         methods,
         strip_prefix: r.strip_prefix,

@@ -29,14 +29,14 @@ fn identity_headers() {
     let buf = session.encode();
     let view = SessionView::decode(&buf).unwrap();
     let mut h = HeaderMap::new();
-    add_identity(&mut h, &IdentityHeaders::default(), &view, true, true);
+    add_identity(&mut h, &IdentityHeaders::default(), &view, true, UserToken::Access);
     assert_eq!(h.get(&X_AUTH_REQUEST_USER).unwrap(), "alice@example.com");
     assert_eq!(h.get(&X_AUTH_REQUEST_USER_ID).unwrap(), "alice");
     assert_eq!(h.get(&X_AUTH_REQUEST_EMAIL).unwrap(), "alice@example.com");
     assert_eq!(h.get(&X_AUTH_REQUEST_GROUPS).unwrap(), "sre,dev");
     assert_eq!(h.get(AUTHORIZATION).unwrap(), "Bearer at");
     let mut quiet = HeaderMap::new();
-    add_identity(&mut quiet, &IdentityHeaders::default(), &view, false, false);
+    add_identity(&mut quiet, &IdentityHeaders::default(), &view, false, UserToken::Neither);
     assert!(quiet.is_empty());
 }
 
