@@ -166,7 +166,10 @@ impl<'a> SessionView<'a> {
         let access_issued_at = r.varint()?;
         let access_expires_at = r.varint()?;
         let expires_at = r.varint()?;
-        let id_token = if r.rest().is_empty() { None } else { Some(r.str()?) };
+        let id_token = match r.rest() {
+            [] => None,
+            _ => Some(r.str()?).filter(|t| !t.is_empty()).map(Some).ok_or(Malformed)?,
+        };
         r.end()?;
         Ok(Self {
             provider,
