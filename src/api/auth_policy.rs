@@ -59,6 +59,7 @@ pub struct AuthPolicySpec {
     /// whole segments, matched on the normalized path only (never the
     /// query or a fragment). Identity headers are still stripped.
     #[x_kube(validation = Rule::new(format!("self.all(p, {})", super::routes::PATH.replace("self", "p")).as_str()).message("publicPaths entries must start with '/' and contain no '.' or '..' segment, '//', '%', '?', '#', '\\' or whitespace"))]
+    #[x_kube(validation = Rule::new("self.all(p, p != '/')").message("publicPaths cannot open '/': that is authentication: Disabled, say so instead"))]
     #[schemars(length(max = 16), inner(length(min = 1, max = 256)))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub public_paths: Vec<String>,

@@ -19,7 +19,7 @@ const PATH_MESSAGE: &str =
 /// Requests under one path prefix, sent to their own upstream with their
 /// own credentials.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
-#[x_kube(validation = Rule::new("!has(self.tokenAuth) || !self.headers.exists(h, h.name.lowerAscii() == 'authorization')").message("a route with tokenAuth cannot also inject an Authorization header"))]
+#[x_kube(validation = Rule::new("!has(self.tokenAuth) || !has(self.headers) || !self.headers.exists(h, h.name.lowerAscii() == 'authorization')").message("a route with tokenAuth cannot also inject an Authorization header"))]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
     /// The path prefix this route serves, matched on whole segments after

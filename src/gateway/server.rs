@@ -145,6 +145,11 @@ impl Gateway {
             .as_ref()
             .map(|f| f.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect::<Vec<ipnet::IpNet>>());
         let identity = IdentityHeaders::new(config.forward.header_names.as_ref()).map_err(Error::Config)?;
+        if config.public_paths.iter().any(|p| p.trim_end_matches('/').is_empty()) {
+            return Err(Error::Config(
+                "a public path of '/' opens everything: set authentication: Disabled instead".into(),
+            ));
+        }
         if let Some(bad) = config
             .public_paths
             .iter()
