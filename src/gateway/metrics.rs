@@ -329,7 +329,8 @@ mod tests {
         assert!(text.contains(r#"authgate_gateway_upstream_duration_seconds_bucket{le="0.0005"} 1"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_upstream_duration_seconds_bucket{le="10.0"} 1"#), "{text}");
         assert!(text.contains("authgate_gateway_upstream_duration_seconds_count 2"), "{text}");
-        let fetches = r#"authgate_gateway_upstream_token_fetches_total{endpoint="login.example.com",client="metrics-test""#;
+        let fetches =
+            r#"authgate_gateway_upstream_token_fetches_total{endpoint="login.example.com",client="metrics-test""#;
         assert!(text.contains(&format!(r#"{fetches},result="ok"}} 1"#)), "{text}");
         assert!(text.contains(&format!(r#"{fetches},result="error"}} 2"#)), "{text}");
         assert!(

@@ -148,11 +148,9 @@ struct Failure {
 /// endpoint may echo the client secret, and a good one holds the token.
 pub(super) fn parse(status: StatusCode, body: &[u8]) -> Result<Fetched, TokenError> {
     if !status.is_success() {
-        let code = serde_json::from_slice::<Failure>(body)
-            .ok()
-            .map(|f| f.error)
-            .filter(|c| is_error_code(c))
-            .unwrap_or_else(|| if status.is_redirection() { "redirect, not followed" } else { "no OAuth error code" }.into());
+        let fallback = if status.is_redirection() { "redirect, not followed" } else { "no OAuth error code" };
+        let code = serde_json::from_slice::<Failure>(body).ok().map(|f| f.error).filter(|c| is_error_code(c));
+        let code = code.unwrap_or_else(|| fallback.to_owned());
         return Err(TokenError::Refused { status: status.as_u16(), code });
     }
     let Ok(success) = serde_json::from_slice::<Success>(body) else {

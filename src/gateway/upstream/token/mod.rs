@@ -199,7 +199,8 @@ impl Inner {
                     Some(Current { value: value.clone(), renew_at, usable_until });
                 *control = Control::default();
                 self.no_renewal_before.store(0, Ordering::Release);
-                let expires_at = SystemTime::now() + schedule.lifetime.saturating_sub(now.saturating_duration_since(sent));
+                let expires_at =
+                    SystemTime::now() + schedule.lifetime.saturating_sub(now.saturating_duration_since(sent));
                 self.metrics.fetched(expires_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
                 tracing::debug!(
                     endpoint = %self.endpoint.host,

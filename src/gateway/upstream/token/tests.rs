@@ -134,7 +134,11 @@ struct Fake {
     last: Mutex<Option<(String, String)>>,
 }
 
-async fn token_endpoint(State(fake): State<Arc<Fake>>, headers: http::HeaderMap, body: String) -> axum::response::Response {
+async fn token_endpoint(
+    State(fake): State<Arc<Fake>>,
+    headers: http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
     let n = fake.hits.fetch_add(1, Ordering::SeqCst) + 1;
     let basic = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     *fake.last.lock().unwrap() = Some((basic, body));
@@ -143,8 +147,10 @@ async fn token_endpoint(State(fake): State<Arc<Fake>>, headers: http::HeaderMap,
         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
     }
     let expires_in = fake.expires_in.load(Ordering::SeqCst);
-    axum::Json(serde_json::json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": expires_in}))
-        .into_response()
+    axum::Json(
+        serde_json::json!({"access_token": format!("token-{n}"), "token_type": "Bearer", "expires_in": expires_in}),
+    )
+    .into_response()
 }
 
 async fn fake_endpoint(expires_in: u64) -> (Arc<Fake>, TokenSource) {
