@@ -4,13 +4,14 @@
 //! through their handles, and the latency histogram is lock-free, so the
 //! proxy hot path touches only atomics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
@@ -86,6 +87,82 @@ pub struct RefreshLabels {
     pub result: &'static str,
 }
 
+/// Labels of the upstream-token metrics: which token endpoint, for which
+/// client. Routes that share both share the series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabels {
+    /// `host[:port]` of the token URL.
+    pub endpoint: String,
+    /// The OAuth2 client ID.
+    pub client: String,
+}
+
+/// Labels of the token fetch counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenFetchLabels {
+    /// `host[:port]` of the token URL.
+    pub endpoint: String,
+    /// The OAuth2 client ID.
+    pub client: String,
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+/// Metrics of the `client_credentials` tokens that routes inject.
+///
+/// They are process-wide ([`upstream_tokens`]): token sources are built
+/// with the route table, before and apart from [`Metrics`], and every
+/// [`Metrics`] renders the same series.
+#[derive(Clone, Debug, Default)]
+pub struct TokenMetrics {
+    fetches: Family<TokenFetchLabels, Counter>,
+    expiry: Family<TokenLabels, Gauge>,
+}
+
+/// One token source's handles into [`TokenMetrics`], created once so that
+/// recording takes no lock and allocates nothing.
+#[derive(Clone, Debug)]
+pub struct TokenCounters {
+    ok: Counter,
+    error: Counter,
+    expiry: Gauge,
+}
+
+impl TokenMetrics {
+    /// The handles for tokens of `client` from the endpoint `endpoint`.
+    pub fn handles(&self, endpoint: &str, client: &str) -> TokenCounters {
+        let fetch = |result| {
+            self.fetches.get_or_create_owned(&TokenFetchLabels {
+                endpoint: endpoint.to_owned(),
+                client: client.to_owned(),
+                result,
+            })
+        };
+        let labels = TokenLabels { endpoint: endpoint.to_owned(), client: client.to_owned() };
+        TokenCounters { ok: fetch("ok"), error: fetch("error"), expiry: self.expiry.get_or_create_owned(&labels) }
+    }
+}
+
+impl TokenCounters {
+    /// Counts a token obtained that expires at `expires_at` (Unix seconds).
+    pub fn fetched(&self, expires_at: i64) {
+        self.ok.inc();
+        self.expiry.set(expires_at);
+    }
+
+    /// Counts a failed fetch.
+    pub fn failed(&self) {
+        self.error.inc();
+    }
+}
+
+static UPSTREAM_TOKENS: LazyLock<TokenMetrics> = LazyLock::new(TokenMetrics::default);
+
+/// The process's [`TokenMetrics`].
+pub fn upstream_tokens() -> &'static TokenMetrics {
+    &UPSTREAM_TOKENS
+}
+
 /// All gateway metrics.
 pub struct Metrics {
     registry: Registry,
@@ -112,6 +189,17 @@ impl Default for Metrics {
             "upstream_duration_seconds",
             "Time until the upstream's response headers arrived",
             upstream_latency.clone(),
+        );
+        let tokens = upstream_tokens();
+        registry.register(
+            "upstream_token_fetches",
+            "client_credentials token requests of routes with tokenAuth, by token endpoint, client and result",
+            tokens.fetches.clone(),
+        );
+        registry.register(
+            "upstream_token_expiry_timestamp_seconds",
+            "When the newest client_credentials token of a route expires (Unix time)",
+            tokens.expiry.clone(),
         );
         Self { registry, outcomes, logins, refreshes, upstream_latency }
     }
@@ -230,6 +318,10 @@ mod tests {
         m.refresh("success");
         m.upstream_latency(Duration::from_micros(300));
         m.upstream_latency(Duration::from_secs(20));
+        let token = upstream_tokens().handles("login.example.com", "metrics-test");
+        token.fetched(1_900_000_000);
+        token.failed();
+        token.failed();
         let text = m.render();
         assert!(text.contains(r#"authgate_gateway_requests_total{outcome="proxied"} 2"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_logins_total{provider="corp",result="success"} 1"#), "{text}");
@@ -237,5 +329,13 @@ mod tests {
         assert!(text.contains(r#"authgate_gateway_upstream_duration_seconds_bucket{le="0.0005"} 1"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_upstream_duration_seconds_bucket{le="10.0"} 1"#), "{text}");
         assert!(text.contains("authgate_gateway_upstream_duration_seconds_count 2"), "{text}");
+        let fetches =
+            r#"authgate_gateway_upstream_token_fetches_total{endpoint="login.example.com",client="metrics-test""#;
+        assert!(text.contains(&format!(r#"{fetches},result="ok"}} 1"#)), "{text}");
+        assert!(text.contains(&format!(r#"{fetches},result="error"}} 2"#)), "{text}");
+        assert!(
+            text.contains(r#"authgate_gateway_upstream_token_expiry_timestamp_seconds{endpoint="login.example.com",client="metrics-test"} 1900000000"#),
+            "{text}"
+        );
     }
 }

@@ -18,6 +18,12 @@ pub struct OpSettings {
     pub access_token_ttl: u64,
     /// ID token lifetime in seconds.
     pub id_token_ttl: u64,
+    /// Lifetime of `client_credentials` tokens in seconds; `None`: the
+    /// access token lifetime.
+    pub client_credentials_ttl: Option<u64>,
+    /// Listen on this port instead of a free one: to restart an OP where
+    /// its clients expect it.
+    pub port: Option<u16>,
     /// oidc-provider client metadata (see [`client`]).
     pub clients: Vec<Value>,
     /// Login name → claims (see [`users`]).
@@ -26,7 +32,14 @@ pub struct OpSettings {
 
 impl Default for OpSettings {
     fn default() -> Self {
-        Self { access_token_ttl: 3600, id_token_ttl: 3600, clients: Vec::new(), users: users() }
+        Self {
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+            client_credentials_ttl: None,
+            port: None,
+            clients: Vec::new(),
+            users: users(),
+        }
     }
 }
 
@@ -38,6 +51,13 @@ pub fn client(id: &str, secret: &str, redirect_uris: &[&str]) -> Value {
         "redirect_uris": redirect_uris,
         "grant_types": ["authorization_code", "refresh_token"],
     })
+}
+
+/// A machine client for the `client_credentials` grant only, using
+/// `client_secret_basic`. Its tokens are JWTs for the OP's resource
+/// (`urn:authgate:upstream`) with `sub` = `client_id` = `id`.
+pub fn machine_client(id: &str, secret: &str) -> Value {
+    json!({"client_id": id, "client_secret": secret, "grant_types": ["client_credentials"]})
 }
 
 /// The users every test can sign in as.
@@ -128,13 +148,14 @@ impl Op {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
+        let port = settings.port.unwrap_or_else(free_port);
         let issuer = format!("http://127.0.0.1:{port}");
         let config = json!({
             "issuer": issuer,
             "port": port,
             "accessTokenTtl": settings.access_token_ttl,
             "idTokenTtl": settings.id_token_ttl,
+            "clientCredentialsTtl": settings.client_credentials_ttl,
             "clients": settings.clients,
             "users": settings.users,
         });
@@ -195,6 +216,13 @@ impl Op {
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .expect("access token verifies against the OP's JWKS")
             .claims
+    }
+
+    /// How many tokens the OP issued to `client_id` with `grant_type`
+    /// (from the `grant.success` lines of its log).
+    pub fn grants(&self, grant_type: &str, client_id: &str) -> usize {
+        let line = format!("op.mjs grant.success {grant_type} {client_id}");
+        self.logs().lines().filter(|l| *l == line).count()
     }
 
     /// What the OP wrote to stderr.

@@ -44,6 +44,9 @@ const host = config.host ?? '127.0.0.1';
 const accessTokenTtl = Number(config.accessTokenTtl ?? 3600);
 const idTokenTtl = Number(config.idTokenTtl ?? 3600);
 const refreshTokenTtl = Number(config.refreshTokenTtl ?? 14 * 24 * 3600);
+// client_credentials tokens: the access token lifetime unless set (short,
+// to exercise a gateway's renewal).
+const clientCredentialsTtl = config.clientCredentialsTtl == null ? undefined : Number(config.clientCredentialsTtl);
 const resourceIndicator = config.resource ?? 'urn:authgate:upstream';
 const resourceScope = 'openid email profile groups';
 const users = config.users ?? {};
@@ -197,7 +200,7 @@ ${autoForm}
   ttl: {
     AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
     AuthorizationCode: 60,
-    ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
+    ClientCredentials: (_ctx, token) => clientCredentialsTtl ?? token.resourceServer?.accessTokenTTL ?? accessTokenTtl,
     DeviceCode: 600,
     IdToken: idTokenTtl,
     RefreshToken: refreshTokenTtl,
@@ -230,6 +233,11 @@ provider.use(async (ctx, next) => {
   }
 });
 
+// One line per token issued, so a harness can count fetches by grant and
+// client (never the token itself).
+provider.on('grant.success', (ctx) => {
+  process.stderr.write(`op.mjs grant.success ${ctx.oidc.params?.grant_type} ${ctx.oidc.client?.clientId}\n`);
+});
 provider.on('server_error', (_ctx, err) => {
   process.stderr.write(`op.mjs server_error: ${err?.stack ?? err}\n`);
 });
