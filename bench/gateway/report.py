@@ -80,6 +80,7 @@ def main():
         "authgate": "authgate gateway",
         "apache": "Apache + mod_auth_openidc",
         "authgate-open": "authgate, authentication Disabled",
+        "authgate-token": "authgate route with an injected client_credentials token",
     }
     lines = []
     if meta:
@@ -135,6 +136,14 @@ def main():
             checks.append((
                 f"cost of the session check (authgate vs authgate with authentication Disabled): "
                 f"{a['cpu_us'] - o['cpu_us']:+.1f} µs CPU/req, throughput {a['rps'] / o['rps']:.2f}×",
+                "",
+                None,
+            ))
+        if "authgate-token" in med:
+            t = med["authgate-token"]
+            checks.append((
+                f"cost of token injection (the /tok/ route vs the user's own token): "
+                f"{t['cpu_us'] - a['cpu_us']:+.1f} µs CPU/req, throughput {t['rps'] / a['rps']:.2f}×",
                 "",
                 None,
             ))

@@ -16,6 +16,9 @@
 #   BENCH_PATHS ["direct nginx authgate apache"]; also available:
 #     authgate-open: a second gateway with `authentication: Disabled`, to
 #     tell the cost of the session check from the cost of proxying
+#     authgate-token: the authgate gateway's `/tok/` route, which injects a
+#     `client_credentials` token from the OP instead of the user's (the
+#     token is fetched once, then renewed in the background)
 #   BENCH_DIR [/tmp/authgate-bench]   state, configs, logs, raw wrk output
 #   BENCH_PORT_BASE [18180]           uses BASE+1 .. BASE+9 on 127.0.0.1
 #   MAX_BUSY [0.3] LOAD_TRIES [20] LOAD_WAIT [30]  before each run, wait (up
@@ -158,7 +161,9 @@ cat > "$DIR/op.json" <<JSON
     {"client_id": "bench-authgate", "client_secret": "bench-authgate-secret",
      "redirect_uris": ["http://127.0.0.1:$GATEWAY_PORT/oauth2/callback"]},
     {"client_id": "bench-apache", "client_secret": "bench-apache-secret",
-     "redirect_uris": ["http://127.0.0.1:$APACHE_PORT/redirect_uri"]}
+     "redirect_uris": ["http://127.0.0.1:$APACHE_PORT/redirect_uri"]},
+    {"client_id": "bench-machine", "client_secret": "bench-machine-secret",
+     "grant_types": ["client_credentials"]}
   ],
   "users": {
     "alice": {"email": "alice@example.com", "email_verified": true, "groups": ["sre", "dev"], "name": "Alice"}
@@ -196,6 +201,14 @@ session:
 forward:
   accessToken: true
   identityHeaders: true
+routes:
+  - pathPrefix: /tok/
+    stripPrefix: true
+    upstream: http://127.0.0.1:$UPSTREAM_PORT
+    tokenAuth:
+      tokenUrl: $OP_ISSUER/token
+      clientId: bench-machine
+      clientSecret: bench-machine-secret
 YAML
 chmod 600 "$DIR/gateway.yaml"
 # Default log level (info), as deployed: the gateway logs no per-request line.
@@ -232,6 +245,7 @@ declare -A URL=(
   [authgate]="http://127.0.0.1:$GATEWAY_PORT/"
   [apache]="http://127.0.0.1:$APACHE_PORT/"
   [authgate-open]="http://127.0.0.1:$OPEN_PORT/"
+  [authgate-token]="http://127.0.0.1:$GATEWAY_PORT/tok/"
 )
 # direct and nginx get authgate's cookie too, so every path parses a
 # request of about the same size.
@@ -241,9 +255,10 @@ declare -A COOKIE=(
   [authgate]="$(cat "$DIR/cookie.authgate")"
   [apache]="$(cat "$DIR/cookie.apache")"
   [authgate-open]="$(cat "$DIR/cookie.authgate")"
+  [authgate-token]="$(cat "$DIR/cookie.authgate")"
 )
 # Root PIDs whose CPU time (with all their descendants) is "the proxy's".
-declare -A CPU_PID=([direct]="${PID[upstream]}" [nginx]="${PID[nginx]}" [authgate]="${PID[authgate]}" [apache]="${PID[apache]}" [authgate-open]="${PID[authgate-open]:-}")
+declare -A CPU_PID=([direct]="${PID[upstream]}" [nginx]="${PID[nginx]}" [authgate]="${PID[authgate]}" [apache]="${PID[apache]}" [authgate-open]="${PID[authgate-open]:-}" [authgate-token]="${PID[authgate]}")
 log "authgate cookie: $(wc -c < "$DIR/cookie.authgate") bytes, apache cookie: $(wc -c < "$DIR/cookie.apache") bytes"
 
 # --- Checks: authenticated requests really reach the upstream -------------
@@ -264,6 +279,12 @@ for p in authgate apache; do
   got="$(curl -sS -o /dev/null -w '%{http_code}' "${URL[$p]}")"
   [[ "$got" == 401 || "$got" == 302 ]] || die "$p answered HTTP $got without a session"
 done
+if echo " $BENCH_PATHS " | grep -q " authgate-token "; then
+  seen="$(curl -fsS -H "Cookie: ${COOKIE[authgate-token]}" "${URL[authgate-token]}bench-check")"
+  [[ "$seen" == *"authorization=Bearer "* ]] || die "authgate-token did not inject a bearer: $seen"
+  [[ "$seen" != *"$(grep -o 'Bearer ey[^ ]*' <<< "$(curl -fsS -H "Cookie: ${COOKIE[authgate]}" "${URL[authgate]}bench-check")" | head -1)"* ]] \
+    || die "authgate-token forwarded the user's own token"
+fi
 log "checks passed: every path answers 200 with the upstream's body; authgate and apache forward Bearer + identity and refuse requests without a session"
 
 if [[ "${BENCH_KEEP:-0}" == 1 && "${BENCH_SKIP_RUN:-0}" == 1 ]]; then
