@@ -108,6 +108,13 @@ pub(crate) async fn forward(
             tracing::debug!(error = %e, "client request refused");
             (e.status(), "the request body could not be read\n").into_response()
         }
+        Err(e @ ProxyError::Token(_)) => {
+            // The token source logs each failed fetch once; one line per
+            // refused request would flood the log during an outage.
+            gw.metrics.request(Outcome::UpstreamError);
+            tracing::debug!(error = %e, "no token for the route's upstream");
+            (e.status(), "upstream unavailable\n").into_response()
+        }
         Err(e) => {
             gw.metrics.request(Outcome::UpstreamError);
             tracing::warn!(error = %e, "upstream unavailable");
