@@ -45,6 +45,18 @@ fn sre_policy(c: &mut GatewayConfig) {
     c.access.allowed_groups = vec!["sre".into()];
 }
 
+/// A stack for the sre policy plus `tweak`, and alice signed in to it.
+async fn signed_in(tweak: impl FnOnce(&mut GatewayConfig)) -> Option<(Stack, Agent)> {
+    let stack = Stack::start(3600, |c| {
+        sre_policy(c);
+        tweak(c);
+    })
+    .await?;
+    let mut agent = Agent::new();
+    agent.sign_in(&stack.gateway, "alice", "/").await;
+    Some((stack, agent))
+}
+
 /// What the echo reported, for a request sent with the agent's session.
 async fn echoed(agent: &mut Agent, gw: &Gateway, path: &str, headers: &[(&str, &str)]) -> Value {
     let reply = agent.send(Method::GET, &gw.url(path), Accept::Json, headers, None).await;
@@ -61,17 +73,10 @@ async fn two_routes_reach_their_own_upstreams_with_their_own_credentials() {
         ..route("/github/", &github, &[("Authorization", &format!("token {GITHUB_TOKEN}"))])
     };
     let metrics_route = route("/metrics-api", &metrics, &[("X-Api-Key", METRICS_KEY)]);
-    let Some(stack) = Stack::start(3600, |c| {
-        sre_policy(c);
-        c.routes = vec![gh_route, metrics_route];
-    })
-    .await
-    else {
+    let Some((stack, mut agent)) = signed_in(|c| c.routes = vec![gh_route, metrics_route]).await else {
         return;
     };
     let gw = &stack.gateway;
-    let mut agent = Agent::new();
-    agent.sign_in(gw, "alice", "/").await;
 
     // The GitHub route: prefix stripped, its token instead of the user's,
     // a forged Authorization overwritten, the identity still told.
@@ -301,8 +306,7 @@ async fn cors_preflight_passes_without_a_session_for_allowed_origins_only() {
 
 #[tokio::test]
 async fn forwarding_options_reach_the_upstream() {
-    let Some(stack) = Stack::start(3600, |c| {
-        sre_policy(c);
+    let Some((stack, mut agent)) = signed_in(|c| {
         c.forward.id_token = true;
         c.forward.preserve_host = true;
         c.forward.header_names = Some(
@@ -318,8 +322,6 @@ async fn forwarding_options_reach_the_upstream() {
         return;
     };
     let gw = &stack.gateway;
-    let mut agent = Agent::new();
-    agent.sign_in(gw, "alice", "/").await;
     let echo = echoed(&mut agent, gw, "/x", &[("x-grafana-uid", "admin")]).await;
 
     assert_eq!(header(&echo, "x-forwarded-user").as_deref(), Some("alice@example.com"));
