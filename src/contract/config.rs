@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use super::redacted::Redacted;
 use super::routes::{Cors, RouteConfig, TlsConfig};
 use crate::api::AllowList;
 pub use crate::api::{Authentication, ClaimMapping, ForwardAuth, ForwardSettings, ProviderType};
@@ -181,28 +182,6 @@ pub struct SessionConfig {
     /// Cookie encryption keys, base64 (at least 64 bytes each). The first
     /// encrypts; all decrypt, so a rotated-out key keeps sessions alive.
     pub keys: Vec<Redacted>,
-}
-
-/// A string that never shows in `Debug` output or logs.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Redacted(String);
-
-impl Redacted {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    /// The secret itself. Call only where it is used, never to log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 fn default_listen() -> SocketAddr {

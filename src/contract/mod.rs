@@ -4,12 +4,14 @@
 //! on this module and none on another's internals.
 //!
 //! - [`config`]: `gateway.yaml`, its defaults and the per-policy cookie name.
+//! - [`redacted`]: `Redacted`, a secret string that never shows in `Debug`.
 //! - [`keys`]: cookie encryption keys as the config carries them.
 //! - [`routes`]: path routes, injected credentials and TLS, resolved.
 //! - [`rules`]: rules both sides apply, such as closed by default.
 
 pub mod config;
 pub mod keys;
+pub mod redacted;
 pub mod routes;
 pub mod rules;
 pub mod validate;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::config::Redacted;
+use super::redacted::Redacted;
 pub use crate::api::Cors;
 
 /// One path route, fully resolved.

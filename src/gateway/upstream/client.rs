@@ -173,7 +173,7 @@ impl Proxy {
         } else {
             None
         };
-        headers::sanitize(&mut parts.headers, cookies, &self.identity, upgrade);
+        headers::sanitize(&mut parts.headers, cookies, self.identity.custom(), upgrade);
         self.forwarding.apply(&mut parts.headers, peer, chain);
         if let Some(host) = host {
             parts.headers.insert(http::header::HOST, host);

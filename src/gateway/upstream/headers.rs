@@ -29,7 +29,6 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use ipnet::IpNet;
 use url::Url;
 
-use super::identity::IdentityHeaders;
 use crate::gateway::session::CookieSettings;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -130,13 +129,15 @@ pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers (keeping `Connection: upgrade` and `Upgrade`
 /// for a WebSocket upgrade), headers named in `Connection`, spoofable
-/// identity and forwarding headers (and the policy's own identity header
-/// names), `Host` (the client sets it from the
+/// identity and forwarding headers, the names in `also` (identity header
+/// names the policy chose), `Host` (the client sets it from the
 /// upstream URI) and the gateway's own cookies; several `Cookie` fields
 /// (HTTP/2 sends one per cookie) become one, as RFC 9113 §8.2.3 requires
 /// before forwarding over HTTP/1.1.
-pub fn sanitize(headers: &mut HeaderMap, cookies: &CookieSettings, identity: &IdentityHeaders, upgrade: bool) {
-    remove_where(headers, upgrade, |name| name == "host" || is_spoofable(name) || identity.is_custom(name));
+pub fn sanitize(headers: &mut HeaderMap, cookies: &CookieSettings, also: &[HeaderName], upgrade: bool) {
+    remove_where(headers, upgrade, |name| {
+        name == "host" || is_spoofable(name) || (!also.is_empty() && also.iter().any(|n| n == name))
+    });
     if headers.contains_key(COOKIE) {
         rewrite_cookies(headers, cookies);
     }

@@ -3,7 +3,7 @@
 //! chose, and the bearer credential.
 //!
 //! Whatever names are chosen are also stripped from what clients send
-//! ([`IdentityHeaders::is_custom`], used by [`super::headers::sanitize`]),
+//! ([`IdentityHeaders::custom`], given to [`super::headers::sanitize`]),
 //! so a name outside the built-in list (`X-Grafana-User`) cannot be spoofed
 //! either.
 
@@ -128,10 +128,10 @@ impl IdentityHeaders {
         Ok(out)
     }
 
-    /// Whether `name` (lower case) is one of the chosen names that the
-    /// built-in list does not already strip.
-    pub fn is_custom(&self, name: &str) -> bool {
-        !self.custom.is_empty() && self.custom.iter().any(|n| n == name)
+    /// The chosen names that the built-in list does not already strip:
+    /// what [`super::headers::sanitize`] must remove as well.
+    pub fn custom(&self) -> &[HeaderName] {
+        &self.custom
     }
 
     /// Sets the identity headers of `session`.
