@@ -233,8 +233,7 @@ mod tests {
         overlay(&mut s, |k| env.get(k).cloned()).map(|()| s)
     }
 
-    const OIDC: [&str; 4] =
-        ["--provider-type", "oidc", "--provider-issuer-url", "https://id.example.com/"];
+    const OIDC: [&str; 4] = ["--provider-type", "oidc", "--provider-issuer-url", "https://id.example.com/"];
 
     #[test]
     fn every_key_fills_its_setting() {
