@@ -221,7 +221,7 @@ fn a_seed_secret_in_base64_data_is_read_like_the_api_server_does() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secret.yaml");
     std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
-    assert!(authgate::check::check(&[path.clone()]).unwrap().is_empty());
+    assert!(authgate::check::check(std::slice::from_ref(&path)).unwrap().is_empty());
     // Scopes written space-separated (what the controller used to write) are refused.
     let mut bad = doc.clone();
     bad["data"]["OAUTH_REQUESTED_SCOPES"] = b64("read:org user:email").into();

@@ -42,10 +42,10 @@ pub fn overlay(settings: &mut GatewaySettings, env: impl Fn(&str) -> Option<Stri
     if let Some(value) = get(seed::DISABLE_AUTH) {
         disable_auth(settings, &value)?;
     }
-    if let Some(callback) = get(seed::CALLBACK_URL) {
-        if external_url(settings, &callback)? {
-            applied.push(seed::CALLBACK_URL);
-        }
+    if let Some(callback) = get(seed::CALLBACK_URL)
+        && external_url(settings, &callback)?
+    {
+        applied.push(seed::CALLBACK_URL);
     }
     if settings.cookie_keys.is_empty()
         && let Some(key) = get(seed::COOKIE_KEY)
