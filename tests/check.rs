@@ -7,8 +7,10 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn invalid_fixtures() -> Vec<(PathBuf, String)> {
-    let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(root().join("tests/fixtures/invalid"))
+/// The fixtures under `dir`, each with the message its first line
+/// (`# expect: …`) promises.
+fn invalid_fixtures_in(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
         .map(|p| {
@@ -19,6 +21,11 @@ fn invalid_fixtures() -> Vec<(PathBuf, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Manifests the API server refuses too (the admission test applies them).
+fn invalid_fixtures() -> Vec<(PathBuf, String)> {
+    invalid_fixtures_in("tests/fixtures/invalid")
 }
 
 #[test]
@@ -160,8 +167,26 @@ fn a_hand_written_seed_secret_passes_as_is() {
 }
 
 #[test]
+fn every_invalid_seed_secret_is_reported_with_its_message_and_without_its_values() {
+    // Secrets the API server admits: only `check` can catch these.
+    let fixtures = invalid_fixtures_in("tests/fixtures/seed/invalid");
+    assert!(fixtures.len() >= 6);
+    let good = std::fs::read_to_string(seed_fixture()).unwrap();
+    for (path, expect) in fixtures {
+        let p = only_problem(&path);
+        assert!(p.file == path && p.message.contains(&expect), "{}: expected {expect:?}, got {p}", path.display());
+        // The value the fixture changed appears nowhere in the report.
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#') && !good.contains(*l)) {
+            let value = line.split_once(": ").map_or("", |(_, v)| v.trim());
+            assert!(value.is_empty() || !p.to_string().contains(value), "{}: {value:?} leaked: {p}", path.display());
+        }
+    }
+}
+
+#[test]
 fn a_seed_secret_missing_a_key_is_refused_naming_it() {
-    let path = root().join("tests/fixtures/invalid/seed-missing-client-secret.yaml");
+    let path = root().join("tests/fixtures/seed/invalid/missing-client-secret.yaml");
     let p = only_problem(&path);
     assert_eq!(p.file, path);
     assert_eq!(p.resource, "Secret foxglove/auth-credentials");
@@ -170,16 +195,16 @@ fn a_seed_secret_missing_a_key_is_refused_naming_it() {
 
 #[test]
 fn a_seed_secret_with_a_bad_url_is_refused_without_the_url() {
-    let p = only_problem(&root().join("tests/fixtures/invalid/seed-token-url-not-url.yaml"));
+    let p = only_problem(&root().join("tests/fixtures/seed/invalid/token-url-not-url.yaml"));
     assert_eq!(p.message, "OAUTH_TOKEN_URL is not a URL");
-    let p = only_problem(&root().join("tests/fixtures/invalid/seed-authorize-url-plain-http.yaml"));
+    let p = only_problem(&root().join("tests/fixtures/seed/invalid/authorize-url-plain-http.yaml"));
     assert!(p.message.starts_with("OAUTH_AUTHORIZE_URL must be https://"), "{p}");
     assert!(!p.to_string().contains("abc.auth0.com"), "the value is not repeated: {p}");
 }
 
 #[test]
 fn a_seed_secret_with_a_short_cookie_key_is_refused_without_the_key() {
-    let path = root().join("tests/fixtures/invalid/seed-cookie-key-short.yaml");
+    let path = root().join("tests/fixtures/seed/invalid/cookie-key-short.yaml");
     let value = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
@@ -192,7 +217,7 @@ fn a_seed_secret_with_a_short_cookie_key_is_refused_without_the_key() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("seed-cookie-key-short.yaml: Secret foxglove/auth-credentials: COOKIE_ENCRYPTION_KEY"),
+        stdout.contains("cookie-key-short.yaml: Secret foxglove/auth-credentials: COOKIE_ENCRYPTION_KEY"),
         "{stdout}"
     );
     assert!(!stdout.contains(&value) && !stdout.contains(&value[..12]), "the key leaked: {stdout}");
