@@ -4,7 +4,7 @@
 //! It applies, in order: the CRD schema (typed decoding), the CRDs' CEL
 //! rules (evaluated client-side), the semantic checks the controller makes,
 //! and the one-provider-per-type rule across every file given. A Secret in
-//! the `auth-credentials` (Foxglove) format is checked too ([`secret`]).
+//! the `auth-credentials` (Foxglove) format is checked too (`check/secret.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
