@@ -3,7 +3,8 @@
 //!
 //! It applies, in order: the CRD schema (typed decoding), the CRDs' CEL
 //! rules (evaluated client-side), the semantic checks the controller makes,
-//! and the one-provider-per-type rule across every file given.
+//! and the one-provider-per-type rule across every file given. A Secret in
+//! the `auth-credentials` (Foxglove) format is checked too (`check/secret.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,6 +17,8 @@ use thiserror::Error;
 use crate::api::{AllowList, AuthPolicy, IdentityProvider, ProviderType};
 use crate::contract::rules;
 use crate::yaml_error;
+
+mod secret;
 
 /// Failures to read input, as opposed to problems found in it.
 #[derive(Debug, Error)]
@@ -127,7 +130,8 @@ fn decode_policy(text: &str, index: usize, doc: &serde_json::Value) -> Result<Au
     decode(text, index, doc)
 }
 
-/// Checks every manifest under `paths`. Non-authgate documents are ignored.
+/// Checks every manifest under `paths`. Documents that are neither
+/// authgate resources nor `auth-credentials` Secrets are ignored.
 pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
     let mut problems = Vec::new();
     let mut idps: Vec<Found<IdentityProvider>> = Vec::new();
@@ -146,6 +150,13 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
             }
         };
         for (i, doc) in docs.into_iter().enumerate() {
+            if secret::is_auth_credentials(&doc) {
+                let resource = secret::label(&doc);
+                for message in secret::problems(&doc) {
+                    problems.push(Problem { file: file.clone(), resource: resource.clone(), message });
+                }
+                continue;
+            }
             let api_version = doc.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
             if !api_version.starts_with("authgate.dev/") {
                 continue;

@@ -7,8 +7,10 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn invalid_fixtures() -> Vec<(PathBuf, String)> {
-    let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(root().join("tests/fixtures/invalid"))
+/// The fixtures under `dir`, each with the message its first line
+/// (`# expect: …`) promises.
+fn invalid_fixtures_in(dir: &str) -> Vec<(PathBuf, String)> {
+    let mut out: Vec<(PathBuf, String)> = std::fs::read_dir(root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
         .map(|p| {
@@ -19,6 +21,11 @@ fn invalid_fixtures() -> Vec<(PathBuf, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Manifests the API server refuses too (the admission test applies them).
+fn invalid_fixtures() -> Vec<(PathBuf, String)> {
+    invalid_fixtures_in("tests/fixtures/invalid")
 }
 
 #[test]
@@ -136,4 +143,137 @@ fn a_policy_allow_list_error_names_its_line_and_field() {
     assert_eq!(code, Some(1), "{log}");
     assert!(!log.contains("hunter2"), "a value leaked: {log}");
     assert!(log.contains("does not match the schema: line 10, column 20, field spec.access.allowedEmails: "), "{log}");
+}
+
+// ---- `auth-credentials` Secrets in the Foxglove format (issue 12 item 7) ----
+
+fn seed_fixture() -> PathBuf {
+    root().join("tests/fixtures/seed/auth-credentials.yaml")
+}
+
+/// The one problem `check` reports for `path`, which must be the only one.
+fn only_problem(path: &Path) -> authgate::check::Problem {
+    let problems = authgate::check::check(&[path.to_path_buf()]).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    problems.into_iter().next().unwrap()
+}
+
+#[test]
+fn a_hand_written_seed_secret_passes_as_is() {
+    let problems = authgate::check::check(&[seed_fixture()]).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let out = Command::new(env!("CARGO_BIN_EXE_authgate")).args(["check", "-f"]).arg(seed_fixture()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn every_invalid_seed_secret_is_reported_with_its_message_and_without_its_values() {
+    // Secrets the API server admits: only `check` can catch these.
+    let fixtures = invalid_fixtures_in("tests/fixtures/seed/invalid");
+    assert!(fixtures.len() >= 6);
+    let good = std::fs::read_to_string(seed_fixture()).unwrap();
+    for (path, expect) in fixtures {
+        let p = only_problem(&path);
+        assert!(p.file == path && p.message.contains(&expect), "{}: expected {expect:?}, got {p}", path.display());
+        // The value the fixture changed appears nowhere in the report.
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#') && !good.contains(*l)) {
+            let value = line.split_once(": ").map_or("", |(_, v)| v.trim());
+            assert!(value.is_empty() || !p.to_string().contains(value), "{}: {value:?} leaked: {p}", path.display());
+        }
+    }
+}
+
+#[test]
+fn a_seed_secret_missing_a_key_is_refused_naming_it() {
+    let path = root().join("tests/fixtures/seed/invalid/missing-client-secret.yaml");
+    let p = only_problem(&path);
+    assert_eq!(p.file, path);
+    assert_eq!(p.resource, "Secret foxglove/auth-credentials");
+    assert_eq!(p.message, "OAUTH_CLIENT_SECRET is required");
+}
+
+#[test]
+fn a_seed_secret_with_a_bad_url_is_refused_without_the_url() {
+    let p = only_problem(&root().join("tests/fixtures/seed/invalid/token-url-not-url.yaml"));
+    assert_eq!(p.message, "OAUTH_TOKEN_URL is not a URL");
+    let p = only_problem(&root().join("tests/fixtures/seed/invalid/authorize-url-plain-http.yaml"));
+    assert!(p.message.starts_with("OAUTH_AUTHORIZE_URL must be https://"), "{p}");
+    assert!(!p.to_string().contains("abc.auth0.com"), "the value is not repeated: {p}");
+}
+
+#[test]
+fn a_seed_secret_with_a_short_cookie_key_is_refused_without_the_key() {
+    let path = root().join("tests/fixtures/seed/invalid/cookie-key-short.yaml");
+    let value = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("COOKIE_ENCRYPTION_KEY: ").map(str::to_owned))
+        .unwrap();
+    let p = only_problem(&path);
+    assert!(p.message.starts_with("COOKIE_ENCRYPTION_KEY decodes to 32 bytes; at least 64 are required"), "{p}");
+    // Through the CLI too: file, resource and key named, the key itself not.
+    let out = Command::new(env!("CARGO_BIN_EXE_authgate")).args(["check", "-f"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cookie-key-short.yaml: Secret foxglove/auth-credentials: COOKIE_ENCRYPTION_KEY"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(&value) && !stdout.contains(&value[..12]), "the key leaked: {stdout}");
+}
+
+#[test]
+fn a_seed_secret_in_base64_data_is_read_like_the_api_server_does() {
+    // As `kubectl get secret -o yaml` shows it, or as the controller writes it.
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let text = std::fs::read_to_string(seed_fixture()).unwrap();
+    let string_data: serde_json::Value =
+        serde_saphyr::from_str::<serde_json::Value>(&text).unwrap()["stringData"].clone();
+    let data: serde_json::Map<String, serde_json::Value> = string_data
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), b64(v.as_str().unwrap()).into()))
+        .chain([("gateway.yaml".to_owned(), b64("externalUrl: https://data.loader.dev\n").into())])
+        .collect();
+    let doc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "grafana-auth-credentials", "namespace": "team-a"},
+        "data": data,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.yaml");
+    std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+    assert!(authgate::check::check(std::slice::from_ref(&path)).unwrap().is_empty());
+    // Scopes written space-separated (what the controller used to write) are refused.
+    let mut bad = doc.clone();
+    bad["data"]["OAUTH_REQUESTED_SCOPES"] = b64("read:org user:email").into();
+    std::fs::write(&path, serde_json::to_string(&bad).unwrap()).unwrap();
+    let p = only_problem(&path);
+    assert_eq!(p.resource, "Secret team-a/grafana-auth-credentials");
+    assert!(p.message.contains("OAUTH_REQUESTED_SCOPES is a comma-separated list"), "{p}");
+}
+
+#[test]
+fn other_secrets_are_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("tls.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: app-tls}\ntype: kubernetes.io/tls\ndata: {tls.crt: eA==, tls.key: eA==}\n",
+    )
+    .unwrap();
+    assert!(authgate::check::check(&[dir.path().to_path_buf()]).unwrap().is_empty());
+}
+
+#[test]
+fn the_documented_seed_secret_passes() {
+    let doc = std::fs::read_to_string(root().join("docs/seed-format.md")).unwrap();
+    let yaml = doc.split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).expect("a yaml block");
+    assert!(yaml.contains("kind: Secret"), "the first yaml block is the Secret:\n{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("secret.yaml"), yaml).unwrap();
+    let problems = authgate::check::check(&[dir.path().to_path_buf()]).unwrap();
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -322,7 +322,7 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
     assert!(key.len() >= 64);
     assert_eq!(secret_value(&ch.secret, "OAUTH_CLIENT_ID"), "client-gh");
     assert_eq!(secret_value(&ch.secret, "OAUTH_CALLBACK_URL"), "https://app.example.com/oauth2/callback");
-    assert_eq!(secret_value(&ch.secret, "OAUTH_REQUESTED_SCOPES"), "read:org user:email");
+    assert_eq!(secret_value(&ch.secret, "OAUTH_REQUESTED_SCOPES"), "read:org,user:email");
     // Hardened pods.
     let pod = ch.deployment.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
     let ctr = &pod.containers[0];

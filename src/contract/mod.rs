@@ -8,10 +8,13 @@
 //! - [`keys`]: cookie encryption keys as the config carries them.
 //! - [`routes`]: path routes, injected credentials and TLS, resolved.
 //! - [`rules`]: rules both sides apply, such as closed by default.
+//! - [`seed`]: the `auth-credentials` key names (the Foxglove format) and
+//!   their rules: comma-separated scopes, 64-byte cookie keys, the callback.
 
 pub mod config;
 pub mod keys;
 pub mod redacted;
 pub mod routes;
 pub mod rules;
+pub mod seed;
 pub mod validate;

@@ -10,6 +10,10 @@
 //! given). Setting `AUTHGATE_PROVIDER_TYPE` replaces the file's providers;
 //! setting only other provider variables patches the file's single
 //! provider (e.g. just its client secret).
+//!
+//! The keys of an `auth-credentials` Secret in the Foxglove format
+//! (`OAUTH_*`, `COOKIE_ENCRYPTION_KEY`, `DISABLE_AUTH`; see [`seed`]) are
+//! read too, below flags and `AUTHGATE_*` and above the file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -184,6 +188,9 @@ impl ProviderArgs {
 /// Reads the file (if any) and applies the overrides.
 pub async fn load(args: &GatewaySettings) -> Result<GatewayConfig, Error> {
     refuse_retired_variables(std::env::vars_os().map(|(k, _)| k))?;
+    let mut args = args.clone();
+    seed::overlay(&mut args, |key| std::env::var(key).ok())?;
+    let args = &args;
     let file = match &args.config {
         Some(path) => {
             let text = tokio::fs::read_to_string(path)
@@ -414,6 +421,8 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
         ca_pem: None,
     })
 }
+
+pub mod seed;
 
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use sha2::{Digest, Sha256};
@@ -12,21 +10,22 @@ use super::apply::hex;
 use super::{CONFIG_FILE, labels, secret_name};
 use crate::api::AuthPolicy;
 use crate::contract::config::{GatewayConfig, Redacted};
+use crate::contract::seed;
 use crate::controller::error::Result;
 
 /// Key of the current cookie encryption key.
-pub const COOKIE_KEY: &str = "COOKIE_ENCRYPTION_KEY";
+pub const COOKIE_KEY: &str = seed::COOKIE_KEY;
 /// Key of the previous cookie encryption key, kept after a rotation.
-pub const PREVIOUS_COOKIE_KEY: &str = "COOKIE_ENCRYPTION_KEY_PREVIOUS";
+pub const PREVIOUS_COOKIE_KEY: &str = seed::PREVIOUS_COOKIE_KEY;
 /// Bytes of randomness in a cookie key.
-pub const COOKIE_KEY_BYTES: usize = 64;
+pub const COOKIE_KEY_BYTES: usize = seed::MIN_COOKIE_KEY_BYTES;
 
 /// A fresh random cookie key, base64 (the gateway's own format).
 pub use crate::contract::keys::generate_cookie_key;
 
 /// Whether `value` is a usable cookie key (base64 of at least 64 bytes).
 pub fn is_valid_cookie_key(value: &str) -> bool {
-    STANDARD.decode(value.trim()).is_ok_and(|b| b.len() >= COOKIE_KEY_BYTES)
+    seed::check_cookie_key(COOKIE_KEY, value).is_ok()
 }
 
 /// Policy annotation that rotates the cookie key: set it to a new value
@@ -60,8 +59,10 @@ pub fn cookie_keys(existing: Option<&Secret>, rotation: Option<&str>) -> Vec<Red
     }
 }
 
-/// Builds the Secret's data. Key names of the seed format describe the
-/// first provider; `gateway.yaml` holds everything.
+/// Builds the Secret's data. Key names and separators of the seed format
+/// (`contract::seed`: comma-separated scopes, as the Foxglove format says)
+/// describe the first provider, so the Secret also runs a gateway through
+/// `envFrom`; `gateway.yaml` holds everything.
 pub fn data(config: &GatewayConfig) -> Result<BTreeMap<String, String>> {
     let mut data = BTreeMap::new();
     data.insert(CONFIG_FILE.to_owned(), config.to_yaml()?);
@@ -72,12 +73,12 @@ pub fn data(config: &GatewayConfig) -> Result<BTreeMap<String, String>> {
         data.insert(PREVIOUS_COOKIE_KEY.to_owned(), key.expose().to_owned());
     }
     if let Some(p) = config.providers.first() {
-        data.insert("OAUTH_CLIENT_ID".into(), p.client_id.clone());
-        data.insert("OAUTH_CLIENT_SECRET".into(), p.client_secret.expose().to_owned());
-        data.insert("OAUTH_AUTHORIZE_URL".into(), p.authorize_url.to_string());
-        data.insert("OAUTH_TOKEN_URL".into(), p.token_url.to_string());
-        data.insert("OAUTH_CALLBACK_URL".into(), config.callback_url().to_string());
-        data.insert("OAUTH_REQUESTED_SCOPES".into(), p.scopes.join(" "));
+        data.insert(seed::CLIENT_ID.into(), p.client_id.clone());
+        data.insert(seed::CLIENT_SECRET.into(), p.client_secret.expose().to_owned());
+        data.insert(seed::AUTHORIZE_URL.into(), p.authorize_url.to_string());
+        data.insert(seed::TOKEN_URL.into(), p.token_url.to_string());
+        data.insert(seed::CALLBACK_URL.into(), config.callback_url().to_string());
+        data.insert(seed::REQUESTED_SCOPES.into(), seed::join_scopes(&p.scopes));
     }
     Ok(data)
 }
@@ -138,6 +139,36 @@ mod tests {
             ..Secret::default()
         };
         assert_ne!(cookie_keys(Some(&short), None)[0].expose(), "c2hvcnQ=");
+    }
+
+    fn config_with_scopes(scopes: &[&str]) -> GatewayConfig {
+        let mut c = GatewayConfig::from_yaml(
+            "externalUrl: https://app.example.com/grafana\nupstream: http://app:80\nproviders:\n- {name: corp, type: oidc, clientId: c, clientSecret: hunter2, issuerUrl: 'https://id.corp', authorizeUrl: 'https://id.corp/auth', tokenUrl: 'https://id.corp/token', scopes: []}\nsession: {cookieName: _a, ttlSeconds: 60, keys: []}\n",
+        )
+        .unwrap();
+        c.providers[0].scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        c.session.keys = vec![Redacted::new(generate_cookie_key())];
+        c
+    }
+
+    #[test]
+    fn scopes_are_written_comma_separated_as_the_seed_format_says() {
+        let data = data(&config_with_scopes(&["openid", "email", "read:org"])).unwrap();
+        assert_eq!(data[seed::REQUESTED_SCOPES], "openid,email,read:org");
+        assert_eq!(seed::parse_scopes(&data[seed::REQUESTED_SCOPES]).unwrap(), ["openid", "email", "read:org"]);
+        assert_eq!(super::data(&config_with_scopes(&["openid"])).unwrap()[seed::REQUESTED_SCOPES], "openid");
+    }
+
+    #[test]
+    fn the_written_secret_passes_the_seed_format_check() {
+        // The same rules `authgate check` and the gateway apply.
+        let data = data(&config_with_scopes(&["openid", "email"])).unwrap();
+        assert_eq!(seed::problems(|k| data.get(k).cloned()), []);
+        assert_eq!(data[seed::CALLBACK_URL], "https://app.example.com/grafana/oauth2/callback");
+        assert_eq!(
+            seed::external_url_of_callback(&data[seed::CALLBACK_URL]).unwrap().as_str(),
+            "https://app.example.com/grafana"
+        );
     }
 
     #[test]
