@@ -52,7 +52,8 @@ fn err(config: &TlsConfig) -> TlsError {
 fn server(cert: &str, key: &str) -> ServerConfig {
     let provider = CryptoProvider::get_default().unwrap();
     let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()];
-    let signer = provider.key_provider.load_private_key(PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap()).unwrap();
+    let signer =
+        provider.key_provider.load_private_key(PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap()).unwrap();
     let resolver = SingleCertAndKey::from(CertifiedKey::new(chain, signer));
     ServerConfig::builder().with_no_client_auth().with_cert_resolver(Arc::new(resolver))
 }
@@ -109,7 +110,10 @@ fn a_client_certificate_needs_its_key_and_the_key_its_certificate() {
     let ca = ca("a");
     let (cert, key) = leaf(&ca, &["client"]);
     let e = err(&tls(Some(&ca.pem), Some(&cert), None));
-    assert_eq!(e.to_string(), "a client certificate needs both the certificate and its private key; only the certificate is set");
+    assert_eq!(
+        e.to_string(),
+        "a client certificate needs both the certificate and its private key; only the certificate is set"
+    );
     let e = err(&tls(Some(&ca.pem), None, Some(&key)));
     assert!(matches!(e, TlsError::HalfClientIdentity("private key")), "{e}");
 }
