@@ -61,7 +61,11 @@ fn route(prefix: &str, upstream: &str, tls: TlsConfig) -> RouteConfig {
 
 /// `GET path` on the gateway: status, `X-Client-DN`, body.
 async fn get(gw: &Gateway, path: &str) -> (StatusCode, Option<String>, String) {
-    let r = reqwest::Client::new().get(gw.url(path)).send().await.expect("the gateway answers");
+    let r = reqwest::Client::new()
+        .get(gw.url(path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the gateway does not answer: {e:?}\n{}", gw.logs()));
     let dn = r.headers().get("x-client-dn").map(|v| v.to_str().unwrap().to_owned());
     (r.status(), dn, r.text().await.unwrap())
 }

@@ -44,7 +44,7 @@ fn tls(ca_pem: Option<&str>, cert: Option<&str>, key: Option<&str>) -> TlsConfig
 }
 
 fn err(config: &TlsConfig) -> TlsError {
-    client_config(Some(config)).err().expect("settings refused")
+    client_config(Some(config)).expect_err("settings refused")
 }
 
 /// A server presenting `cert` and signing with `key` (which need not
