@@ -18,7 +18,7 @@
 //!
 //! Error messages name what is wrong, never PEM contents.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -130,14 +130,20 @@ pub fn warn_if_insecure(prefix: &str, upstream: &Url, tls: Option<&TlsConfig>) {
     }
 }
 
+/// The system's roots, read and parsed once per process: every serving
+/// thread builds a client per route, and reading the system's store each
+/// time would delay the listeners' start.
 fn native_roots() -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
-    if roots.is_empty() {
-        return Err(TlsError::NativeRoots(format!("none found, {} errors", native.errors.len())));
-    }
-    Ok(roots)
+    static NATIVE: LazyLock<Result<RootCertStore, String>> = LazyLock::new(|| {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        if roots.is_empty() {
+            return Err(format!("none found, {} errors", native.errors.len()));
+        }
+        Ok(roots)
+    });
+    NATIVE.clone().map_err(TlsError::NativeRoots)
 }
 
 /// Every `CERTIFICATE` section of `pem` (other sections are skipped).
