@@ -139,6 +139,9 @@ impl Gateway {
         // https) up front.
         let routes = RouteTable::new(&config).map_err(Error::Config)?;
         Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
+        for r in routes.routes() {
+            super::upstream::tls::warn_if_insecure(&r.prefix, &r.upstream, r.tls.as_ref());
+        }
         // Checked by `validate::check` above.
         let forward_auth = config
             .forward_auth

@@ -1,10 +1,17 @@
-//! A real nginx (Debian's, with `auth_request` compiled in) as the ingress
-//! in front of a forward-auth gateway, the way ingress-nginx wires
-//! `auth-url`, `auth-signin` and `auth-response-headers`.
+//! A real nginx (Debian's, with `auth_request` compiled in):
+//!
+//! - [`Nginx::start`]: the ingress in front of a forward-auth gateway, the
+//!   way ingress-nginx wires `auth-url`, `auth-signin` and
+//!   `auth-response-headers`;
+//! - [`Nginx::tls`]: an upstream or provider endpoint served over TLS with
+//!   a certificate from [`super::pki::TestCa`], optionally requiring a
+//!   client certificate.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::pki::Pem;
 
 /// The nginx binary, if this machine has one (`AUTHGATE_NGINX` overrides).
 pub fn binary() -> Option<PathBuf> {
@@ -17,7 +24,7 @@ pub fn binary() -> Option<PathBuf> {
 /// One nginx process with its own prefix directory; stopped on drop.
 pub struct Nginx {
     child: Child,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` for [`Nginx::tls`]).
     pub base: String,
     dir: tempfile::TempDir,
 }
@@ -30,7 +37,6 @@ impl Nginx {
     /// refreshed session cookie on.
     pub async fn start(port: u16, gateway_port: u16, upstream_port: u16) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let d = dir.path().display();
         let guarded = |extra: &str| {
             format!(
                 r#"
@@ -50,20 +56,7 @@ impl Nginx {
             )
         };
         let conf = format!(
-            r#"
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log info;
-events {{ worker_connections 128; }}
-http {{
-  access_log {d}/access.log;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
+            r#"{prelude}
   # Chunked session cookies need room (as ingress-nginx's proxy-buffer-size).
   large_client_header_buffers 4 32k;
   proxy_buffer_size 32k;
@@ -92,9 +85,54 @@ http {{
   }}
 }}
 "#,
+            prelude = prelude(dir.path()),
             api = guarded(""),
             browser = guarded("error_page 401 = @signin;"),
         );
+        Self::spawn(dir, &conf, port, format!("http://127.0.0.1:{port}")).await
+    }
+
+    /// Starts nginx serving TLS on `127.0.0.1:port` with `site`'s
+    /// certificate (HTTP/2 offered by ALPN too, so a client that offers
+    /// `h2` would get it). `base` is `https://127.0.0.1:<port>`.
+    pub async fn tls(port: u16, site: TlsSite<'_>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().display();
+        std::fs::write(dir.path().join("server.crt"), &site.cert.cert).expect("server.crt");
+        std::fs::write(dir.path().join("server.key"), &site.cert.key).expect("server.key");
+        let verify = match site.client_ca {
+            Some(ca) => {
+                std::fs::write(dir.path().join("client-ca.crt"), ca).expect("client-ca.crt");
+                format!("ssl_client_certificate {d}/client-ca.crt;\n    ssl_verify_client on;")
+            }
+            None => String::new(),
+        };
+        let answer = match site.answer {
+            Answer::Report => r#"
+      add_header X-Client-DN $ssl_client_s_dn always;
+      default_type text/plain;
+      return 200 "tls-ok sni=$ssl_server_name client=$ssl_client_s_dn protocol=$server_protocol\n";"#
+                .to_owned(),
+            Answer::Proxy(to) => format!("\n      proxy_pass http://127.0.0.1:{to};"),
+        };
+        let conf = format!(
+            r#"{prelude}
+  server {{
+    listen 127.0.0.1:{port} ssl http2;
+    ssl_certificate {d}/server.crt;
+    ssl_certificate_key {d}/server.key;
+    {verify}
+    location / {{{answer}
+    }}
+  }}
+}}
+"#,
+            prelude = prelude(dir.path()),
+        );
+        Self::spawn(dir, &conf, port, format!("https://127.0.0.1:{port}")).await
+    }
+
+    async fn spawn(dir: tempfile::TempDir, conf: &str, port: u16, base: String) -> Self {
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).expect("nginx.conf");
         let log = std::fs::File::create(dir.path().join("stderr.log")).expect("log");
@@ -108,10 +146,11 @@ http {{
             .stderr(log)
             .spawn()
             .expect("spawn nginx");
-        let me = Self { child, base: format!("http://127.0.0.1:{port}"), dir };
+        let mut me = Self { child, base, dir };
         let deadline = Instant::now() + Duration::from_secs(10);
         while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             assert!(Instant::now() < deadline, "nginx did not start: {}", me.logs());
+            assert!(me.child.try_wait().unwrap().is_none(), "nginx exited: {}", me.logs());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         me
@@ -120,6 +159,25 @@ http {{
     /// An absolute URL on nginx.
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
+    }
+
+    /// nginx's access log: one line per request it served.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
+    /// Waits up to 5 s for the access log to hold every one of `lines`
+    /// (nginx writes a request's line only after answering it); returns
+    /// the log either way.
+    pub async fn access_log_with(&self, lines: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.access_log();
+            if lines.iter().all(|l| log.contains(l)) || Instant::now() > deadline {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// nginx's error log and stderr.
@@ -134,4 +192,46 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The top of every config: one foreground process, logs and temporary
+/// files under `dir`, and an open `http {` block.
+fn prelude(dir: &std::path::Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 128; }}
+http {{
+  access_log {d}/access.log;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;"#
+    )
+}
+
+/// What an nginx from [`Nginx::tls`] serves.
+pub struct TlsSite<'a> {
+    /// Its server certificate and key.
+    pub cert: &'a Pem,
+    /// With a CA (PEM), a client certificate signed by it is required
+    /// (`ssl_verify_client on`): without one nginx answers 400.
+    pub client_ca: Option<&'a str>,
+    /// What it answers.
+    pub answer: Answer,
+}
+
+/// How an nginx from [`Nginx::tls`] answers every request.
+pub enum Answer {
+    /// `200`, body `tls-ok sni=<SNI> client=<client certificate subject>
+    /// protocol=<HTTP version>`, and the subject in `X-Client-DN`.
+    Report,
+    /// Proxies to `http://127.0.0.1:<port>` (e.g. the OP).
+    Proxy(u16),
 }

@@ -10,6 +10,9 @@ use oauth2::{AsyncHttpClient, HttpRequest, HttpResponse};
 /// Largest provider response the gateway reads.
 const MAX_BODY: usize = 2 * 1024 * 1024;
 
+/// How long one provider request may take, body included.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
 /// A transport failure talking to a provider. Messages never include URLs'
 /// query strings or bodies (they can carry codes or tokens).
 #[derive(Debug, thiserror::Error)]
@@ -36,10 +39,25 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// A client with timeouts, no redirects and authgate's user agent.
+    /// A client with timeouts, no redirects and authgate's user agent,
+    /// trusting the system's roots.
     pub fn new() -> Result<Self, reqwest::Error> {
-        let inner = crate::idp::client(Duration::from_secs(15))?;
+        let inner = crate::idp::client(TIMEOUT)?;
         Ok(Self { inner, promote_error_bodies: false })
+    }
+
+    /// The client for a provider with `ca_pem` (its `caBundle`): this one
+    /// when `None`, else one that trusts only those PEM roots, for token,
+    /// userinfo, JWKS and API calls alike. A bundle without a usable
+    /// certificate is refused here, with the same messages as an
+    /// upstream's, rather than failing every call later.
+    pub fn trusting(&self, ca_pem: Option<&str>) -> Result<Self, String> {
+        let Some(pem) = ca_pem else {
+            return Ok(self.clone());
+        };
+        crate::gateway::upstream::tls::root_store(pem).map_err(|e| e.to_string())?;
+        let inner = crate::idp::client_with_ca(TIMEOUT, Some(pem)).map_err(|e| e.without_url().to_string())?;
+        Ok(Self { inner, promote_error_bodies: self.promote_error_bodies })
     }
 
     /// The same client, but treating an HTTP 200 whose JSON body carries an
@@ -112,5 +130,19 @@ mod tests {
         assert!(!has_error_member(br#"{"access_token":"x","token_type":"bearer"}"#));
         assert!(!has_error_member(br#"{"error":null}"#));
         assert!(!has_error_member(b"access_token=x"));
+    }
+
+    #[test]
+    fn a_providers_bundle_is_checked_when_its_client_is_made() {
+        crate::telemetry::install_crypto_provider();
+        let http = HttpClient::new().unwrap();
+        assert_eq!(http.trusting(Some("")).unwrap_err(), "the CA bundle holds no PEM certificate");
+        assert_eq!(http.trusting(Some("garbage")).unwrap_err(), "the CA bundle holds no PEM certificate");
+        let garbled = "-----BEGIN CERTIFICATE-----\n*\n-----END CERTIFICATE-----\n";
+        assert!(http.trusting(Some(garbled)).unwrap_err().starts_with("the CA bundle is unusable"));
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap().cert.pem();
+        let private = http.promoting_error_bodies().trusting(Some(&ca)).unwrap();
+        assert!(private.promote_error_bodies, "the token client keeps its error handling");
+        assert!(http.trusting(None).is_ok());
     }
 }

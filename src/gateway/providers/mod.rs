@@ -90,6 +90,9 @@ pub enum ProviderError {
     /// The ID token failed verification.
     #[error("the ID token was rejected: {0}")]
     InvalidIdToken(String),
+    /// The provider's CA bundle is unusable.
+    #[error("the provider's TLS settings are unusable: {0}")]
+    Tls(String),
 }
 
 impl ProviderError {
@@ -100,6 +103,7 @@ impl ProviderError {
             Self::Unreachable(_) => "provider_unreachable",
             Self::BadResponse(_) => "provider_bad_response",
             Self::InvalidIdToken(_) => "id_token_invalid",
+            Self::Tls(_) => "provider_tls_settings",
         }
     }
 }
@@ -136,8 +140,11 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// Builds a provider from its resolved config.
+    /// Builds a provider from its resolved config. `http` is the shared
+    /// client; a provider with a `caPem` gets its own, trusting only that
+    /// bundle.
     pub fn new(config: ProviderConfig, redirect: &Url, http: &HttpClient) -> Result<Self, ProviderError> {
+        let http = &http.trusting(config.ca_pem.as_deref()).map_err(ProviderError::Tls)?;
         Ok(match config.provider_type {
             ProviderType::Github => Self::Github(Box::new(github::GithubProvider::new(config, redirect, http)?)),
             ProviderType::Oidc | ProviderType::Gitlab | ProviderType::Google => {
