@@ -206,8 +206,11 @@ impl Gateway {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(StartError { exited: Some(status), logs: self.logs() });
             }
+            // The ops port may answer before the serving threads listen:
+            // healthy means both.
             if let Ok(r) = client.get(self.ops_url("/healthz")).send().await
                 && r.status().is_success()
+                && tokio::net::TcpStream::connect(("127.0.0.1", self.base.port().unwrap_or(0))).await.is_ok()
             {
                 return Ok(());
             }

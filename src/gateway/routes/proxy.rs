@@ -117,7 +117,7 @@ pub(crate) async fn forward(
         }
         Err(e) => {
             gw.metrics.request(Outcome::UpstreamError);
-            tracing::warn!(error = %e, "upstream unavailable");
+            tracing::warn!(error = %e.detail(), "upstream unavailable");
             (e.status(), "upstream unavailable\n").into_response()
         }
     }

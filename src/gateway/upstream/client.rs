@@ -56,6 +56,23 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// The error and its causes, `: `-joined, for the log: hyper's own
+    /// message (`client error (Connect)`) hides why, e.g. an unknown issuer.
+    /// Transport errors carry no header or body, so no secret.
+    pub fn detail(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            let text = e.to_string();
+            if !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            source = e.source();
+        }
+        out
+    }
+
     /// The status the client gets.
     pub fn status(&self) -> StatusCode {
         match self {
