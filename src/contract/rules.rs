@@ -40,7 +40,8 @@ pub fn provider_problems(spec: &IdentityProviderSpec) -> Vec<String> {
 
 /// Token request parameters that `tokenAuth.params` may not set: the
 /// grant itself and what the typed fields already say.
-pub const RESERVED_TOKEN_PARAMS: &[&str] = &["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
+pub const RESERVED_TOKEN_PARAMS: &[&str] =
+    &["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
 
 /// The first of `params` that is reserved (compared case-insensitively, as
 /// some token endpoints do).

@@ -176,7 +176,8 @@ mod tests {
         assert!(!is_certificates("") && !is_certificates("junk") && !is_certificates(&key));
         assert!(is_private_key(&key) && !is_private_key(&cert));
 
-        let route = |extra: &str| config(&format!("routes:\n- {{pathPrefix: /api, upstream: 'https://api:443'{extra}}}\n"));
+        let route =
+            |extra: &str| config(&format!("routes:\n- {{pathPrefix: /api, upstream: 'https://api:443'{extra}}}\n"));
         assert_eq!(check(&route("")), Ok(()));
         let mut c = route("");
         c.routes[0].tls = Some(TlsConfig { ca_pem: Some(cert.clone()), ..TlsConfig::default() });
@@ -196,9 +197,12 @@ mod tests {
         assert!(check(&c).unwrap_err().contains("need an https:// upstream"));
         let token = ", tokenAuth: {tokenUrl: 'http://id.corp/token', clientId: c, clientSecret: s}";
         assert!(check(&route(token)).unwrap_err().contains("tokenUrl must be https://"));
-        let token = ", tokenAuth: {tokenUrl: 'https://id.corp/token', clientId: c, clientSecret: s, params: {client_id: x}}";
+        let token =
+            ", tokenAuth: {tokenUrl: 'https://id.corp/token', clientId: c, clientSecret: s, params: {client_id: x}}";
         assert!(check(&route(token)).unwrap_err().contains("may not set \"client_id\""));
-        let twice = config("routes:\n- {pathPrefix: /api, upstream: 'http://a'}\n- {pathPrefix: /api/, upstream: 'http://b'}\n");
+        let twice = config(
+            "routes:\n- {pathPrefix: /api, upstream: 'http://a'}\n- {pathPrefix: /api/, upstream: 'http://b'}\n",
+        );
         assert!(check(&twice).unwrap_err().contains("serve the same path prefix"));
         let mut c = config("");
         c.providers[0].ca_pem = Some("junk".into());

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::Client;
 
 use super::children::httproute::HttpRoute;
 use super::error::Result;
@@ -116,7 +116,9 @@ impl Caches {
     /// The resourceVersion of a Secret or ConfigMap in the metadata stores.
     fn version(&self, source: Source, ns: &str, name: &str) -> Option<String> {
         match source {
-            Source::Secret => self.secret_versions.get(&ObjectRef::new(name).within(ns))?.metadata.resource_version.clone(),
+            Source::Secret => {
+                self.secret_versions.get(&ObjectRef::new(name).within(ns))?.metadata.resource_version.clone()
+            }
             Source::ConfigMap => {
                 self.config_map_versions.get(&ObjectRef::new(name).within(ns))?.metadata.resource_version.clone()
             }
@@ -171,12 +173,7 @@ impl Caches {
     }
 
     /// The value of a provider's client-secret reference (see [`Caches::resolve`]).
-    pub async fn client_secret(
-        &self,
-        client: &Client,
-        ns: &str,
-        r: &SecretKeyRef,
-    ) -> Result<Result<String, RefError>> {
+    pub async fn client_secret(&self, client: &Client, ns: &str, r: &SecretKeyRef) -> Result<Result<String, RefError>> {
         let r = Reference::client_secret(r);
         Ok(match self.resolve(client, ns, std::slice::from_ref(&r)).await? {
             Ok(values) => values.get(r.source, &r.name, &r.key).map(str::to_owned).ok_or_else(|| r.missing()),

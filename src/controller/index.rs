@@ -158,7 +158,8 @@ impl RefIndex {
     /// The policies in `namespace` that use the `source` object `name`:
     /// directly, or through a provider that refers to it.
     pub fn policies_using(&self, source: Source, namespace: &str, name: &str) -> Vec<ObjectRef<AuthPolicy>> {
-        let providers: Vec<String> = self.providers_using(source, namespace, name).into_iter().map(|r| r.name).collect();
+        let providers: Vec<String> =
+            self.providers_using(source, namespace, name).into_iter().map(|r| r.name).collect();
         let mut policies: BTreeSet<String> =
             self.policies_naming(namespace, providers.iter().map(String::as_str)).into_iter().map(|r| r.name).collect();
         {
@@ -244,7 +245,10 @@ mod tests {
     fn route_and_tls_references_lead_to_exactly_the_policies_that_use_them() {
         let index = RefIndex::default();
         let mut corp = idp("a", "corp", "corp-oauth");
-        corp.spec.ca_bundle = Some(serde_json::from_value(serde_json::json!({"configMapKeyRef": {"name": "corp-ca", "key": "ca.crt"}})).unwrap());
+        corp.spec.ca_bundle = Some(
+            serde_json::from_value(serde_json::json!({"configMapKeyRef": {"name": "corp-ca", "key": "ca.crt"}}))
+                .unwrap(),
+        );
         index.provider_event(&Event::Apply(corp));
         index.provider_event(&Event::Apply(idp("a", "gh", "gh-oauth")));
         let header = |secret: &str| {

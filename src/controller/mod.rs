@@ -227,7 +227,11 @@ pub async fn run(
         .watches_stream(
             watcher(scoped::<cache::ConfigMapMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
             move |cm: cache::ConfigMapMeta| {
-                by_config_map.providers_using(refs::Source::ConfigMap, &cm.namespace().unwrap_or_default(), &cm.name_any())
+                by_config_map.providers_using(
+                    refs::Source::ConfigMap,
+                    &cm.namespace().unwrap_or_default(),
+                    &cm.name_any(),
+                )
             },
         )
         .watches(idps, wc.clone(), move |changed: IdentityProvider| mappers::siblings_of(&by_sibling.state(), &changed))

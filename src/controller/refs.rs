@@ -290,7 +290,8 @@ mod tests {
                 "tokenAuth": {"tokenUrl": "https://id/token", "clientId": "c", "clientSecretRef": {"name": "keys", "key": "cc"}},
             }],
         }));
-        let refs: Vec<String> = of_policy(&s).iter().map(|r| format!("{} {}/{} {}", r.source, r.name, r.key, r.field)).collect();
+        let refs: Vec<String> =
+            of_policy(&s).iter().map(|r| format!("{} {}/{} {}", r.source, r.name, r.key, r.field)).collect();
         assert_eq!(
             refs,
             [
@@ -309,9 +310,15 @@ mod tests {
     fn errors_name_the_object_and_key_with_a_reason_per_kind() {
         let r = Reference::new(Source::ConfigMap, "trust", "ca.crt", "caBundle".into());
         let e = RefError::NotFound(Source::ConfigMap, "trust".into());
-        assert_eq!((e.reason(), e.in_field(&r).as_str()), ("ConfigMapNotFound", r#"caBundle: ConfigMap "trust" not found"#));
+        assert_eq!(
+            (e.reason(), e.in_field(&r).as_str()),
+            ("ConfigMapNotFound", r#"caBundle: ConfigMap "trust" not found"#)
+        );
         let e = RefError::MissingKey(Source::Secret, "k".into(), "api".into());
-        assert_eq!((e.reason(), e.to_string().as_str()), ("SecretKeyNotFound", r#"Secret "k" has no non-empty key "api""#));
+        assert_eq!(
+            (e.reason(), e.to_string().as_str()),
+            ("SecretKeyNotFound", r#"Secret "k" has no non-empty key "api""#)
+        );
     }
 
     #[test]

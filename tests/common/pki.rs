@@ -28,7 +28,8 @@ impl TestCa {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         Self { cert_pem: cert.pem(), issuer: Issuer::new(params, key) }
@@ -55,4 +56,3 @@ impl TestCa {
         Pem { cert: cert.pem(), key: key.serialize_pem() }
     }
 }
-

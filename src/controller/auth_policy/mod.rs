@@ -196,16 +196,11 @@ async fn write_children(
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
     }
     // The cookie keys come from the existing Secret, inside `ensure`.
-    let config = match render::gateway_config(
-        policy,
-        upstream.as_deref(),
-        &resolved.providers,
-        &resolved.values,
-        Vec::new(),
-    ) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
-    };
+    let config =
+        match render::gateway_config(policy, upstream.as_deref(), &resolved.providers, &resolved.values, Vec::new()) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
+        };
     // Never write a config the gateway would refuse to start with.
     if let Err(problem) = crate::contract::validate::check(&config) {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));

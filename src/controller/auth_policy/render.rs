@@ -183,7 +183,8 @@ mod tests {
 
     #[test]
     fn cookie_names_default_per_policy_and_can_be_chosen() {
-        let render = |p: &AuthPolicy| gateway_config(p, Some("http://app:8080"), &[], &Values::default(), Vec::new()).unwrap();
+        let render =
+            |p: &AuthPolicy| gateway_config(p, Some("http://app:8080"), &[], &Values::default(), Vec::new()).unwrap();
         let a = render(&policy("team-a", "grafana", serde_json::json!({})));
         let b = render(&policy("team-b", "grafana", serde_json::json!({})));
         assert_ne!(a.session.cookie_name, b.session.cookie_name);
@@ -196,7 +197,10 @@ mod tests {
     fn timeouts_and_trusted_proxies_are_checked() {
         let p = policy("ns", "p", serde_json::json!({"upstream": {"url": "http://app:8080", "timeout": "2m"}}));
         assert_eq!(
-            gateway_config(&p, Some("http://app:8080"), &[], &Values::default(), Vec::new()).unwrap().timeouts.upstream_seconds,
+            gateway_config(&p, Some("http://app:8080"), &[], &Values::default(), Vec::new())
+                .unwrap()
+                .timeouts
+                .upstream_seconds,
             120
         );
         let bad = policy("ns", "p", serde_json::json!({"forward": {"trustedProxies": ["10.0.0.0/8", "10.0.0.1/40"]}}));

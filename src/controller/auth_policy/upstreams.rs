@@ -56,7 +56,8 @@ pub fn tls(tls: &UpstreamTls, field: &str, values: &Values) -> Result<TlsConfig,
 fn route(r: &Route, namespace: &str, values: &Values) -> Result<RouteConfig, RenderError> {
     let at = format!("routes[{:?}]", r.path_prefix);
     let raw = upstream_url(&r.upstream, namespace).ok_or_else(|| RenderError::NoUpstream(at.clone()))?;
-    let upstream = Url::parse(&raw).map_err(|_| RenderError::BadRouteUrl { field: format!("{at}.upstream"), value: raw })?;
+    let upstream =
+        Url::parse(&raw).map_err(|_| RenderError::BadRouteUrl { field: format!("{at}.upstream"), value: raw })?;
     let headers = r
         .headers
         .iter()
@@ -75,8 +76,10 @@ fn route(r: &Route, namespace: &str, values: &Values) -> Result<RouteConfig, Ren
             let secret = values
                 .secret(&t.client_secret_ref)
                 .ok_or_else(|| RenderError::Unresolved(format!("{field}.clientSecretRef")))?;
-            let token_url = Url::parse(&t.token_url)
-                .map_err(|_| RenderError::BadRouteUrl { field: format!("{field}.tokenUrl"), value: t.token_url.clone() })?;
+            let token_url = Url::parse(&t.token_url).map_err(|_| RenderError::BadRouteUrl {
+                field: format!("{field}.tokenUrl"),
+                value: t.token_url.clone(),
+            })?;
             Ok::<_, RenderError>(TokenAuthConfig {
                 token_url,
                 client_id: t.client_id.clone(),
@@ -113,6 +116,7 @@ pub fn routes(spec: &AuthPolicySpec, namespace: &str, values: &Values) -> Result
 /// in status.
 pub fn insecure_fields(spec: &AuthPolicySpec) -> Vec<String> {
     let main = spec.upstream.iter().filter_map(|u| u.tls.as_ref()).map(|t| (t, "upstream".to_owned()));
-    let routes = spec.routes.iter().filter_map(|r| Some((r.upstream.tls.as_ref()?, format!("routes[{:?}]", r.path_prefix))));
+    let routes =
+        spec.routes.iter().filter_map(|r| Some((r.upstream.tls.as_ref()?, format!("routes[{:?}]", r.path_prefix))));
     main.chain(routes).filter(|(t, _)| t.insecure_skip_verify).map(|(_, f)| f).collect()
 }
