@@ -27,7 +27,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::children::httproute::HttpRoute;
 use super::error::Result;
-use super::refs::{Object, RefError, Reference, Source, Values};
+use super::refs::{Object, RefError, Reference, Source, Unresolved, Values};
 use crate::api::SecretKeyRef;
 
 /// A Secret's metadata, as a metadata-only watch sees it.
@@ -130,12 +130,7 @@ impl Caches {
     /// one the value was read at; otherwise the object is read from the
     /// apiserver, once however many of its keys are wanted. The first
     /// reference that does not resolve is returned with why.
-    pub async fn resolve(
-        &self,
-        client: &Client,
-        ns: &str,
-        refs: &[Reference],
-    ) -> Result<Result<Values, (Reference, RefError)>> {
+    pub async fn resolve(&self, client: &Client, ns: &str, refs: &[Reference]) -> Result<Result<Values, Unresolved>> {
         let mut values = Values::default();
         let mut read: HashMap<(Source, String), Result<Object, RefError>> = HashMap::new();
         for r in refs {
@@ -156,7 +151,7 @@ impl Caches {
                 Err(e) => {
                     // Gone: forget what was read of it.
                     self.lock().retain(|(s, n, name, _), _| (*s, n.as_str(), name.as_str()) != (r.source, ns, &r.name));
-                    return Ok(Err((r.clone(), e.clone())));
+                    return Ok(Err(e.of(r)));
                 }
             };
             match object.value(r) {
@@ -166,18 +161,23 @@ impl Caches {
                     }
                     values.insert(r, value);
                 }
-                Err(e) => return Ok(Err((r.clone(), e))),
+                Err(e) => return Ok(Err(e.of(r))),
             }
         }
         Ok(Ok(values))
     }
 
     /// The value of a provider's client-secret reference (see [`Caches::resolve`]).
-    pub async fn client_secret(&self, client: &Client, ns: &str, r: &SecretKeyRef) -> Result<Result<String, RefError>> {
+    pub async fn client_secret(
+        &self,
+        client: &Client,
+        ns: &str,
+        r: &SecretKeyRef,
+    ) -> Result<Result<String, Unresolved>> {
         let r = Reference::client_secret(r);
         Ok(match self.resolve(client, ns, std::slice::from_ref(&r)).await? {
-            Ok(values) => values.get(r.source, &r.name, &r.key).map(str::to_owned).ok_or_else(|| r.missing()),
-            Err((_, e)) => Err(e),
+            Ok(values) => values.get(r.source, &r.name, &r.key).map(str::to_owned).ok_or_else(|| r.missing().of(&r)),
+            Err(e) => Err(e),
         })
     }
 

@@ -120,6 +120,21 @@ impl RefError {
     pub fn in_field(&self, r: &Reference) -> String {
         format!("{}: {self}", r.field)
     }
+
+    /// This error of reference `r`, as status reports it.
+    pub fn of(&self, r: &Reference) -> Unresolved {
+        Unresolved { reason: self.reason(), message: self.in_field(r) }
+    }
+}
+
+/// A reference that did not resolve, as status reports it: a condition
+/// reason, and a message naming the field, the object and the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// Condition reason ([`RefError::reason`]).
+    pub reason: &'static str,
+    /// [`RefError::in_field`].
+    pub message: String,
 }
 
 /// Resolved values by (kind, object, key).
@@ -250,12 +265,12 @@ pub async fn read(client: &Client, ns: &str, r: &Reference) -> Result<Result<Str
 
 /// Checks that each resolved value is usable where it goes: certificates
 /// for CA bundles and client certificates, a private key for `tls.key`.
-pub fn check_usable(refs: &[Reference], values: &Values) -> Result<(), (Reference, RefError)> {
+pub fn check_usable(refs: &[Reference], values: &Values) -> Result<(), Unresolved> {
     for r in refs {
         let Some(value) = values.get(r.source, &r.name, &r.key) else { continue };
-        let problem = if r.field.ends_with("caBundle") && !is_certificates(value) {
-            Some("holds no PEM certificate")
-        } else if r.field.ends_with("clientCertificateSecret") && r.key == TLS_CERT && !is_certificates(value) {
+        let certificates =
+            r.field.ends_with("caBundle") || r.field.ends_with("clientCertificateSecret") && r.key == TLS_CERT;
+        let problem = if certificates && !is_certificates(value) {
             Some("holds no PEM certificate")
         } else if r.field.ends_with("clientCertificateSecret") && r.key == TLS_KEY && !is_private_key(value) {
             Some("holds no PEM private key")
@@ -263,7 +278,7 @@ pub fn check_usable(refs: &[Reference], values: &Values) -> Result<(), (Referenc
             None
         };
         if let Some(what) = problem {
-            return Err((r.clone(), RefError::Unusable(r.source, r.name.clone(), r.key.clone(), what)));
+            return Err(RefError::Unusable(r.source, r.name.clone(), r.key.clone(), what).of(r));
         }
     }
     Ok(())
@@ -326,8 +341,8 @@ mod tests {
         let r = Reference::new(Source::ConfigMap, "trust", "ca.crt", "upstream.tls.caBundle".into());
         let mut values = Values::default();
         values.insert(&r, "garbage".into());
-        let (_, e) = check_usable(std::slice::from_ref(&r), &values).unwrap_err();
-        assert_eq!(e.to_string(), r#"key "ca.crt" of ConfigMap "trust" holds no PEM certificate"#);
-        assert_eq!(e.reason(), "InvalidReference");
+        let e = check_usable(std::slice::from_ref(&r), &values).unwrap_err();
+        assert_eq!(e.message, r#"upstream.tls.caBundle: key "ca.crt" of ConfigMap "trust" holds no PEM certificate"#);
+        assert_eq!(e.reason, "InvalidReference");
     }
 }

@@ -147,8 +147,8 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
         };
         let values = match values {
             Ok(values) => values,
-            Err((r, e)) => {
-                let message = format!("IdentityProvider {wanted:?}: {}", e.in_field(&r));
+            Err(e) => {
+                let message = format!("IdentityProvider {wanted:?}: {}", e.message);
                 return Ok(Err(Blocked::new(RESOLVED_REFS, "ProviderNotReady", message, false)));
             }
         };
@@ -172,7 +172,7 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
     };
     match values {
         Ok(values) => Ok(Ok(Resolved { providers: resolved, values })),
-        Err((r, e)) => Ok(Err(Blocked::new(RESOLVED_REFS, e.reason(), e.in_field(&r), false))),
+        Err(e) => Ok(Err(Blocked::new(RESOLVED_REFS, e.reason, e.message, false))),
     }
 }
 

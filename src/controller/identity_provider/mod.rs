@@ -64,8 +64,8 @@ async fn judge(idp: &IdentityProvider, ns: &str, ctx: &Context) -> Result<Verdic
             Err(e) => return Ok(Verdict::Unresolved { reason: e.reason(), message: e.in_field(r), terminal: false }),
         }
     }
-    if let Err((r, e)) = refs::check_usable(&wants, &values) {
-        return Ok(Verdict::Unresolved { reason: e.reason(), message: e.in_field(&r), terminal: true });
+    if let Err(e) = refs::check_usable(&wants, &values) {
+        return Ok(Verdict::Unresolved { reason: e.reason, message: e.message, terminal: true });
     }
     let ca_pem = idp.spec.ca_bundle.as_ref().and_then(|b| values.ca_bundle(b));
     let http = match ctx.discovery_client(ca_pem) {
