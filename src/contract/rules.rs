@@ -38,6 +38,43 @@ pub fn provider_problems(spec: &IdentityProviderSpec) -> Vec<String> {
     spec.allow.problems()
 }
 
+/// Token request parameters that `tokenAuth.params` may not set: the
+/// grant itself and what the typed fields already say.
+pub const RESERVED_TOKEN_PARAMS: &[&str] =
+    &["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
+
+/// The first of `params` that is reserved (compared case-insensitively, as
+/// some token endpoints do).
+pub fn reserved_token_param<'a>(params: impl IntoIterator<Item = &'a String>) -> Option<&'a String> {
+    params.into_iter().find(|p| RESERVED_TOKEN_PARAMS.iter().any(|r| p.eq_ignore_ascii_case(r)))
+}
+
+/// Two routes that would serve the same requests: the same path prefix
+/// (ignoring a trailing `/`) with a method in common, where no methods
+/// means every method. Returns both prefixes as written, first one first.
+pub fn ambiguous_routes<'a>(routes: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Option<(String, String)> {
+    let routes: Vec<(&str, &[String])> = routes.into_iter().collect();
+    for (i, (a, am)) in routes.iter().enumerate() {
+        for (b, bm) in &routes[i + 1..] {
+            let overlap = am.is_empty() || bm.is_empty() || am.iter().any(|m| bm.contains(m));
+            if a.trim_end_matches('/') == b.trim_end_matches('/') && overlap {
+                return Some(((*a).to_owned(), (*b).to_owned()));
+            }
+        }
+    }
+    None
+}
+
+fn upstream_problems(field: &str, upstream: &crate::api::Upstream, problems: &mut Vec<String>) {
+    for (name, value) in [("timeout", &upstream.timeout), ("connectTimeout", &upstream.connect_timeout)] {
+        if let Some(t) = value
+            && parse_duration_secs(t).is_none()
+        {
+            problems.push(format!("{field}.{name} {t:?} is not a duration such as 30s"));
+        }
+    }
+}
+
 /// What is wrong with a policy spec beyond its schema and CEL rules, for a
 /// status message or `check`. Empty when nothing is.
 pub fn policy_problems(spec: &AuthPolicySpec) -> Vec<String> {
@@ -45,10 +82,20 @@ pub fn policy_problems(spec: &AuthPolicySpec) -> Vec<String> {
     if parse_duration_secs(&spec.session.ttl).is_none() {
         problems.push(format!("session.ttl {:?} is not a duration such as 12h", spec.session.ttl));
     }
-    if let Some(t) = spec.upstream.as_ref().and_then(|u| u.timeout.as_ref())
-        && parse_duration_secs(t).is_none()
-    {
-        problems.push(format!("upstream.timeout {t:?} is not a duration such as 30s"));
+    if let Some(u) = &spec.upstream {
+        upstream_problems("upstream", u, &mut problems);
+    }
+    for route in &spec.routes {
+        let at = format!("routes[{:?}]", route.path_prefix);
+        upstream_problems(&format!("{at}.upstream"), &route.upstream, &mut problems);
+        if let Some(p) = route.token_auth.as_ref().and_then(|t| reserved_token_param(t.params.keys())) {
+            problems.push(format!(
+                "{at}.tokenAuth.params may not set {p:?}: grant_type, client_id, client_secret, scope, audience and resource come from the tokenAuth fields"
+            ));
+        }
+    }
+    if let Some((a, b)) = ambiguous_routes(spec.routes.iter().map(|r| (r.path_prefix.as_str(), r.methods.as_slice()))) {
+        problems.push(format!("routes {a:?} and {b:?} serve the same path prefix for the same methods"));
     }
     if let Some(bad) = spec.forward.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
         problems.push(format!("forward.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
@@ -119,6 +166,33 @@ mod tests {
         for field in ["session.ttl", "allowedEmails", "upstream.timeout", "forward.trustedProxies"] {
             assert!(problems.contains(field), "{field} in {problems}");
         }
+    }
+
+    #[test]
+    fn route_problems_name_the_route_and_field() {
+        let spec = policy(
+            r#"
+externalUrl: https://x
+providers: [p]
+upstream: {url: 'http://a', connectTimeout: 0s}
+routes:
+- {pathPrefix: /api, upstream: {url: 'http://b', timeout: 0s}, tokenAuth: {tokenUrl: 'https://id/t', clientId: c, clientSecretRef: {name: s, key: k}, params: {Grant_Type: password}}}
+- {pathPrefix: /api/, methods: [GET], upstream: {url: 'http://c'}}
+- {pathPrefix: /web, methods: [GET], upstream: {url: 'http://d'}}
+- {pathPrefix: /web, methods: [POST], upstream: {url: 'http://e'}}
+"#,
+        );
+        let problems = policy_problems(&spec);
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("upstream.connectTimeout \"0s\""), "{problems:?}");
+        assert!(problems[1].contains(r#"routes["/api"].upstream.timeout "0s""#), "{problems:?}");
+        assert!(problems[2].contains(r#"routes["/api"].tokenAuth.params may not set "Grant_Type""#), "{problems:?}");
+        assert_eq!(problems[3], r#"routes "/api" and "/api/" serve the same path prefix for the same methods"#);
+        for reserved in RESERVED_TOKEN_PARAMS {
+            let param = (*reserved).to_owned();
+            assert_eq!(reserved_token_param([&param]), Some(&param));
+        }
+        assert_eq!(reserved_token_param([&"tenant".to_owned()]), None);
     }
 
     #[test]

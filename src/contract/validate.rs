@@ -6,8 +6,79 @@
 use url::Url;
 
 use super::config::{Authentication, GatewayConfig};
-use super::rules::open_to_everyone;
+use super::routes::TlsConfig;
+use super::rules::{ambiguous_routes, open_to_everyone, reserved_token_param};
 use crate::access::is_valid_domain_pattern;
+use crate::idp::is_secure_url;
+
+/// Whether `pem` holds at least one certificate and nothing unparsable.
+pub fn is_certificates(pem: &str) -> bool {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut certs = CertificateDer::pem_slice_iter(pem.as_bytes()).peekable();
+    certs.peek().is_some() && certs.all(|c| c.is_ok())
+}
+
+/// Whether `pem` holds a private key.
+pub fn is_private_key(pem: &str) -> bool {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).is_ok()
+}
+
+/// The first problem of TLS settings towards `what`, whose URL is `url`.
+fn tls_problem(what: &str, url: &Url, tls: &TlsConfig) -> Option<String> {
+    if url.scheme() != "https" {
+        return Some(format!("{what}: tls settings need an https:// upstream"));
+    }
+    if tls.insecure_skip_verify && tls.ca_pem.is_some() {
+        return Some(format!("{what}: insecureSkipVerify and a CA bundle exclude each other"));
+    }
+    if tls.ca_pem.as_deref().is_some_and(|p| !is_certificates(p)) {
+        return Some(format!("{what}: the CA bundle holds no PEM certificate"));
+    }
+    match (&tls.client_cert_pem, &tls.client_key_pem) {
+        (None, None) => None,
+        (Some(cert), Some(key)) if is_certificates(cert) && is_private_key(key.expose()) => None,
+        (Some(_), Some(_)) => Some(format!("{what}: the client certificate or its key is not PEM")),
+        _ => Some(format!("{what}: a client certificate needs both its certificate and its key")),
+    }
+}
+
+/// The first problem of the routes and upstream TLS of `config`.
+fn routes_problem(config: &GatewayConfig) -> Option<String> {
+    if let (Some(url), Some(tls)) = (&config.upstream, &config.upstream_tls)
+        && let Some(p) = tls_problem("upstream", url, tls)
+    {
+        return Some(p);
+    }
+    for r in &config.routes {
+        let at = format!("route {:?}", r.path_prefix);
+        if !matches!(r.upstream.scheme(), "http" | "https") {
+            return Some(format!("{at}: the upstream must be http:// or https://"));
+        }
+        if let Some(p) = r.tls.as_ref().and_then(|t| tls_problem(&at, &r.upstream, t)) {
+            return Some(p);
+        }
+        if let Some(t) = &r.token_auth {
+            if !is_secure_url(t.token_url.as_str()) {
+                return Some(format!("{at}: tokenAuth.tokenUrl must be https:// (http:// only for loopback hosts)"));
+            }
+            if let Some(p) = reserved_token_param(t.params.keys()) {
+                return Some(format!("{at}: tokenAuth.params may not set {p:?}"));
+            }
+        }
+    }
+    if let Some((a, b)) = ambiguous_routes(config.routes.iter().map(|r| (r.path_prefix.as_str(), r.methods.as_slice())))
+    {
+        return Some(format!("routes {a:?} and {b:?} serve the same path prefix for the same methods"));
+    }
+    config
+        .providers
+        .iter()
+        .find(|p| p.ca_pem.as_deref().is_some_and(|pem| !is_certificates(pem)))
+        .map(|p| format!("provider {:?}: the CA bundle holds no PEM certificate", p.name))
+}
 
 /// `Ok` when `config` is one a gateway can run, else the first problem.
 pub fn check(config: &GatewayConfig) -> Result<(), String> {
@@ -55,7 +126,7 @@ pub fn check(config: &GatewayConfig) -> Result<(), String> {
     {
         return Err(format!("forwardAuth.trustedProxies entry {bad:?} is not a CIDR"));
     }
-    Ok(())
+    routes_problem(config).map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -95,5 +166,46 @@ mod tests {
         assert!(check(&c).unwrap_err().contains("at least one proxy"));
         let c = config("forwardAuth: {trustedProxies: [10.0.0.0/33]}\n");
         assert!(check(&c).unwrap_err().contains("not a CIDR"));
+    }
+
+    #[test]
+    fn routes_and_tls_are_checked() {
+        let issued = rcgen::generate_simple_self_signed(vec!["api.test".to_owned()]).unwrap();
+        let (cert, key) = (issued.cert.pem(), issued.signing_key.serialize_pem());
+        assert!(is_certificates(&cert) && is_certificates(&format!("{cert}{cert}")));
+        assert!(!is_certificates("") && !is_certificates("junk") && !is_certificates(&key));
+        assert!(is_private_key(&key) && !is_private_key(&cert));
+
+        let route =
+            |extra: &str| config(&format!("routes:\n- {{pathPrefix: /api, upstream: 'https://api:443'{extra}}}\n"));
+        assert_eq!(check(&route("")), Ok(()));
+        let mut c = route("");
+        c.routes[0].tls = Some(TlsConfig { ca_pem: Some(cert.clone()), ..TlsConfig::default() });
+        assert_eq!(check(&c), Ok(()));
+        c.routes[0].tls = Some(TlsConfig { ca_pem: Some("junk".into()), ..TlsConfig::default() });
+        assert!(check(&c).unwrap_err().contains("CA bundle holds no PEM"), "{c:?}");
+        c.routes[0].tls = Some(TlsConfig { client_cert_pem: Some(cert.clone()), ..TlsConfig::default() });
+        assert!(check(&c).unwrap_err().contains("both its certificate and its key"));
+        let pair = TlsConfig {
+            client_cert_pem: Some(cert.clone()),
+            client_key_pem: Some(crate::contract::config::Redacted::new(key.clone())),
+            ..TlsConfig::default()
+        };
+        c.routes[0].tls = Some(pair.clone());
+        assert_eq!(check(&c), Ok(()));
+        c.routes[0].upstream = Url::parse("http://api:80").unwrap();
+        assert!(check(&c).unwrap_err().contains("need an https:// upstream"));
+        let token = ", tokenAuth: {tokenUrl: 'http://id.corp/token', clientId: c, clientSecret: s}";
+        assert!(check(&route(token)).unwrap_err().contains("tokenUrl must be https://"));
+        let token =
+            ", tokenAuth: {tokenUrl: 'https://id.corp/token', clientId: c, clientSecret: s, params: {client_id: x}}";
+        assert!(check(&route(token)).unwrap_err().contains("may not set \"client_id\""));
+        let twice = config(
+            "routes:\n- {pathPrefix: /api, upstream: 'http://a'}\n- {pathPrefix: /api/, upstream: 'http://b'}\n",
+        );
+        assert!(check(&twice).unwrap_err().contains("serve the same path prefix"));
+        let mut c = config("");
+        c.providers[0].ca_pem = Some("junk".into());
+        assert!(check(&c).unwrap_err().contains("provider \"corp\": the CA bundle"));
     }
 }

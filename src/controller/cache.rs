@@ -3,8 +3,10 @@
 //!
 //! A no-op reconcile (the steady state, and every resync) makes no API call
 //! at all: the policy's children come from label-selected reflector stores,
-//! and provider client secrets come from a small value cache validated
-//! against a metadata-only store of every Secret. The stores are fed by the
+//! and the values of referenced Secret and ConfigMap keys (provider client
+//! secrets and CA bundles, route headers, token credentials, upstream TLS)
+//! come from a small value cache validated against metadata-only stores of
+//! every Secret and ConfigMap. The stores are fed by the
 //! same watch streams that trigger reconciles, and a reflector updates its
 //! store before it passes an event on, so a reconcile always sees at least
 //! the change that woke it.
@@ -17,22 +19,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Client, ResourceExt};
 
 use super::children::httproute::HttpRoute;
 use super::error::Result;
-use super::secrets::{SecretRefError, fetch_secret, secret_value};
+use super::refs::{Object, RefError, Reference, Source, Unresolved, Values};
 use crate::api::SecretKeyRef;
 
 /// A Secret's metadata, as a metadata-only watch sees it.
 pub type SecretMeta = PartialObjectMeta<Secret>;
 
-/// Client-secret values by (Secret, key): the resourceVersion read at, and the value.
-type ClientSecrets = HashMap<(ObjectRef<SecretMeta>, String), (String, String)>;
+/// A ConfigMap's metadata, as a metadata-only watch sees it.
+pub type ConfigMapMeta = PartialObjectMeta<ConfigMap>;
+
+/// (kind, namespace, name, key).
+type ValueKey = (Source, String, String, String);
+
+/// Referenced values: the resourceVersion read at, and the value.
+type CachedValues = HashMap<ValueKey, (String, String)>;
 
 /// Label selector of every object the controller creates.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by=authgate";
@@ -51,10 +59,20 @@ pub struct Caches {
     /// the Gateway API is not installed.
     pub http_routes: Store<HttpRoute>,
     /// Metadata of every Secret in scope: the resourceVersions that
-    /// validate [`Caches::client_secret`].
+    /// validate [`Caches::resolve`].
     pub secret_versions: Store<SecretMeta>,
-    /// Client-secret values by Secret and key, with the resourceVersion they were read at.
-    client_secrets: Mutex<ClientSecrets>,
+    /// Metadata of every ConfigMap in scope, likewise.
+    pub config_map_versions: Store<ConfigMapMeta>,
+    /// Referenced values by object and key, with the resourceVersion they were read at.
+    values: Mutex<CachedValues>,
+}
+
+/// The metadata stores that validate the value cache, as [`Caches::new`] takes them.
+pub struct Versions {
+    /// See [`Caches::secret_versions`].
+    pub secrets: Store<SecretMeta>,
+    /// See [`Caches::config_map_versions`].
+    pub config_maps: Store<ConfigMapMeta>,
 }
 
 /// The stores of the policies' children, as [`Caches::new`] takes them.
@@ -73,7 +91,7 @@ pub struct Children {
 
 impl Caches {
     /// Wraps the stores the controller's watch streams fill.
-    pub fn new(children: Children, secret_versions: Store<SecretMeta>) -> Self {
+    pub fn new(children: Children, versions: Versions) -> Self {
         let Children { deployments, services, secrets, ingresses, http_routes } = children;
         Self {
             deployments,
@@ -81,8 +99,9 @@ impl Caches {
             secrets,
             ingresses,
             http_routes,
-            secret_versions,
-            client_secrets: Mutex::default(),
+            secret_versions: versions.secrets,
+            config_map_versions: versions.config_maps,
+            values: Mutex::default(),
         }
     }
 
@@ -94,36 +113,76 @@ impl Caches {
         store.get(&ObjectRef::new(name).within(ns))
     }
 
-    /// The value of a provider's client-secret reference. Served from memory
-    /// while the Secret's resourceVersion in the metadata store matches the
-    /// one the value was read at; otherwise read from the apiserver.
+    /// The resourceVersion of a Secret or ConfigMap in the metadata stores.
+    fn version(&self, source: Source, ns: &str, name: &str) -> Option<String> {
+        match source {
+            Source::Secret => {
+                self.secret_versions.get(&ObjectRef::new(name).within(ns))?.metadata.resource_version.clone()
+            }
+            Source::ConfigMap => {
+                self.config_map_versions.get(&ObjectRef::new(name).within(ns))?.metadata.resource_version.clone()
+            }
+        }
+    }
+
+    /// The values of `refs`, in namespace `ns`. Each is served from memory
+    /// while its object's resourceVersion in the metadata store matches the
+    /// one the value was read at; otherwise the object is read from the
+    /// apiserver, once however many of its keys are wanted. The first
+    /// reference that does not resolve is returned with why.
+    pub async fn resolve(&self, client: &Client, ns: &str, refs: &[Reference]) -> Result<Result<Values, Unresolved>> {
+        let mut values = Values::default();
+        let mut read: HashMap<(Source, String), Result<Object, RefError>> = HashMap::new();
+        for r in refs {
+            let key: ValueKey = (r.source, ns.to_owned(), r.name.clone(), r.key.clone());
+            if let Some(rv) = self.version(r.source, ns, &r.name)
+                && let Some((at, value)) = self.lock().get(&key)
+                && *at == rv
+            {
+                values.insert(r, value.clone());
+                continue;
+            }
+            let object = match read.entry((r.source, r.name.clone())) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(super::refs::fetch(client, ns, r).await?),
+            };
+            let object = match object {
+                Ok(o) => o,
+                Err(e) => {
+                    // Gone: forget what was read of it.
+                    self.lock().retain(|(s, n, name, _), _| (*s, n.as_str(), name.as_str()) != (r.source, ns, &r.name));
+                    return Ok(Err(e.of(r)));
+                }
+            };
+            match object.value(r) {
+                Ok(value) => {
+                    if let Some(rv) = &object.resource_version {
+                        self.lock().insert(key, (rv.clone(), value.clone()));
+                    }
+                    values.insert(r, value);
+                }
+                Err(e) => return Ok(Err(e.of(r))),
+            }
+        }
+        Ok(Ok(values))
+    }
+
+    /// The value of a provider's client-secret reference (see [`Caches::resolve`]).
     pub async fn client_secret(
         &self,
         client: &Client,
         ns: &str,
         r: &SecretKeyRef,
-    ) -> Result<Result<String, SecretRefError>> {
-        let key = (ObjectRef::<SecretMeta>::new(&r.name).within(ns), r.key.clone());
-        let current = self.secret_versions.get(&key.0).and_then(|m| m.resource_version());
-        if let Some(rv) = &current
-            && let Some((at, value)) = self.lock().get(&key)
-            && at == rv
-        {
-            return Ok(Ok(value.clone()));
-        }
-        let secret = match fetch_secret(client, ns, r).await? {
-            Ok(secret) => secret,
-            Err(e) => return Ok(Err(e)),
-        };
-        let value = secret_value(&secret, r);
-        if let (Ok(v), Some(rv)) = (&value, secret.resource_version()) {
-            self.lock().insert(key, (rv, v.clone()));
-        }
-        Ok(value)
+    ) -> Result<Result<String, Unresolved>> {
+        let r = Reference::client_secret(r);
+        Ok(match self.resolve(client, ns, std::slice::from_ref(&r)).await? {
+            Ok(values) => values.get(r.source, &r.name, &r.key).map(str::to_owned).ok_or_else(|| r.missing().of(&r)),
+            Err(e) => Err(e),
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ClientSecrets> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedValues> {
         // A panic while holding this lock cannot leave the map inconsistent.
-        self.client_secrets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.values.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -1,6 +1,7 @@
 //! State shared by every reconcile.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Client;
@@ -48,7 +49,13 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Per-object retry delays after failed reconciles.
     pub backoff: super::backoff::ErrorBackoff,
+    /// Discovery clients that trust a provider's `caBundle`, by its PEM.
+    with_ca: Mutex<HashMap<String, reqwest::Client>>,
 }
+
+/// At most this many CA-specific discovery clients are kept; more distinct
+/// bundles than that start the cache over.
+const MAX_CA_CLIENTS: usize = 64;
 
 impl Context {
     /// Builds the context; `providers` and `policies` come from the controllers' reflectors.
@@ -63,6 +70,34 @@ impl Context {
         let http = crate::idp::client(settings.discovery_timeout).expect("the HTTP client configuration is static");
         let reporter = Reporter { controller: "authgate".into(), instance: std::env::var("POD_NAME").ok() };
         let recorder = Recorder::new(client.clone(), reporter);
-        Self { client, http, providers, policies, caches, recorder, settings, metrics, backoff: Default::default() }
+        Self {
+            client,
+            http,
+            providers,
+            policies,
+            caches,
+            recorder,
+            settings,
+            metrics,
+            backoff: Default::default(),
+            with_ca: Mutex::default(),
+        }
+    }
+
+    /// The discovery client for a provider: [`Context::http`], or with
+    /// `ca_pem` one that trusts only those certificates
+    /// ([`crate::idp::client_with_ca`]). Built once per bundle.
+    pub fn discovery_client(&self, ca_pem: Option<&str>) -> reqwest::Result<reqwest::Client> {
+        let Some(pem) = ca_pem else { return Ok(self.http.clone()) };
+        let mut clients = self.with_ca.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(pem) {
+            return Ok(c.clone());
+        }
+        let client = crate::idp::client_with_ca(self.settings.discovery_timeout, Some(pem))?;
+        if clients.len() >= MAX_CA_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(pem.to_owned(), client.clone());
+        Ok(client)
     }
 }

@@ -1,6 +1,9 @@
-//! Who refers to whom: Secret → IdentityProviders → AuthPolicies, kept up
-//! to date from the watch events, so mapping a changed Secret or provider
-//! to what must be reconciled is a lookup, not a scan of every object.
+//! Who refers to whom: Secrets and ConfigMaps → IdentityProviders →
+//! AuthPolicies, and Secrets and ConfigMaps → AuthPolicies directly (route
+//! credentials, upstream TLS), kept up to date from the watch events, so
+//! mapping a changed object to what must be reconciled is a lookup, not a
+//! scan of every object. What each resource refers to is
+//! [`super::refs::of_policy`] and [`super::refs::of_provider`].
 //!
 //! A relist (the watcher's `Init` … `InitDone`) rebuilds the entries of the
 //! kind it lists, so an object deleted while the watch was down does not
@@ -13,6 +16,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 
+use super::refs::{self, Source};
 use crate::api::{AuthPolicy, IdentityProvider};
 
 /// `(namespace, name)`.
@@ -79,12 +83,35 @@ impl Edges {
     }
 }
 
+/// What a kind of resource names, by the kind of object named.
+#[derive(Default)]
+struct Named {
+    secrets: Edges,
+    config_maps: Edges,
+}
+
+impl Named {
+    fn apply<K: ResourceExt>(&mut self, event: &Event<K>, refs: impl Fn(&K) -> Vec<refs::Reference>) {
+        self.secrets.apply(event, |o| refs::names(&refs(o), Source::Secret));
+        self.config_maps.apply(event, |o| refs::names(&refs(o), Source::ConfigMap));
+    }
+
+    fn edges(&self, source: Source) -> &Edges {
+        match source {
+            Source::Secret => &self.secrets,
+            Source::ConfigMap => &self.config_maps,
+        }
+    }
+}
+
 /// The reference index. Cheap to share behind an `Arc`; every method
 /// takes the lock for one short map operation.
 #[derive(Default)]
 pub struct RefIndex {
-    /// Provider → its client Secret.
-    secrets: RwLock<Edges>,
+    /// Provider → its client Secret and CA bundle.
+    by_providers: RwLock<Named>,
+    /// Policy → the Secrets and ConfigMaps its routes and upstream TLS name.
+    by_policies: RwLock<Named>,
     /// Policy → the providers it names.
     providers: RwLock<Edges>,
 }
@@ -92,20 +119,29 @@ pub struct RefIndex {
 impl RefIndex {
     /// Records an IdentityProvider watch event.
     pub fn provider_event(&self, event: &Event<IdentityProvider>) {
-        let mut edges = self.secrets.write().unwrap_or_else(|e| e.into_inner());
-        edges.apply(event, |idp| vec![idp.spec.client_secret_ref.name.clone()]);
+        let mut named = self.by_providers.write().unwrap_or_else(|e| e.into_inner());
+        named.apply(event, |idp| refs::of_provider(&idp.spec));
     }
 
     /// Records an AuthPolicy watch event.
     pub fn policy_event(&self, event: &Event<AuthPolicy>) {
-        let mut edges = self.providers.write().unwrap_or_else(|e| e.into_inner());
-        edges.apply(event, |p| p.spec.providers.clone());
+        {
+            let mut edges = self.providers.write().unwrap_or_else(|e| e.into_inner());
+            edges.apply(event, |p| p.spec.providers.clone());
+        }
+        let mut named = self.by_policies.write().unwrap_or_else(|e| e.into_inner());
+        named.apply(event, |p| refs::of_policy(&p.spec));
     }
 
-    /// The providers whose client secret is Secret `namespace/secret`.
+    /// The providers that refer to the `source` object `namespace/name`.
+    pub fn providers_using(&self, source: Source, namespace: &str, name: &str) -> Vec<ObjectRef<IdentityProvider>> {
+        let named = self.by_providers.read().unwrap_or_else(|e| e.into_inner());
+        named.edges(source).sources_naming(namespace, name).map(|n| ObjectRef::new(n).within(namespace)).collect()
+    }
+
+    /// The providers whose client secret or CA bundle is Secret `namespace/secret`.
     pub fn providers_using_secret(&self, namespace: &str, secret: &str) -> Vec<ObjectRef<IdentityProvider>> {
-        let edges = self.secrets.read().unwrap_or_else(|e| e.into_inner());
-        edges.sources_naming(namespace, secret).map(|n| ObjectRef::new(n).within(namespace)).collect()
+        self.providers_using(Source::Secret, namespace, secret)
     }
 
     /// The policies in `namespace` that name any of `providers`.
@@ -119,12 +155,23 @@ impl RefIndex {
         names.into_iter().map(|n| ObjectRef::new(n).within(namespace)).collect()
     }
 
-    /// The policies in `namespace` that use a provider whose client secret
-    /// is `secret`.
-    pub fn policies_using_secret(&self, namespace: &str, secret: &str) -> Vec<ObjectRef<AuthPolicy>> {
+    /// The policies in `namespace` that use the `source` object `name`:
+    /// directly, or through a provider that refers to it.
+    pub fn policies_using(&self, source: Source, namespace: &str, name: &str) -> Vec<ObjectRef<AuthPolicy>> {
         let providers: Vec<String> =
-            self.providers_using_secret(namespace, secret).into_iter().map(|r| r.name).collect();
-        self.policies_naming(namespace, providers.iter().map(String::as_str))
+            self.providers_using(source, namespace, name).into_iter().map(|r| r.name).collect();
+        let mut policies: BTreeSet<String> =
+            self.policies_naming(namespace, providers.iter().map(String::as_str)).into_iter().map(|r| r.name).collect();
+        {
+            let named = self.by_policies.read().unwrap_or_else(|e| e.into_inner());
+            policies.extend(named.edges(source).sources_naming(namespace, name).cloned());
+        }
+        policies.into_iter().map(|n| ObjectRef::new(&n).within(namespace)).collect()
+    }
+
+    /// The policies in `namespace` that use Secret `secret` (see [`RefIndex::policies_using`]).
+    pub fn policies_using_secret(&self, namespace: &str, secret: &str) -> Vec<ObjectRef<AuthPolicy>> {
+        self.policies_using(Source::Secret, namespace, secret)
     }
 }
 
@@ -186,6 +233,43 @@ mod tests {
         index.policy_event(&Event::Apply(policy("a", "p", &["corp"])));
         assert!(index.policies_naming("a", ["gh"]).is_empty());
         assert_eq!(names(index.policies_naming("a", ["corp", "gh"])), ["a/p"]);
+    }
+
+    fn routed(ns: &str, name: &str, provider: &str, routes: serde_json::Value) -> AuthPolicy {
+        let mut p = policy(ns, name, &[provider]);
+        p.spec.routes = serde_json::from_value(routes).unwrap();
+        p
+    }
+
+    #[test]
+    fn route_and_tls_references_lead_to_exactly_the_policies_that_use_them() {
+        let index = RefIndex::default();
+        let mut corp = idp("a", "corp", "corp-oauth");
+        corp.spec.ca_bundle = Some(
+            serde_json::from_value(serde_json::json!({"configMapKeyRef": {"name": "corp-ca", "key": "ca.crt"}}))
+                .unwrap(),
+        );
+        index.provider_event(&Event::Apply(corp));
+        index.provider_event(&Event::Apply(idp("a", "gh", "gh-oauth")));
+        let header = |secret: &str| {
+            serde_json::json!([{"pathPrefix": "/api", "upstream": {"url": "https://api:443", "tls": {"caBundle": {"configMapKeyRef": {"name": "api-ca", "key": "ca.crt"}}}},
+                "headers": [{"name": "X-Key", "valueFrom": {"secretKeyRef": {"name": secret, "key": "k"}}}]}])
+        };
+        index.policy_event(&Event::Apply(routed("a", "p1", "gh", header("key-1"))));
+        index.policy_event(&Event::Apply(routed("a", "p2", "corp", header("key-2"))));
+        index.policy_event(&Event::Apply(routed("b", "p3", "gh", header("key-1"))));
+        assert_eq!(names(index.policies_using_secret("a", "key-1")), ["a/p1"]);
+        assert_eq!(names(index.policies_using_secret("a", "key-2")), ["a/p2"]);
+        assert_eq!(names(index.policies_using(Source::ConfigMap, "a", "api-ca")), ["a/p1", "a/p2"]);
+        assert_eq!(names(index.policies_using(Source::ConfigMap, "a", "corp-ca")), ["a/p2"], "through the provider");
+        assert_eq!(names(index.providers_using(Source::ConfigMap, "a", "corp-ca")), ["a/corp"]);
+        assert!(index.policies_using(Source::ConfigMap, "a", "key-1").is_empty(), "a Secret is not a ConfigMap");
+        // A route that stops naming a Secret stops being woken by it.
+        index.policy_event(&Event::Apply(routed("a", "p1", "gh", header("key-3"))));
+        assert!(index.policies_using_secret("a", "key-1").is_empty());
+        assert_eq!(names(index.policies_using_secret("a", "gh-oauth")), ["a/p1"], "the provider's secret still leads");
+        index.policy_event(&Event::Delete(routed("a", "p1", "gh", header("key-3"))));
+        assert!(index.policies_using_secret("a", "key-3").is_empty());
     }
 
     #[test]

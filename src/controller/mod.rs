@@ -15,7 +15,7 @@ pub mod index;
 pub mod leader;
 pub mod mappers;
 pub mod metrics;
-pub mod secrets;
+pub mod refs;
 pub mod status;
 
 use std::sync::Arc;
@@ -157,11 +157,11 @@ pub async fn run(
 
     // The two main watches feed the reference index as well as the stores,
     // so a changed Secret or provider maps to its users by lookup.
-    let refs = Arc::new(RefIndex::default());
-    let indexed = refs.clone();
+    let ref_index = Arc::new(RefIndex::default());
+    let indexed = ref_index.clone();
     let idp_controller = indexed_controller(idps.clone(), wc.clone(), move |e| indexed.provider_event(e));
     let idp_store = idp_controller.store();
-    let indexed = refs.clone();
+    let indexed = ref_index.clone();
     let ap_controller = indexed_controller(policies, wc.clone(), move |e| indexed.policy_event(e));
     let ap_store = ap_controller.store();
 
@@ -193,6 +193,11 @@ pub async fn run(
         .modify(drop_managed_fields)
         .reflect(version_writer)
         .touched_objects();
+    let (cm_version_store, cm_version_writer) = reflector::store();
+    let config_map_versions = watcher(scoped::<cache::ConfigMapMeta>(&client, scope.as_deref()), wc.clone())
+        .modify(drop_managed_fields)
+        .reflect(cm_version_writer)
+        .touched_objects();
     let stores = cache::Children {
         deployments: dep_store,
         services: svc_store,
@@ -200,11 +205,14 @@ pub async fn run(
         ingresses: ing_store,
         http_routes: route_store,
     };
-    let caches = cache::Caches::new(stores, version_store);
+    let versions = cache::Versions { secrets: version_store, config_maps: cm_version_store };
+    let caches = cache::Caches::new(stores, versions);
     let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics));
 
-    // IdentityProvider: react to its Secrets and to same-type siblings.
-    let by_secret = refs.clone();
+    // IdentityProvider: react to its Secrets, its CA bundle's ConfigMap and
+    // to same-type siblings.
+    let by_secret = ref_index.clone();
+    let by_config_map = ref_index.clone();
     let by_sibling = idp_store.clone();
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut idp_stop = shutdown_tx.subscribe();
@@ -214,6 +222,16 @@ pub async fn run(
             watcher(scoped::<cache::SecretMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
             move |secret: cache::SecretMeta| {
                 by_secret.providers_using_secret(&secret.namespace().unwrap_or_default(), &secret.name_any())
+            },
+        )
+        .watches_stream(
+            watcher(scoped::<cache::ConfigMapMeta>(&client, scope.as_deref()), wc.clone()).touched_objects(),
+            move |cm: cache::ConfigMapMeta| {
+                by_config_map.providers_using(
+                    refs::Source::ConfigMap,
+                    &cm.namespace().unwrap_or_default(),
+                    &cm.name_any(),
+                )
             },
         )
         .watches(idps, wc.clone(), move |changed: IdentityProvider| mappers::siblings_of(&by_sibling.state(), &changed))
@@ -227,9 +245,11 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
 
-    // AuthPolicy: react to children, to providers it names and to their Secrets.
-    let for_idp = refs.clone();
-    let for_secret = refs;
+    // AuthPolicy: react to children, to providers it names, and to the
+    // Secrets and ConfigMaps it or its providers refer to.
+    let for_idp = ref_index.clone();
+    let for_secret = ref_index.clone();
+    let for_config_map = ref_index;
     let ap_run = ap_controller
         .owns_stream(deployments)
         .owns_stream(services)
@@ -241,6 +261,9 @@ pub async fn run(
         })
         .watches_stream(secret_versions, move |secret: cache::SecretMeta| {
             for_secret.policies_using_secret(&secret.namespace().unwrap_or_default(), &secret.name_any())
+        })
+        .watches_stream(config_map_versions, move |cm: cache::ConfigMapMeta| {
+            for_config_map.policies_using(refs::Source::ConfigMap, &cm.namespace().unwrap_or_default(), &cm.name_any())
         })
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;

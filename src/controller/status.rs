@@ -80,6 +80,25 @@ where
     Ok(true)
 }
 
+/// Publishes a Warning Event about `obj`, best effort.
+pub async fn warn<K>(ctx: &Context, obj: &K, reason: &str, note: &str)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let event = Event {
+        type_: EventType::Warning,
+        reason: reason.to_owned(),
+        note: Some(truncate(note, 1000)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!(error = %err, "could not publish event");
+    } else {
+        ctx.metrics.wrote(kind_of::<K>());
+    }
+}
+
 /// The Ready condition of a list.
 pub fn ready(conds: &[Condition]) -> Option<&Condition> {
     conditions::find(conds, READY)

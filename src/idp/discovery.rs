@@ -145,7 +145,7 @@ pub async fn resolve(http: &reqwest::Client, spec: &IdentityProviderSpec) -> Res
 async fn discover(http: &reqwest::Client, issuer: &str) -> Result<ResolvedEndpoints, DiscoveryError> {
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let failed = |reason: String| DiscoveryError::Failed { url: url.clone(), reason };
-    let response = http.get(&url).send().await.map_err(|e| failed(e.without_url().to_string()))?;
+    let response = http.get(&url).send().await.map_err(|e| failed(chain(e)))?;
     if !response.status().is_success() {
         return Err(failed(format!("HTTP {}", response.status())));
     }
@@ -161,6 +161,24 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<ResolvedEndpoi
         jwks_url: Some(doc.jwks_uri),
         api_url: None,
     })
+}
+
+/// A request error with its causes, e.g. `error sending request: client
+/// error (Connect): invalid peer certificate: UnknownIssuer`, so a TLS
+/// failure (a private CA without its `caBundle`) says so. URLs are left
+/// out; the caller names the one it fetched.
+fn chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// https://, or http:// to a loopback host. Same rule as the CRD's CEL.

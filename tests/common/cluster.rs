@@ -311,3 +311,37 @@ spec:
         providers.join(", ")
     )
 }
+
+/// An Opaque Secret `name` with one string key.
+pub fn secret_yaml(name: &str, key: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData: {{{key}: {value}}}\n")
+}
+
+/// The condition of `type_` of AuthPolicy `name`, if it has one yet.
+pub async fn policy_condition(api: &Api<authgate::api::AuthPolicy>, name: &str, type_: &str) -> Option<Condition> {
+    let o = api.get_opt(name).await.ok()??;
+    condition(&o.status?.conditions, type_).cloned()
+}
+
+/// The condition of `type_` of IdentityProvider `name`, if it has one yet.
+pub async fn provider_condition(
+    api: &Api<authgate::api::IdentityProvider>,
+    name: &str,
+    type_: &str,
+) -> Option<Condition> {
+    let o = api.get_opt(name).await.ok()??;
+    condition(&o.status?.conditions, type_).cloned()
+}
+
+/// `Some(())` when `c` has this status and reason, for [`wait_for`].
+pub fn has(c: Option<Condition>, status: &str, reason: &str) -> Option<()> {
+    c.filter(|c| c.status == status && c.reason == reason).map(|_| ())
+}
+
+/// The `gateway.yaml` in policy `policy`'s credentials Secret, if it exists.
+pub async fn gateway_config(c: &Cluster, ns: &str, policy: &str) -> Option<authgate::gateway::GatewayConfig> {
+    let secret =
+        c.api::<k8s_openapi::api::core::v1::Secret>(ns).get_opt(&format!("{policy}-auth-credentials")).await.ok()??;
+    let yaml = secret.data?.remove("gateway.yaml")?;
+    Some(authgate::gateway::GatewayConfig::from_yaml(std::str::from_utf8(&yaml.0).ok()?).expect("a valid gateway.yaml"))
+}

@@ -17,6 +17,8 @@
 //! - [`serve`]: in-process servers for the fakes of `tests/fakes`.
 //! - [`cluster`]: the control plane of `tests/controlplane`, namespaces,
 //!   the controller process, kubectl and polling helpers.
+//! - [`tls_proxy::TlsProxy`]: https with a [`pki::TestCa`] certificate in
+//!   front of a plain-http server (the OP behind a private CA).
 //! - [`Stack`]: OP + echo + gateway wired together.
 //!
 //! Each test binary uses only part of it, hence the `allow` below.
@@ -35,6 +37,7 @@ pub mod op;
 pub mod pki;
 pub mod ports;
 pub mod serve;
+pub mod tls_proxy;
 pub mod traefik;
 
 use authgate::gateway::GatewayConfig;

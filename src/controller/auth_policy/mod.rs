@@ -1,6 +1,7 @@
-//! Reconciles `AuthPolicy`: resolves providers, validates access rules with
-//! `crate::access`, writes the Secret, Deployment, Service and route
-//! (`expose`), and reports the gateway's readiness.
+//! Reconciles `AuthPolicy`: resolves providers and every Secret and
+//! ConfigMap the policy names (route credentials, upstream TLS), validates
+//! access rules with `crate::access`, writes the Secret, Deployment,
+//! Service and route (`expose`), and reports the gateway's readiness.
 //!
 //! When anything is wrong, nothing is written except status: the last good
 //! Secret and Deployment keep serving. The one exception is a route that
@@ -11,6 +12,9 @@ pub mod readiness;
 pub mod render;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_routes;
+pub mod upstreams;
 
 use std::sync::Arc;
 
@@ -23,12 +27,17 @@ use super::cache::Caches;
 use super::children::{self, apply};
 use super::context::Context;
 use super::error::{Error, Result};
+use super::refs::{self, Values};
 use super::status;
 use crate::api::conditions::{self, ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{AuthPolicy, AuthPolicyStatus, Authentication};
 use crate::contract::rules;
 use readiness::Rollout;
 use render::ResolvedProvider;
+
+/// Accepted reason of a policy that turns certificate verification off
+/// towards an upstream.
+pub const INSECURE_SKIP_VERIFY: &str = "InsecureSkipVerify";
 
 /// A problem that stops the policy from being (re)applied, or, with
 /// `gateway_written`, only its route.
@@ -62,7 +71,7 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
     let ns = policy.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
 
     let (outcome, deployment) = match resolve(&policy, &ns, &ctx).await? {
-        Ok(providers) => match write_children(&policy, &ns, &ctx, &providers).await? {
+        Ok(resolved) => match write_children(&policy, &ns, &ctx, &resolved).await? {
             Ok((current, None)) => (Ok(()), Some(current)),
             Ok((current, Some(route_problem))) => (Err(route_problem), Some(current)),
             Err(blocked) => (Err(blocked), None),
@@ -81,12 +90,29 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
     };
     let new = status_for(&policy, &ns, outcome, &rollout);
     status::publish(&ctx, policy.as_ref(), policy.status.as_ref(), &new, |s| status::ready(&s.conditions)).await?;
+    // Turning verification off is said once more, as a Warning Event, when it starts.
+    let accepted = |s: Option<&AuthPolicyStatus>| {
+        s.and_then(|s| conditions::find(&s.conditions, ACCEPTED)).map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    if let Some((reason, message)) = accepted(Some(&new))
+        && reason == INSECURE_SKIP_VERIFY
+        && accepted(policy.status.as_ref()).is_none_or(|(r, _)| r != INSECURE_SKIP_VERIFY)
+    {
+        status::warn(&ctx, policy.as_ref(), INSECURE_SKIP_VERIFY, &message).await;
+    }
     Ok(Action::requeue(super::jittered(requeue)))
 }
 
-/// Resolves every named provider to a Ready one with its secret, and checks
-/// the access rules.
-async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<Vec<ResolvedProvider>, Blocked>> {
+/// What a policy needs in hand before it can be rendered.
+struct Resolved {
+    providers: Vec<ResolvedProvider>,
+    values: Values,
+}
+
+/// Resolves every named provider to a Ready one with its secret and CA
+/// bundle, checks the access rules, and reads every Secret and ConfigMap
+/// key the policy names.
+async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<Resolved, Blocked>> {
     let problems = rules::policy_problems(&policy.spec);
     if !problems.is_empty() {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problems.join("; "), true)));
@@ -114,23 +140,40 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
                 false,
             )));
         }
-        match ctx.caches.client_secret(&ctx.client, ns, &idp.spec.client_secret_ref).await? {
-            Ok(client_secret) => resolved.push(ResolvedProvider { idp, client_secret }),
+        let wants = refs::of_provider(&idp.spec);
+        let values = match ctx.caches.resolve(&ctx.client, ns, &wants).await? {
+            Ok(values) => refs::check_usable(&wants, &values).map(|()| values),
+            Err(failed) => Err(failed),
+        };
+        let values = match values {
+            Ok(values) => values,
             Err(e) => {
-                return Ok(Err(Blocked::new(
-                    RESOLVED_REFS,
-                    "ProviderNotReady",
-                    format!("IdentityProvider {wanted:?}: {e}"),
-                    false,
-                )));
+                let message = format!("IdentityProvider {wanted:?}: {}", e.message);
+                return Ok(Err(Blocked::new(RESOLVED_REFS, "ProviderNotReady", message, false)));
             }
-        }
+        };
+        let secret_ref = refs::Reference::client_secret(&idp.spec.client_secret_ref);
+        let client_secret =
+            values.get(secret_ref.source, &secret_ref.name, &secret_ref.key).unwrap_or_default().to_owned();
+        let ca_pem = idp.spec.ca_bundle.as_ref().and_then(|b| values.ca_bundle(b)).map(str::to_owned);
+        resolved.push(ResolvedProvider { idp, client_secret, ca_pem });
     }
     let specs = resolved.iter().map(|p| (p.idp.name_any(), &p.idp.spec));
     if let Some(message) = rules::unrestricted_public_provider(&policy.spec, specs) {
         return Ok(Err(Blocked::new(ACCEPTED, "NoAccessRestriction", message, true)));
     }
-    Ok(Ok(resolved))
+    // The routes' and upstream's Secrets and ConfigMaps. A missing one keeps
+    // the last good gateway serving, and is looked at again when it appears
+    // (the reference index wakes this policy) or soon.
+    let wants = refs::of_policy(&policy.spec);
+    let values = match ctx.caches.resolve(&ctx.client, ns, &wants).await? {
+        Ok(values) => refs::check_usable(&wants, &values).map(|()| values),
+        Err(failed) => Err(failed),
+    };
+    match values {
+        Ok(values) => Ok(Ok(Resolved { providers: resolved, values })),
+        Err(e) => Ok(Err(Blocked::new(RESOLVED_REFS, e.reason, e.message, false))),
+    }
 }
 
 /// Renders and applies the Secret, Deployment, Service and route, and
@@ -145,7 +188,7 @@ async fn write_children(
     policy: &AuthPolicy,
     ns: &str,
     ctx: &Context,
-    providers: &[ResolvedProvider],
+    resolved: &Resolved,
 ) -> Result<Result<(Arc<Deployment>, Option<Blocked>), Blocked>> {
     let name = policy.name_any();
     let upstream = policy.spec.upstream_url(ns);
@@ -153,10 +196,11 @@ async fn write_children(
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
     }
     // The cookie keys come from the existing Secret, inside `ensure`.
-    let config = match render::gateway_config(policy, upstream.as_deref(), providers, Vec::new()) {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
-    };
+    let config =
+        match render::gateway_config(policy, upstream.as_deref(), &resolved.providers, &resolved.values, Vec::new()) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
+        };
     // Never write a config the gateway would refuse to start with.
     if let Err(problem) = crate::contract::validate::check(&config) {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));
@@ -202,6 +246,45 @@ async fn write_children(
     Ok(Ok((deployment.current, route.problem)))
 }
 
+/// What the policy deliberately leaves open, loudest first, as (Accepted
+/// reason, message). Each is accepted, and said in status.
+fn warnings(spec: &crate::api::AuthPolicySpec) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let insecure = upstreams::insecure_fields(spec);
+    if !insecure.is_empty() {
+        out.push((
+            INSECURE_SKIP_VERIFY,
+            format!(
+                "WARNING: tls.insecureSkipVerify is set on {}: the gateway accepts any certificate there, so anyone on the network path can read and change that traffic, injected credentials included",
+                insecure.join(", ")
+            ),
+        ));
+    }
+    if spec.authentication == Authentication::Disabled {
+        out.push((
+            "AuthenticationDisabled",
+            "WARNING: authentication is Disabled; every request reaches the upstream without sign-in".into(),
+        ));
+    } else if spec.access.allow_all_users {
+        out.push((
+            "AllowAllUsers",
+            "WARNING: access.allowAllUsers lets anyone who can sign in with these providers enter".into(),
+        ));
+    }
+    out
+}
+
+/// `Accepted=True`, with the policy's warnings if it has any.
+fn accepted(spec: &crate::api::AuthPolicySpec) -> Desired {
+    match warnings(spec).as_slice() {
+        [] => Desired::truthy(ACCEPTED, "Valid", ""),
+        all @ [(reason, _), ..] => {
+            let message = all.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
+            Desired::truthy(ACCEPTED, reason, message)
+        }
+    }
+}
+
 fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollout: &Rollout) -> AuthPolicyStatus {
     let previous = policy.status.clone().unwrap_or_default();
     let spec = &policy.spec;
@@ -217,7 +300,7 @@ fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollo
             if b.condition == ACCEPTED {
                 d.push(Desired::falsy(ACCEPTED, b.reason, b.message.clone()));
             } else {
-                d.push(Desired::truthy(ACCEPTED, "Valid", ""));
+                d.push(accepted(spec));
                 d.push(Desired::falsy(b.condition, b.reason, b.message.clone()));
             }
             d.push(Desired::falsy(READY, b.reason, msg));
@@ -230,22 +313,7 @@ fn status_for(policy: &AuthPolicy, ns: &str, outcome: Result<(), Blocked>, rollo
             d
         }
         Ok(()) => {
-            let accepted = if spec.authentication == Authentication::Disabled {
-                Desired::truthy(
-                    ACCEPTED,
-                    "AuthenticationDisabled",
-                    "WARNING: authentication is Disabled; every request reaches the upstream without sign-in",
-                )
-            } else if spec.access.allow_all_users {
-                Desired::truthy(
-                    ACCEPTED,
-                    "AllowAllUsers",
-                    "WARNING: access.allowAllUsers lets anyone who can sign in with these providers enter",
-                )
-            } else {
-                Desired::truthy(ACCEPTED, "Valid", "")
-            };
-            let mut d = vec![accepted, Desired::truthy(RESOLVED_REFS, "Resolved", "")];
+            let mut d = vec![accepted(spec), Desired::truthy(RESOLVED_REFS, "Resolved", "")];
             match rollout {
                 Rollout::Available => d.push(Desired::truthy(READY, "Available", "gateway is available")),
                 Rollout::Progressing(m) => {

@@ -1,10 +1,14 @@
-//! From a policy and its resolved providers to the gateway's config.
+//! From a policy, its resolved providers and the values of the Secrets
+//! and ConfigMaps it names to the gateway's config. Pure: every value was
+//! read before (see [`crate::controller::cache::Caches::resolve`]).
 
 use url::Url;
 
+use super::upstreams;
 use crate::api::{AuthPolicy, IdentityProvider};
 use crate::contract::config::{GatewayConfig, ProviderConfig, Redacted, SessionConfig, Timeouts, policy_cookie_name};
 use crate::contract::rules::parse_duration_secs;
+use crate::controller::refs::Values;
 
 /// A provider the policy may use: Ready, with its client secret in hand.
 pub struct ResolvedProvider {
@@ -12,6 +16,8 @@ pub struct ResolvedProvider {
     pub idp: std::sync::Arc<IdentityProvider>,
     /// Its client secret.
     pub client_secret: String,
+    /// The PEM of its `caBundle`, if it has one.
+    pub ca_pem: Option<String>,
 }
 
 /// Why a config could not be rendered.
@@ -37,6 +43,29 @@ pub enum RenderError {
     /// A trusted proxy is not an address range.
     #[error("forward.trustedProxies entry {0:?} is not a CIDR range such as 10.0.0.0/8")]
     BadTrustedProxy(String),
+    /// A duration of a route or upstream did not parse.
+    #[error("{field} {value:?} is not a duration such as 30s")]
+    BadDuration {
+        /// Which field.
+        field: String,
+        /// The value that did not parse.
+        value: String,
+    },
+    /// A route's URL did not parse.
+    #[error("{field} is not a valid URL: {value:?}")]
+    BadRouteUrl {
+        /// Which field.
+        field: String,
+        /// The value that did not parse as a URL.
+        value: String,
+    },
+    /// A route's upstream names neither or both of service and url.
+    #[error("{0}.upstream must set exactly one of service or url")]
+    NoUpstream(String),
+    /// A referenced value was not resolved before rendering (a bug: the
+    /// reconcile resolves every reference first).
+    #[error("{0}: its Secret or ConfigMap was not resolved")]
+    Unresolved(String),
 }
 
 fn url(field: &'static str, value: &str) -> Result<Url, RenderError> {
@@ -48,13 +77,18 @@ fn opt_url(field: &'static str, value: Option<&String>) -> Result<Option<Url>, R
 }
 
 /// Renders the complete gateway config.
+///
+/// `values` holds every key [`crate::controller::refs::of_policy`] names;
+/// `upstream` is `spec.upstream` as a URL.
 pub fn gateway_config(
     policy: &AuthPolicy,
     upstream: Option<&str>,
     providers: &[ResolvedProvider],
+    values: &Values,
     keys: Vec<Redacted>,
 ) -> Result<GatewayConfig, RenderError> {
     let spec = &policy.spec;
+    let namespace = policy.metadata.namespace.as_deref().unwrap_or_default();
     if let Some(bad) = spec.forward.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
         return Err(RenderError::BadTrustedProxy(bad.clone()));
     }
@@ -62,12 +96,20 @@ pub fn gateway_config(
     if let Some(t) = spec.upstream.as_ref().and_then(|u| u.timeout.as_ref()) {
         timeouts.upstream_seconds = parse_duration_secs(t).ok_or_else(|| RenderError::BadTimeout(t.clone()))?;
     }
+    let connect = spec.upstream.as_ref().and_then(|u| u.connect_timeout.as_ref());
+    if let Some(s) = upstreams::seconds("upstream.connectTimeout".into(), connect)? {
+        timeouts.connect_seconds = s;
+    }
+    let upstream_tls = spec
+        .upstream
+        .as_ref()
+        .and_then(|u| u.tls.as_ref())
+        .map(|t| upstreams::tls(t, "upstream.tls", values))
+        .transpose()?;
+    let routes = upstreams::routes(spec, namespace, values)?;
     let cookie_name = match &spec.session.cookie_name {
         Some(name) => name.clone(),
-        None => policy_cookie_name(
-            policy.metadata.namespace.as_deref().unwrap_or_default(),
-            policy.metadata.name.as_deref().unwrap_or_default(),
-        ),
+        None => policy_cookie_name(namespace, policy.metadata.name.as_deref().unwrap_or_default()),
     };
     let providers = providers
         .iter()
@@ -93,7 +135,7 @@ pub fn gateway_config(
                 scopes: p.idp.spec.effective_scopes(),
                 claims: p.idp.spec.claims.clone().unwrap_or_default(),
                 filters: p.idp.spec.allow.clone(),
-                ca_pem: None,
+                ca_pem: p.ca_pem.clone(),
             })
         })
         .collect::<Result<Vec<_>, RenderError>>()?;
@@ -116,8 +158,8 @@ pub fn gateway_config(
         ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_OPS_PORT)),
         timeouts,
         forward_auth: spec.forward_auth.clone(),
-        upstream_tls: None,
-        routes: Vec::new(),
+        upstream_tls,
+        routes,
         public_paths: spec.public_paths.clone(),
         cors: spec.cors.clone(),
     })
@@ -141,7 +183,8 @@ mod tests {
 
     #[test]
     fn cookie_names_default_per_policy_and_can_be_chosen() {
-        let render = |p: &AuthPolicy| gateway_config(p, Some("http://app:8080"), &[], Vec::new()).unwrap();
+        let render =
+            |p: &AuthPolicy| gateway_config(p, Some("http://app:8080"), &[], &Values::default(), Vec::new()).unwrap();
         let a = render(&policy("team-a", "grafana", serde_json::json!({})));
         let b = render(&policy("team-b", "grafana", serde_json::json!({})));
         assert_ne!(a.session.cookie_name, b.session.cookie_name);
@@ -154,11 +197,14 @@ mod tests {
     fn timeouts_and_trusted_proxies_are_checked() {
         let p = policy("ns", "p", serde_json::json!({"upstream": {"url": "http://app:8080", "timeout": "2m"}}));
         assert_eq!(
-            gateway_config(&p, Some("http://app:8080"), &[], Vec::new()).unwrap().timeouts.upstream_seconds,
+            gateway_config(&p, Some("http://app:8080"), &[], &Values::default(), Vec::new())
+                .unwrap()
+                .timeouts
+                .upstream_seconds,
             120
         );
         let bad = policy("ns", "p", serde_json::json!({"forward": {"trustedProxies": ["10.0.0.0/8", "10.0.0.1/40"]}}));
-        let err = gateway_config(&bad, Some("http://app:8080"), &[], Vec::new()).unwrap_err();
+        let err = gateway_config(&bad, Some("http://app:8080"), &[], &Values::default(), Vec::new()).unwrap_err();
         assert!(matches!(err, RenderError::BadTrustedProxy(ref c) if c == "10.0.0.1/40"), "{err}");
     }
 }

@@ -16,11 +16,11 @@ use crate::controller::fixtures::{
 };
 
 /// Where the policy's status is patched.
-const STATUS: &str = "/apis/authgate.dev/v1alpha1/namespaces/team-a/authpolicies/grafana/status";
+pub(super) const STATUS: &str = "/apis/authgate.dev/v1alpha1/namespaces/team-a/authpolicies/grafana/status";
 
 /// Answers a status patch as the apiserver does, with `policy` carrying the
 /// patched status, and returns that status.
-fn answer(got: Received, policy: &AuthPolicy) -> serde_json::Value {
+pub(super) fn answer(got: Received, policy: &AuthPolicy) -> serde_json::Value {
     let status = got.body["status"].clone();
     let mut patched = policy.clone();
     patched.status = Some(serde_json::from_value::<AuthPolicyStatus>(status.clone()).expect("an AuthPolicyStatus"));
@@ -29,7 +29,7 @@ fn answer(got: Received, policy: &AuthPolicy) -> serde_json::Value {
 }
 
 /// `(type, status, reason)` triples, owned, for comparing with [`conditions_of`].
-fn triples(expected: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+pub(super) fn triples(expected: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
     expected.iter().map(|(t, s, r)| ((*t).into(), (*s).into(), (*r).into())).collect()
 }
 
@@ -80,7 +80,7 @@ async fn stale_condition_message_is_one_status_patch() {
 /// `expected` conditions and a Ready message containing `why`, one Warning
 /// Event with the Ready reason, and no other request: no read or write of
 /// the Secret, Deployment or Service.
-async fn reports_only(
+pub(super) async fn reports_only(
     mut api: ApiServerVerifier,
     policy: AuthPolicy,
     expected: Vec<(String, String, String)>,

@@ -12,7 +12,7 @@ use kube::runtime::controller::Action;
 
 use super::context::Context;
 use super::error::{Error, Result};
-use super::secrets::read_secret;
+use super::refs;
 use super::status;
 use crate::api::conditions::{ACCEPTED, Desired, READY, RECONCILING, RESOLVED_REFS, STALLED};
 use crate::api::{IdentityProvider, IdentityProviderStatus, ResolvedEndpoints};
@@ -54,14 +54,31 @@ async fn judge(idp: &IdentityProvider, ns: &str, ctx: &Context) -> Result<Verdic
     if !problems.is_empty() {
         return Ok(Verdict::Invalid(problems.join("; ")));
     }
-    if let Err(e) = read_secret(&ctx.client, ns, &idp.spec.client_secret_ref).await? {
-        return Ok(Verdict::Unresolved {
-            reason: e.reason(),
-            message: format!("clientSecretRef: {e}"),
-            terminal: false,
-        });
+    // The client secret and the CA bundle, read live: the provider's own
+    // watches may run ahead of the policies' caches.
+    let wants = refs::of_provider(&idp.spec);
+    let mut values = refs::Values::default();
+    for r in &wants {
+        match refs::read(&ctx.client, ns, r).await? {
+            Ok(value) => values.insert(r, value),
+            Err(e) => return Ok(Verdict::Unresolved { reason: e.reason(), message: e.in_field(r), terminal: false }),
+        }
     }
-    match discovery::resolve(&ctx.http, &idp.spec).await {
+    if let Err(e) = refs::check_usable(&wants, &values) {
+        return Ok(Verdict::Unresolved { reason: e.reason, message: e.message, terminal: true });
+    }
+    let ca_pem = idp.spec.ca_bundle.as_ref().and_then(|b| values.ca_bundle(b));
+    let http = match ctx.discovery_client(ca_pem) {
+        Ok(http) => http,
+        Err(_) => {
+            return Ok(Verdict::Unresolved {
+                reason: "InvalidReference",
+                message: "caBundle: its certificates cannot be used to verify TLS".into(),
+                terminal: true,
+            });
+        }
+    };
+    match discovery::resolve(&http, &idp.spec).await {
         Ok(endpoints) => Ok(Verdict::Ready(endpoints)),
         Err(e) => Ok(Verdict::Unresolved { reason: e.reason(), message: e.to_string(), terminal: e.is_terminal() }),
     }

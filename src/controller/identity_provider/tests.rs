@@ -62,3 +62,28 @@ async fn missing_client_secret_is_reported_and_endpoints_kept() {
     };
     reconcile_against(script, reconcile(Arc::new(provider), ctx)).await.expect("reconcile succeeds");
 }
+
+#[tokio::test]
+async fn missing_ca_bundle_is_reported_after_the_client_secret_is_read() {
+    let mut provider = objects::provider();
+    provider.spec.ca_bundle = Some(
+        serde_json::from_value(serde_json::json!({"configMapKeyRef": {"name": "corp-ca", "key": "ca.crt"}}))
+            .expect("a valid caBundle"),
+    );
+    let (ctx, mut api) = Cluster { providers: vec![provider.clone()], ..Cluster::default() }.connect();
+    let sent = provider.clone();
+    let script = async move {
+        api.expect_get(&secret_path()).await.respond(StatusCode::OK, &objects::client_secret());
+        api.expect_get(&format!("/api/v1/namespaces/{NS}/configmaps/corp-ca")).await.not_found();
+        let got = api.expect_status_patch(STATUS).await;
+        let status = got.body["status"].clone();
+        let mut patched = sent.clone();
+        patched.status = Some(serde_json::from_value::<IdentityProviderStatus>(status.clone()).expect("a status"));
+        got.respond(StatusCode::OK, &patched);
+        assert_eq!(conditions_of(&status)[1], ("ResolvedRefs".into(), "False".into(), "ConfigMapNotFound".into()));
+        assert_eq!(message_of(&status, "Ready"), r#"caBundle: ConfigMap "corp-ca" not found"#);
+        api.expect_event("Warning", "ConfigMapNotFound", "IdentityProvider", objects::PROVIDER).await;
+        api.assert_no_more_requests().await;
+    };
+    reconcile_against(script, reconcile(Arc::new(provider), ctx)).await.expect("reconcile succeeds");
+}
