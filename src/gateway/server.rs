@@ -100,6 +100,11 @@ impl Gateway {
             (true, _) | (false, false) => Some(Keyring::new(&config.session.keys)?),
             (false, true) => None,
         };
+        // Routes, upstream URLs, trusted proxies and TLS material first, so
+        // a bad bundle is reported as precisely as the TLS layer can (which
+        // PEM problem); then the checks the controller runs too.
+        let routes = RouteTable::new(&config).map_err(Error::Config)?;
+        Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
         crate::contract::validate::check(&config).map_err(Error::Config)?;
         let external = &config.external_url;
         if !matches!(external.scheme(), "http" | "https") {
@@ -135,10 +140,6 @@ impl Gateway {
                     .map_err(|source| Error::ProviderSetup { name: p.name.clone(), source })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Validates the upstream URLs, trusted proxies (and TLS roots for
-        // https) up front.
-        let routes = RouteTable::new(&config).map_err(Error::Config)?;
-        Upstreams::new(&routes, &config).map_err(|e| Error::Config(e.to_string()))?;
         for r in routes.routes() {
             super::upstream::tls::warn_if_insecure(&r.prefix, &r.upstream, r.tls.as_ref());
         }
