@@ -58,23 +58,12 @@ where
         let changed = before.is_none_or(|b| b.status != after.status || b.reason != after.reason);
         if changed {
             info!(kind = kind_of::<K>(), name = %obj.name_any(), namespace = %ns, ready = %after.status, reason = %after.reason, "status changed");
-            let event = Event {
-                type_: if after.status == "True" || PROGRESS.contains(&after.reason.as_str()) {
-                    EventType::Normal
-                } else {
-                    EventType::Warning
-                },
-                reason: after.reason.clone(),
-                note: Some(truncate(&after.message, 1000)),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
-            // An Event is best effort: failing to record it must not fail the reconcile.
-            if let Err(err) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-                tracing::warn!(error = %err, "could not publish event");
+            let type_ = if after.status == "True" || PROGRESS.contains(&after.reason.as_str()) {
+                EventType::Normal
             } else {
-                ctx.metrics.wrote(kind_of::<K>());
-            }
+                EventType::Warning
+            };
+            event(ctx, obj, type_, &after.reason, &after.message).await;
         }
     }
     Ok(true)
@@ -85,8 +74,17 @@ pub async fn warn<K>(ctx: &Context, obj: &K, reason: &str, note: &str)
 where
     K: Resource<DynamicType = ()>,
 {
+    event(ctx, obj, EventType::Warning, reason, note).await;
+}
+
+/// Publishes an Event about `obj`. Best effort: failing to record it must
+/// not fail the reconcile.
+async fn event<K>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str)
+where
+    K: Resource<DynamicType = ()>,
+{
     let event = Event {
-        type_: EventType::Warning,
+        type_,
         reason: reason.to_owned(),
         note: Some(truncate(note, 1000)),
         action: "Reconcile".into(),
