@@ -10,6 +10,7 @@
 mod expose;
 pub mod readiness;
 pub mod render;
+mod render_error;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use super::render::RenderError;
+use super::render_error::RenderError;
 use crate::api::{AuthPolicySpec, Route, Upstream, UpstreamTls};
 use crate::contract::config::Redacted;
 use crate::contract::routes::{HeaderValueConfig, RouteConfig, TlsConfig, TokenAuthConfig};
