@@ -45,15 +45,31 @@ fn tls_problem(what: &str, url: &Url, tls: &TlsConfig) -> Option<String> {
     }
 }
 
-/// The first problem of the routes and upstream TLS of `config`.
+/// Whether `path` means the same to the gateway and every upstream: it
+/// starts with `/` and has no dot segment (in any encoding) and no empty
+/// segment. Route prefixes and public paths must be such paths.
+fn is_matchable_path(path: &str) -> bool {
+    path.starts_with('/') && !crate::access::has_dot_segment(path) && !path.contains("//")
+}
+
+/// The first problem of the routes, public paths and upstream TLS of `config`.
 fn routes_problem(config: &GatewayConfig) -> Option<String> {
     if let (Some(url), Some(tls)) = (&config.upstream, &config.upstream_tls)
         && let Some(p) = tls_problem("upstream", url, tls)
     {
         return Some(p);
     }
+    if config.public_paths.iter().any(|p| p.trim_end_matches('/').is_empty()) {
+        return Some("a public path of '/' opens everything: set authentication: Disabled instead".into());
+    }
+    if let Some(bad) = config.public_paths.iter().find(|p| !is_matchable_path(p)) {
+        return Some(format!("public path {bad:?} must start with '/' and have no dot or empty segment"));
+    }
     for r in &config.routes {
         let at = format!("route {:?}", r.path_prefix);
+        if !is_matchable_path(&r.path_prefix) {
+            return Some(format!("{at}: pathPrefix must start with '/' and have no dot or empty segment"));
+        }
         if !matches!(r.upstream.scheme(), "http" | "https") {
             return Some(format!("{at}: the upstream must be http:// or https://"));
         }
@@ -143,6 +159,18 @@ mod tests {
     #[test]
     fn a_sound_config_passes() {
         assert_eq!(check(&config("")), Ok(()));
+    }
+
+    #[test]
+    fn public_paths_and_route_prefixes_must_mean_one_thing() {
+        assert!(check(&config("publicPaths: [/]")).unwrap_err().contains("opens everything"));
+        assert!(check(&config("publicPaths: ['/a/../b']")).unwrap_err().contains("public path"));
+        assert!(check(&config("publicPaths: ['//a']")).unwrap_err().contains("public path"));
+        let route = |p: &str| format!("routes: [{{pathPrefix: '{p}', upstream: 'http://api:80'}}]");
+        assert!(check(&config(&route("/api/%2e%2e/x"))).unwrap_err().contains("pathPrefix must start"));
+        assert!(check(&config(&route("api"))).unwrap_err().contains("pathPrefix must start"));
+        assert_eq!(check(&config(&route("/api/"))), Ok(()));
+        assert_eq!(check(&config("publicPaths: [/healthz, /static/]")), Ok(()));
     }
 
     #[test]

@@ -149,20 +149,6 @@ impl Gateway {
             .as_ref()
             .map(|f| f.trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect::<Vec<ipnet::IpNet>>());
         let identity = IdentityHeaders::new(config.forward.header_names.as_ref()).map_err(Error::Config)?;
-        if config.public_paths.iter().any(|p| p.trim_end_matches('/').is_empty()) {
-            return Err(Error::Config(
-                "a public path of '/' opens everything: set authentication: Disabled instead".into(),
-            ));
-        }
-        if let Some(bad) = config
-            .public_paths
-            .iter()
-            .find(|p| !p.starts_with('/') || crate::access::has_dot_segment(p) || p.contains("//"))
-        {
-            return Err(Error::Config(format!(
-                "public path {bad:?} must start with '/' and have no dot or empty segment"
-            )));
-        }
         Ok(Self {
             public_paths: config.public_paths.iter().map(|p| p.trim_end_matches('/').to_owned()).collect(),
             identity,

@@ -114,10 +114,9 @@ impl RouteTable {
 }
 
 fn route(r: &RouteConfig, config: &GatewayConfig) -> Result<Route, String> {
+    // Checked by `contract::validate::check`: starts with '/', no dot or
+    // empty segment.
     let prefix = r.path_prefix.trim_end_matches('/').to_owned();
-    if !r.path_prefix.starts_with('/') || prefix.contains("//") {
-        return Err(format!("route {:?}: pathPrefix must start with '/' and have no empty segment", r.path_prefix));
-    }
     let methods = r
         .methods
         .iter()
