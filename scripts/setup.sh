@@ -8,6 +8,9 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v lua5.4 >/dev/null 2>&1 || need_apt+=(lua5.4)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# redis-server: the session store's tests start one per test on loopback;
+# the package's service is never started (policy-rc.d below).
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # nginx: only the binary (with http_auth_request_module), run by the tests
 # themselves; the package's service is never started (policy-rc.d below).
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx)

@@ -7,13 +7,14 @@ use std::path::Path;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{AuthPolicy, IdentityProvider};
+use crate::api::{AuthPolicy, IdentityProvider, SessionRevocation};
 
 /// Every CRD with the file name it is written to.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("identityproviders.authgate.dev.yaml", IdentityProvider::crd()),
         ("authpolicies.authgate.dev.yaml", AuthPolicy::crd()),
+        ("sessionrevocations.authgate.dev.yaml", SessionRevocation::crd()),
     ]
 }
 

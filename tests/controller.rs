@@ -365,7 +365,7 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn client_secret_change_rolls_pods_and_keeps_the_cookie_key() {
+async fn client_secret_change_reaches_the_secret_without_rolling_pods_and_keeps_the_cookie_key() {
     let Some(c) = connect().await else { return };
     let ns = c.namespace("rotate");
     let (_ctl, _aps) = ready_policy(&c, &ns.name, 300).await;
@@ -373,14 +373,15 @@ async fn client_secret_change_rolls_pods_and_keeps_the_cookie_key() {
     let hash_before = config_hash(&before.deployment);
     let key_before = secret_value(&before.secret, "COOKIE_ENCRYPTION_KEY");
     c.apply(&ns.name, github_provider_yaml("gh", "gh-secret", "second-secret").split("---").next().unwrap());
-    let after = wait_for("new config hash", T, || async {
+    let after = wait_for("the new client secret", T, || async {
         let ch = children(&c, &ns.name, "app").await?;
-        (config_hash(&ch.deployment) != hash_before).then_some(ch)
+        (secret_value(&ch.secret, "OAUTH_CLIENT_SECRET") == "second-secret").then_some(ch)
     })
     .await;
     assert_eq!(secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY"), key_before);
-    assert_eq!(secret_value(&after.secret, "OAUTH_CLIENT_SECRET"), "second-secret");
+    // Running gateways reload the file: the pod template stays as it was.
     let hash = config_hash(&after.deployment);
+    assert_eq!(hash, hash_before);
     assert_eq!(hash.len(), 64);
     assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
 }
@@ -511,19 +512,17 @@ async fn cookie_key_rotation_keeps_the_previous_key() {
     let old_key = secret_value(&before.secret, "COOKIE_ENCRYPTION_KEY");
     let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "authgate.dev/rotate-cookie-key=2026-11-23"]);
     assert!(out.status.success());
-    // The Secret is written before the Deployment: wait for both.
-    let old_hash = config_hash(&before.deployment);
-    let after = wait_for("rotated key and rolled pods", T, || async {
+    let after = wait_for("rotated key", T, || async {
         let ch = children(&c, &ns.name, "app").await?;
-        (secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY") != old_key && config_hash(&ch.deployment) != old_hash)
-            .then_some(ch)
+        (secret_value(&ch.secret, "COOKIE_ENCRYPTION_KEY") != old_key).then_some(ch)
     })
     .await;
     assert_eq!(secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY_PREVIOUS"), old_key);
     let cfg = authgate::gateway::GatewayConfig::from_yaml(&secret_value(&after.secret, "gateway.yaml")).unwrap();
     assert_eq!(cfg.session.keys.len(), 2);
     assert_eq!(cfg.session.keys[1].expose(), old_key);
-    assert_ne!(config_hash(&after.deployment), config_hash(&before.deployment));
+    // Gateways reload the new keys in place: no pod roll.
+    assert_eq!(config_hash(&after.deployment), config_hash(&before.deployment));
     // Rotation happens once per annotation value, not on every reconcile.
     let new_key = secret_value(&after.secret, "COOKIE_ENCRYPTION_KEY");
     let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "unrelated=change"]);
@@ -532,4 +531,16 @@ async fn cookie_key_rotation_keeps_the_previous_key() {
     let again = children(&c, &ns.name, "app").await.unwrap();
     assert_eq!(secret_value(&again.secret, "COOKIE_ENCRYPTION_KEY"), new_key);
     assert_eq!(again.secret.resource_version(), after.secret.resource_version());
+    // Retiring that rotation drops the old key, still without a pod roll.
+    let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "authgate.dev/retire-cookie-key=2026-11-23"]);
+    assert!(out.status.success());
+    let retired = wait_for("retired key", T, || async {
+        let ch = children(&c, &ns.name, "app").await?;
+        let cfg = authgate::gateway::GatewayConfig::from_yaml(&secret_value(&ch.secret, "gateway.yaml")).ok()?;
+        (cfg.session.keys.len() == 1).then_some((ch, cfg))
+    })
+    .await;
+    assert_eq!(retired.1.session.keys[0].expose(), new_key);
+    assert!(!retired.0.secret.data.as_ref().unwrap().contains_key("COOKIE_ENCRYPTION_KEY_PREVIOUS"));
+    assert_eq!(config_hash(&retired.0.deployment), config_hash(&before.deployment));
 }

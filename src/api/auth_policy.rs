@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::AllowList;
 use super::routes::{Cors, Route};
 use super::rules;
+pub use super::session::{DEFAULT_SESSION_TTL, SessionSettings};
 pub use super::upstream::{ServiceUpstream, Upstream};
 
 /// Protects one upstream service with single sign-on. The controller runs a
@@ -205,44 +206,6 @@ pub struct AccessRules {
     pub allow_all_users: bool,
 }
 
-/// Session cookie settings.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
-#[x_kube(validation = Rule::new("!has(self.cookieName) || !self.cookieName.startsWith('__Host-') || !has(self.cookieDomain)").message("a session.cookieName starting with __Host- cannot have a cookieDomain"))]
-#[serde(rename_all = "camelCase")]
-pub struct SessionSettings {
-    /// Session lifetime, as a duration such as `12h` or `30m`.
-    #[x_kube(validation = Rule::new("self.matches('^([0-9]+(s|m|h))+$')").message("session.ttl must be a duration such as 30m, 12h or 1h30m"))]
-    #[schemars(length(max = 32))]
-    #[serde(default = "default_ttl")]
-    pub ttl: String,
-    /// Name of the session cookie. Default `_authgate_` plus a hash of the
-    /// policy's namespace and name, so two policies that share a cookie
-    /// domain never overwrite each other's sessions. A name starting with
-    /// `__Host-` makes browsers bind the cookie to the exact host (https
-    /// only, no `cookieDomain`); `__Secure-` requires https.
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_-]+$')").message("session.cookieName may contain only letters, digits, '_' and '-'"))]
-    #[schemars(length(min = 1, max = 64))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_name: Option<String>,
-    /// Domain attribute of the cookie, to share a session across subdomains.
-    #[x_kube(validation = Rule::new("self.matches('^\\\\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\\\.)+[A-Za-z]{2,63}$')").message("session.cookieDomain must be a bare hostname such as example.com"))]
-    #[schemars(length(max = 254))]
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_domain: Option<String>,
-}
-
-impl Default for SessionSettings {
-    fn default() -> Self {
-        Self { ttl: default_ttl(), cookie_name: None, cookie_domain: None }
-    }
-}
-
-/// Session lifetime when a policy sets none.
-pub const DEFAULT_SESSION_TTL: &str = "12h";
-
-fn default_ttl() -> String {
-    DEFAULT_SESSION_TTL.to_owned()
-}
 fn default_true() -> bool {
     true
 }

@@ -7,6 +7,8 @@ pub mod conditions;
 pub mod identity_provider;
 pub mod routes;
 mod rules;
+pub mod session;
+pub mod session_revocation;
 pub mod upstream;
 
 pub use allow_list::AllowList;
@@ -19,6 +21,8 @@ pub use identity_provider::{
     ResolvedEndpoints, SecretKeyRef,
 };
 pub use routes::{Cors, InjectedHeader, Route, TokenAuth, ValueFrom};
+pub use session::{RedisSentinel, RedisSettings, RedisTls, SessionStoreKind};
+pub use session_revocation::{SessionRevocation, SessionRevocationSpec, SessionRevocationStatus};
 pub use upstream::{CaBundle, KeyRef, ServiceUpstream, Upstream, UpstreamTls};
 
 /// API group of every authgate resource.

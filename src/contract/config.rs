@@ -9,6 +9,7 @@ use url::Url;
 
 pub use super::redacted::Redacted;
 use super::routes::{Cors, RouteConfig, TlsConfig};
+pub use super::session::{RedisConfig, SessionConfig, StoreConfig, UserRevocation};
 use crate::api::AllowList;
 pub use crate::api::{Authentication, ClaimMapping, ForwardAuth, ForwardSettings, ProviderType};
 use crate::yaml_error::ParseError;
@@ -168,22 +169,6 @@ pub struct ProviderConfig {
     pub ca_pem: Option<String>,
 }
 
-/// Session cookie settings.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SessionConfig {
-    /// Cookie name; also the associated data of its encryption.
-    pub cookie_name: String,
-    /// Cookie `Domain` attribute.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cookie_domain: Option<String>,
-    /// Session lifetime in seconds.
-    pub ttl_seconds: u64,
-    /// Cookie encryption keys, base64 (at least 64 bytes each). The first
-    /// encrypts; all decrypt, so a rotated-out key keeps sessions alive.
-    pub keys: Vec<Redacted>,
-}
-
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT))
 }
@@ -210,6 +195,25 @@ impl GatewayConfig {
         url.set_query(None);
         url.set_fragment(None);
         url
+    }
+
+    /// What a running gateway cannot take on by reloading its file: the
+    /// addresses it listens on and the listener's own timeouts. Everything
+    /// else (providers, keys, rules, routes, revocations) reloads in place.
+    /// The controller puts a hash of this, and only this, on the pod
+    /// template, so only these changes roll the pods.
+    pub fn restart_fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let text = format!(
+            "listen={} ops={} headerRead={} idle={}",
+            self.listen, self.ops_listen, self.timeouts.header_read_seconds, self.timeouts.idle_seconds
+        );
+        Sha256::digest(text).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `other` can replace this config in a running gateway.
+    pub fn reloads_into(&self, other: &Self) -> bool {
+        self.restart_fingerprint() == other.restart_fingerprint()
     }
 
     /// Parses `gateway.yaml`.
@@ -255,7 +259,7 @@ providers:
   caPem: "-----BEGIN CERTIFICATE-----"
 access: {allowedGroups: [sre]}
 allowAllUsers: false
-session: {cookieName: _authgate_x, cookieDomain: example.com, ttlSeconds: 43200, keys: [k]}
+session: {cookieName: _authgate_x, cookieDomain: example.com, ttlSeconds: 43200, keys: [k], store: {type: redis, addresses: ['redis:6379'], sentinelMaster: m, username: u, password: p, database: 2, tls: {caPem: ca}, keyPrefix: 'x:'}, notBefore: 1700000000, revocations: [{user: alice, before: 1700000001}, {email: bob@example.com, before: 1700000002}], revalidateSeconds: 900, revalidateGraceSeconds: 300}
 forward: {accessToken: true, idToken: true, identityHeaders: true, headerNames: {user: X-Forwarded-User, userId: X-Forwarded-Uid, email: X-Forwarded-Email, groups: X-Forwarded-Groups, preferredUsername: X-Forwarded-Preferred-Username}, preserveHost: true, trustedProxies: [10.0.0.0/8]}
 opsListen: 0.0.0.0:4181
 timeouts: {headerReadSeconds: 10, idleSeconds: 60, upstreamSeconds: 60, connectSeconds: 5}
@@ -309,7 +313,7 @@ cors: {allowedOrigins: ['*'], allowCredentials: false}
             providers: vec![],
             access: AllowList::default(),
             allow_all_users: false,
-            session: SessionConfig { cookie_name: "_a".into(), cookie_domain: None, ttl_seconds: 60, keys: vec![] },
+            session: SessionConfig { cookie_name: "_a".into(), ttl_seconds: 60, ..SessionConfig::default() },
             forward: ForwardSettings::default(),
             ops_listen: default_ops_listen(),
             timeouts: Timeouts::default(),

@@ -8,6 +8,7 @@
 //! - [`keys`]: cookie encryption keys as the config carries them.
 //! - [`routes`]: path routes, injected credentials and TLS, resolved.
 //! - [`rules`]: rules both sides apply, such as closed by default.
+//! - [`session`]: cookie, keys, store, re-validation and revocations.
 //! - [`seed`]: the `auth-credentials` key names (the Foxglove format) and
 //!   their rules: comma-separated scopes, 64-byte cookie keys, the callback.
 
@@ -17,4 +18,5 @@ pub mod redacted;
 pub mod routes;
 pub mod rules;
 pub mod seed;
+pub mod session;
 pub mod validate;

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use super::authn::session::Ended;
 use super::authn::{self, Authn, SessionAuthenticator};
 use super::coalescer::RefreshCoalescer;
 use super::config::{Authentication, GatewayConfig};
@@ -23,6 +24,7 @@ use super::error::Error;
 use super::metrics::Metrics;
 use super::pages;
 use super::providers::{HttpClient, Provider};
+use super::session::revocations::{Logouts, Revocations};
 use super::session::{CookieSettings, CookieStore, Keyring};
 use super::upstream::identity::IdentityHeaders;
 use super::upstream::{RouteTable, Upstreams};
@@ -70,17 +72,33 @@ impl Paths {
     }
 }
 
-/// Everything the handlers share. Built once; read-only afterwards except
-/// for atomics (metrics) and the refresh coalescer, which only the refresh
-/// path touches.
+/// What outlives a config reload: metrics, refreshes in flight and the
+/// back-channel logouts received. Clones share them.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// The gateway's metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// One refresh per session at a time.
+    pub(crate) refreshes: Arc<RefreshCoalescer>,
+    /// Back-channel logouts received.
+    pub(crate) logouts: Arc<Logouts>,
+}
+
+/// Everything the handlers share, for one config. Read-only once built
+/// except for atomics (metrics) and the refresh coalescer, which only the
+/// refresh path touches; a reload builds a new one around the same
+/// [`Shared`] state.
 pub struct Gateway {
     pub(crate) config: GatewayConfig,
     pub(crate) paths: Paths,
     pub(crate) keyring: Option<Keyring>,
     pub(crate) cookies: CookieSettings,
     pub(crate) providers: Vec<Provider>,
-    pub(crate) metrics: Metrics,
-    pub(crate) refreshes: RefreshCoalescer,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) refreshes: Arc<RefreshCoalescer>,
+    pub(crate) logouts: Arc<Logouts>,
+    /// `notBefore` and SessionRevocations, indexed.
+    pub(crate) revocations: Revocations,
     pub(crate) routes: RouteTable,
     /// Paths served without sign-in, without trailing slashes.
     pub(crate) public_paths: Vec<String>,
@@ -95,6 +113,11 @@ impl Gateway {
     /// Validates the config and prepares keys, providers and the upstream
     /// client. Does no network I/O (see [`Gateway::warm_up`]).
     pub fn new(config: GatewayConfig) -> Result<Self, Error> {
+        Self::with_shared(config, Shared::default())
+    }
+
+    /// [`Gateway::new`] around state that outlives a reload.
+    pub fn with_shared(config: GatewayConfig, shared: Shared) -> Result<Self, Error> {
         let enabled = config.authentication == Authentication::Enabled;
         let keyring = match (enabled, config.session.keys.is_empty()) {
             (true, _) | (false, false) => Some(Keyring::new(&config.session.keys)?),
@@ -158,8 +181,10 @@ impl Gateway {
             keyring,
             cookies,
             providers,
-            metrics: Metrics::default(),
-            refreshes: RefreshCoalescer::default(),
+            metrics: shared.metrics,
+            refreshes: shared.refreshes,
+            logouts: shared.logouts,
+            revocations: Revocations::new(&config.session),
             config,
         })
     }
@@ -193,9 +218,20 @@ impl Gateway {
         CookieStore::new(self.keyring(), &self.cookies)
     }
 
+    /// The state that outlives a reload, to build the next config around.
+    pub fn shared(&self) -> Shared {
+        Shared { metrics: self.metrics.clone(), refreshes: self.refreshes.clone(), logouts: self.logouts.clone() }
+    }
+
+    /// What ends sessions besides expiry, for the authenticators.
+    pub(crate) fn ended(&self) -> Ended<'_> {
+        Ended { revocations: &self.revocations, logouts: &self.logouts, metrics: &self.metrics }
+    }
+
     /// Who is calling: the authenticator chain over a request's headers.
     pub(crate) async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authn {
-        authn::authenticate(&[SessionAuthenticator::new(self.sessions())], headers, now).await
+        authn::authenticate(&[SessionAuthenticator::with_revocations(self.sessions(), self.ended())], headers, now)
+            .await
     }
 
     pub(crate) fn start_href(&self, provider: Option<&str>, rd: Option<&str>, prompt: Option<&str>) -> String {

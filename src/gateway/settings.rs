@@ -259,7 +259,7 @@ pub fn merge(
                 cookie_domain: None,
                 ttl_seconds: crate::contract::rules::parse_duration_secs(DEFAULT_SESSION_TTL)
                     .expect("the default lifetime parses"),
-                keys: Vec::new(),
+                ..SessionConfig::default()
             },
             forward: ForwardSettings::default(),
             ops_listen: SocketAddr::from(([0, 0, 0, 0], super::config::DEFAULT_OPS_PORT)),

@@ -33,6 +33,7 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
             cookie_domain: None,
             ttl_seconds: 3600,
             keys: vec![Redacted::new(super::cookie_key())],
+            ..SessionConfig::default()
         },
         forward: ForwardSettings::default(),
         // Each process gets its own ops port on the command line.

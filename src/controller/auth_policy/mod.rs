@@ -181,8 +181,11 @@ async fn resolve(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result<Result<
 /// returns the gateway Deployment as it now stands, with the problem that
 /// kept the route from being written, if any.
 ///
-/// The Secret is written before the Deployment, whose pod template carries
-/// the Secret's content hash: new pods never start with old configuration.
+/// The Secret is written before the Deployment. Running gateways reload the
+/// Secret's `gateway.yaml` as the kubelet refreshes it, so the pod template
+/// carries only the hash of what a reload cannot change
+/// ([`crate::contract::config::GatewayConfig::restart_fingerprint`]): revocations, rules, providers
+/// and keys never roll the pods.
 /// The Service and the route do not depend on either and are applied
 /// alongside.
 async fn write_children(
@@ -207,6 +210,7 @@ async fn write_children(
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));
     }
     let rotation = children::secret::rotation_of(policy);
+    let retirement = children::secret::retirement_of(policy);
     let secret_name = children::secret_name(&name);
     let gateway_name = children::gateway_name(&name);
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
@@ -217,9 +221,9 @@ async fn write_children(
         let secret =
             apply::ensure(&secrets, &secret_name, Caches::get(&ctx.caches.secrets, ns, &secret_name), |existing| {
                 let mut config = config.clone();
-                config.session.keys = children::secret::cookie_keys(existing, rotation);
+                config.session.keys = children::secret::cookie_keys(existing, rotation, retirement);
                 let data = children::secret::data(&config)?;
-                Ok((children::secret::build(policy, &data), children::secret::content_hash(&data)))
+                Ok((children::secret::build(policy, &data), config.restart_fingerprint()))
             })
             .await?;
         let cached = Caches::get(&ctx.caches.deployments, ns, &gateway_name);

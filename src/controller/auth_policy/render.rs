@@ -103,6 +103,13 @@ pub fn gateway_config(
             ttl_seconds: parse_duration_secs(&spec.session.ttl)
                 .ok_or_else(|| RenderError::BadTtl(spec.session.ttl.clone()))?,
             keys,
+            not_before: spec.session.not_before.as_ref().map_or(0, |t| u64::try_from(t.0.as_second()).unwrap_or(0)),
+            revalidate_seconds: match &spec.session.revalidate {
+                Some(r) => parse_duration_secs(r)
+                    .ok_or_else(|| RenderError::BadDuration { field: "session.revalidate".into(), value: r.clone() })?,
+                None => crate::contract::session::DEFAULT_REVALIDATE_SECONDS,
+            },
+            ..SessionConfig::default()
         },
         forward: spec.forward.clone(),
         ops_listen: std::net::SocketAddr::from(([0, 0, 0, 0], crate::contract::config::DEFAULT_OPS_PORT)),

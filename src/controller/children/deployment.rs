@@ -16,8 +16,9 @@ use crate::api::AuthPolicy;
 use crate::contract::config::{DEFAULT_OPS_PORT, DEFAULT_PORT};
 use crate::controller::context::Settings;
 
-/// Pod-template annotation with the hash of the credentials Secret's content.
-/// A change rolls the pods.
+/// Pod-template annotation with the hash of the part of the gateway config
+/// that a running gateway cannot reload (its listen addresses and listener
+/// timeouts). A change rolls the pods; any other config change does not.
 pub const CONFIG_HASH: &str = "authgate.dev/config-hash";
 
 fn probe(path: &str, period: i32) -> Probe {

@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use sha2::{Digest, Sha256};
 
-use super::apply::hex;
 use super::{CONFIG_FILE, labels, secret_name};
 use crate::api::AuthPolicy;
 use crate::contract::config::{GatewayConfig, Redacted};
@@ -34,11 +32,17 @@ pub fn is_valid_cookie_key(value: &str) -> bool {
 pub const ROTATE_ANNOTATION: &str = "authgate.dev/rotate-cookie-key";
 /// Secret annotation recording the rotation value last acted upon.
 pub const ROTATED_ANNOTATION: &str = "authgate.dev/cookie-key-rotation";
+/// Policy annotation that retires the key a rotation replaced: set it to
+/// the same value as [`ROTATE_ANNOTATION`] and the previous key is dropped,
+/// so sessions still sealed with it end. Rotating, then retiring, ends
+/// every session in two steps, without rolling the pods.
+pub const RETIRE_ANNOTATION: &str = "authgate.dev/retire-cookie-key";
 
 /// The cookie keys to use, newest first: the existing Secret's when valid,
-/// else a new one; and a rotation when `rotation` differs from the one the
-/// Secret records.
-pub fn cookie_keys(existing: Option<&Secret>, rotation: Option<&str>) -> Vec<Redacted> {
+/// else a new one; a rotation when `rotation` differs from the one the
+/// Secret records; and without the previous key once `retire` names the
+/// rotation that replaced it.
+pub fn cookie_keys(existing: Option<&Secret>, rotation: Option<&str>, retire: Option<&str>) -> Vec<Redacted> {
     let read = |key: &str| {
         existing
             .and_then(|s| s.data.as_ref())
@@ -54,6 +58,7 @@ pub fn cookie_keys(existing: Option<&Secret>, rotation: Option<&str>) -> Vec<Red
         Some(current) if rotation.is_some() && rotation != recorded => {
             vec![Redacted::new(generate_cookie_key()), Redacted::new(current)]
         }
+        Some(current) if retire.is_some() && retire == recorded => vec![Redacted::new(current)],
         Some(current) => std::iter::once(current).chain(read(PREVIOUS_COOKIE_KEY)).map(Redacted::new).collect(),
         None => vec![Redacted::new(generate_cookie_key())],
     }
@@ -83,19 +88,6 @@ pub fn data(config: &GatewayConfig) -> Result<BTreeMap<String, String>> {
     Ok(data)
 }
 
-/// Hash of the Secret's content, for the pod-template annotation. It reveals
-/// nothing about the values.
-pub fn content_hash(data: &BTreeMap<String, String>) -> String {
-    let mut h = Sha256::new();
-    for (k, v) in data {
-        h.update((k.len() as u64).to_be_bytes());
-        h.update(k.as_bytes());
-        h.update((v.len() as u64).to_be_bytes());
-        h.update(v.as_bytes());
-    }
-    hex(&h.finalize())
-}
-
 /// The desired Secret.
 pub fn build(policy: &AuthPolicy, data: &BTreeMap<String, String>) -> Secret {
     let name = kube::ResourceExt::name_any(policy);
@@ -116,6 +108,11 @@ pub fn rotation_of(policy: &AuthPolicy) -> Option<&str> {
     policy.metadata.annotations.as_ref()?.get(ROTATE_ANNOTATION).map(String::as_str)
 }
 
+/// The rotation whose replaced key a policy retires, if any.
+pub fn retirement_of(policy: &AuthPolicy) -> Option<&str> {
+    policy.metadata.annotations.as_ref()?.get(RETIRE_ANNOTATION).map(String::as_str)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,8 +126,8 @@ mod tests {
             data: Some(BTreeMap::from([(COOKIE_KEY.to_owned(), ByteString(k.clone().into_bytes()))])),
             ..Secret::default()
         };
-        assert_eq!(cookie_keys(Some(&existing), None)[0].expose(), k);
-        let rotated = cookie_keys(Some(&existing), Some("2026-11"));
+        assert_eq!(cookie_keys(Some(&existing), None, None)[0].expose(), k);
+        let rotated = cookie_keys(Some(&existing), Some("2026-11"), None);
         assert_eq!(rotated.len(), 2);
         assert_ne!(rotated[0].expose(), k);
         assert_eq!(rotated[1].expose(), k);
@@ -138,7 +135,34 @@ mod tests {
             data: Some(BTreeMap::from([(COOKIE_KEY.to_owned(), ByteString(b"c2hvcnQ=".to_vec()))])),
             ..Secret::default()
         };
-        assert_ne!(cookie_keys(Some(&short), None)[0].expose(), "c2hvcnQ=");
+        assert_ne!(cookie_keys(Some(&short), None, None)[0].expose(), "c2hvcnQ=");
+    }
+
+    #[test]
+    fn retiring_drops_the_key_its_rotation_replaced_and_nothing_else() {
+        let (new, old) = (generate_cookie_key(), generate_cookie_key());
+        let rotated = |recorded: &str| Secret {
+            metadata: kube::api::ObjectMeta {
+                annotations: Some(BTreeMap::from([(ROTATED_ANNOTATION.to_owned(), recorded.to_owned())])),
+                ..Default::default()
+            },
+            data: Some(BTreeMap::from([
+                (COOKIE_KEY.to_owned(), ByteString(new.clone().into_bytes())),
+                (PREVIOUS_COOKIE_KEY.to_owned(), ByteString(old.clone().into_bytes())),
+            ])),
+            ..Secret::default()
+        };
+        let keys = |s: &Secret, rotate, retire| {
+            cookie_keys(Some(s), rotate, retire).iter().map(|k| k.expose().to_owned()).collect::<Vec<_>>()
+        };
+        let s = rotated("r1");
+        assert_eq!(keys(&s, Some("r1"), None), [new.clone(), old.clone()]);
+        assert_eq!(keys(&s, Some("r1"), Some("r0")), [new.clone(), old.clone()], "another rotation's retirement");
+        assert_eq!(keys(&s, Some("r1"), Some("r1")), std::slice::from_ref(&new));
+        // Retiring and rotating at once: the rotation wins, keeping the key
+        // that was current until now.
+        let both = keys(&s, Some("r2"), Some("r1"));
+        assert_eq!((both.len(), &both[1]), (2, &new));
     }
 
     fn config_with_scopes(scopes: &[&str]) -> GatewayConfig {
@@ -169,14 +193,5 @@ mod tests {
             seed::external_url_of_callback(&data[seed::CALLBACK_URL]).unwrap().as_str(),
             "https://app.example.com/grafana"
         );
-    }
-
-    #[test]
-    fn hash_depends_on_content_only() {
-        let a = BTreeMap::from([("a".to_owned(), "1".to_owned())]);
-        let b = BTreeMap::from([("a".to_owned(), "2".to_owned())]);
-        assert_ne!(content_hash(&a), content_hash(&b));
-        assert_eq!(content_hash(&a), content_hash(&a.clone()));
-        assert!(!content_hash(&a).contains('1') || content_hash(&a).len() == 64);
     }
 }

@@ -5,6 +5,8 @@ use std::future::Future;
 use http::HeaderMap;
 
 use super::{Authenticator, Caller, Rejection, Verdict};
+use crate::gateway::metrics::Metrics;
+use crate::gateway::session::revocations::{Logouts, Revocations};
 use crate::gateway::session::{Present, SessionStore, SessionView};
 
 /// A browser with a live session: the opened record and the cookies that
@@ -34,22 +36,43 @@ impl std::fmt::Debug for SessionCaller {
 /// - No session cookie, or one that does not open (another gateway's of
 ///   the same name, on a shared cookie domain, or tampered with):
 ///   `NotMine`, and nothing of it is ever deleted.
-/// - A record of ours that has ended: `Reject` with the cookies to drop.
+/// - A record of ours that has ended (expired, or revoked by `notBefore`,
+///   a SessionRevocation or a back-channel logout): `Reject` with the
+///   cookies to drop.
 /// - A live record: the caller.
-pub struct SessionAuthenticator<S> {
+pub struct SessionAuthenticator<'g, S> {
     store: S,
+    ended: Option<Ended<'g>>,
 }
 
-impl<S> SessionAuthenticator<S> {
-    /// Authenticates by the sessions in `store`.
+/// What ends sessions besides their expiry.
+#[derive(Clone, Copy)]
+pub struct Ended<'g> {
+    /// From the config: `notBefore` and SessionRevocations.
+    pub revocations: &'g Revocations,
+    /// Back-channel logouts this gateway received.
+    pub logouts: &'g Logouts,
+    /// Where revocations are counted.
+    pub metrics: &'g Metrics,
+}
+
+impl<'g, S> SessionAuthenticator<'g, S> {
+    /// Authenticates by the sessions in `store`, applying no revocations.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self { store, ended: None }
+    }
+
+    /// Authenticates by the sessions in `store`, refusing those `ended`
+    /// names.
+    pub fn with_revocations(store: S, ended: Ended<'g>) -> Self {
+        Self { store, ended: Some(ended) }
     }
 }
 
-impl<S: SessionStore> Authenticator for SessionAuthenticator<S> {
+impl<S: SessionStore> Authenticator for SessionAuthenticator<'_, S> {
     fn authenticate(&self, headers: &HeaderMap, now: u64) -> impl Future<Output = Verdict> + Send {
         let loaded = self.store.load(headers);
+        let ended = self.ended;
         async move {
             let loaded = loaded.await;
             let Some(record) = loaded.record else {
@@ -57,6 +80,18 @@ impl<S: SessionStore> Authenticator for SessionAuthenticator<S> {
             };
             match SessionView::decode(&record) {
                 Ok(view) if view.is_live(now) => {
+                    if let Some(ended) = ended
+                        && let Some(why) = ended.revocations.check(&view).or_else(|| ended.logouts.check(&view))
+                    {
+                        ended.metrics.session_revoked(why.label());
+                        tracing::info!(
+                            provider = view.provider,
+                            user = view.user,
+                            reason = why.label(),
+                            "session revoked"
+                        );
+                        return Verdict::Reject(Rejection::SessionEnded(loaded.present));
+                    }
                     Verdict::Caller(Caller::Session(SessionCaller { record, present: loaded.present }))
                 }
                 _ => Verdict::Reject(Rejection::SessionEnded(loaded.present)),
@@ -70,6 +105,10 @@ impl SessionCaller {
     /// A caller with an arbitrary valid record, for the chain's tests.
     pub(super) fn for_tests() -> Self {
         let session = crate::gateway::session::Session {
+            id: [1; crate::gateway::session::SESSION_ID_BYTES],
+            issued_at: 0,
+            validated_at: 0,
+            idp_sid: None,
             provider: "p".into(),
             subject: "s".into(),
             user: "u".into(),

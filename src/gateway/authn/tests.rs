@@ -66,6 +66,10 @@ async fn nobody_claiming_the_request_makes_it_anonymous() {
 
 fn session(expires_at: u64) -> Session {
     Session {
+        id: [1; crate::gateway::session::SESSION_ID_BYTES],
+        issued_at: 0,
+        validated_at: 0,
+        idp_sid: None,
         provider: "oidc".into(),
         subject: "1".into(),
         user: "alice".into(),

@@ -200,6 +200,10 @@ pub(crate) async fn finish_login(
 pub(crate) fn new_session(principal: Principal, groups: Vec<String>, tokens: Tokens, now: u64, ttl: u64) -> Session {
     let Principal { identity, provider, .. } = principal;
     Session {
+        id: crate::gateway::session::new_session_id(),
+        issued_at: now,
+        validated_at: now,
+        idp_sid: None,
         provider,
         // The canonical form the filters matched, never the raw claim.
         email: identity.verified_email().ok().map(|e| e.to_string()),

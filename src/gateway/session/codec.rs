@@ -32,6 +32,11 @@ impl Writer {
         }
     }
 
+    /// Raw bytes of a length both sides know.
+    pub fn raw(&mut self, value: &[u8]) {
+        self.buf.extend_from_slice(value);
+    }
+
     /// A length-prefixed string.
     pub fn str(&mut self, value: &str) {
         self.varint(value.len() as u64);

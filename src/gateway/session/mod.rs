@@ -13,6 +13,7 @@ pub mod codec;
 pub mod cookies;
 pub mod crypto;
 pub mod flow;
+pub mod revocations;
 pub mod store;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,7 +24,23 @@ pub use cookies::{CookieSettings, Present};
 pub use crypto::Keyring;
 pub use store::{CookieStore, Loaded, SessionStore};
 
-const SESSION_VERSION: u8 = 1;
+/// The record format written now. Version 2 adds the session id, the issue
+/// and re-validation times and the provider's session id; version 1
+/// records still open, read as issued at the epoch (so every revocation
+/// covers them) and due for re-validation.
+const SESSION_VERSION: u8 = 2;
+const SESSION_VERSION_1: u8 = 1;
+
+/// Bytes of a session id.
+pub const SESSION_ID_BYTES: usize = 16;
+
+/// A random session id.
+pub fn new_session_id() -> [u8; SESSION_ID_BYTES] {
+    use rand::RngCore;
+    let mut id = [0u8; SESSION_ID_BYTES];
+    rand::rng().fill_bytes(&mut id);
+    id
+}
 
 /// Seconds since the Unix epoch.
 pub fn now() -> u64 {
@@ -33,6 +50,16 @@ pub fn now() -> u64 {
 /// A signed-in user's session, owned (built at login or refresh).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Session {
+    /// Random id, fixed for the session's life (refreshes keep it).
+    pub id: [u8; SESSION_ID_BYTES],
+    /// When the user signed in (Unix seconds); revocations compare to it.
+    pub issued_at: u64,
+    /// When the user last passed a re-validation against the provider and
+    /// the policy (Unix seconds).
+    pub validated_at: u64,
+    /// The provider's own session id (the ID token's `sid`), which
+    /// back-channel logout names.
+    pub idp_sid: Option<String>,
     /// Name of the provider the user signed in with.
     pub provider: String,
     /// Stable subject at that provider.
@@ -89,6 +116,10 @@ impl Session {
                 + self.groups.iter().map(|g| g.len() + 2).sum::<usize>(),
         );
         w.u8(SESSION_VERSION);
+        w.raw(&self.id);
+        w.varint(self.issued_at);
+        w.varint(self.validated_at);
+        w.opt_str(self.idp_sid.as_deref());
         w.str(&self.provider);
         w.str(&self.subject);
         w.str(&self.user);
@@ -114,6 +145,14 @@ impl Session {
 /// A session decoded in place from a decrypted cookie.
 #[derive(Clone, Copy)]
 pub struct SessionView<'a> {
+    /// See [`Session::id`].
+    pub id: [u8; SESSION_ID_BYTES],
+    /// See [`Session::issued_at`].
+    pub issued_at: u64,
+    /// See [`Session::validated_at`].
+    pub validated_at: u64,
+    /// See [`Session::idp_sid`].
+    pub idp_sid: Option<&'a str>,
     /// See [`Session::provider`].
     pub provider: &'a str,
     /// See [`Session::subject`].
@@ -148,9 +187,14 @@ impl<'a> SessionView<'a> {
     /// Decodes a plaintext produced by [`Session::encode`].
     pub fn decode(buf: &'a [u8]) -> Result<Self, Malformed> {
         let mut r = Reader::new(buf);
-        if r.u8()? != SESSION_VERSION {
-            return Err(Malformed);
-        }
+        let (id, issued_at, validated_at, idp_sid) = match r.u8()? {
+            SESSION_VERSION => {
+                let id = r.bytes(SESSION_ID_BYTES)?.try_into().map_err(|_| Malformed)?;
+                (id, r.varint()?, r.varint()?, r.opt_str()?)
+            }
+            SESSION_VERSION_1 => ([0; SESSION_ID_BYTES], 0, 0, None),
+            _ => return Err(Malformed),
+        };
         let provider = r.str()?;
         let subject = r.str()?;
         let user = r.str()?;
@@ -172,6 +216,10 @@ impl<'a> SessionView<'a> {
         };
         r.end()?;
         Ok(Self {
+            id,
+            issued_at,
+            validated_at,
+            idp_sid,
             provider,
             subject,
             user,
@@ -190,6 +238,12 @@ impl<'a> SessionView<'a> {
     pub fn groups(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
         let mut r = Reader::new(self.groups.raw);
         (0..self.groups.count).map(move |_| r.str().unwrap_or_default())
+    }
+
+    /// Whether re-validation is due: `interval` seconds after the last one
+    /// (never when `interval` is 0).
+    pub fn revalidation_due(&self, now: u64, interval: u64) -> bool {
+        interval != 0 && now >= self.validated_at.saturating_add(interval)
     }
 
     /// Whether the session is still within its lifetime.
@@ -216,6 +270,10 @@ impl<'a> SessionView<'a> {
     /// Owned copy, for rewriting the session.
     pub fn to_session(&self) -> Session {
         Session {
+            id: self.id,
+            issued_at: self.issued_at,
+            validated_at: self.validated_at,
+            idp_sid: self.idp_sid.map(str::to_owned),
             provider: self.provider.to_owned(),
             subject: self.subject.to_owned(),
             user: self.user.to_owned(),
@@ -237,6 +295,10 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> Session {
         Session {
+            id: [7; SESSION_ID_BYTES],
+            issued_at: 900,
+            validated_at: 950,
+            idp_sid: Some("op-sid".into()),
             provider: "corp".into(),
             subject: "alice".into(),
             user: "alice@example.com".into(),
@@ -267,6 +329,34 @@ pub(crate) mod tests {
         assert_eq!(SessionView::decode(&encoded).unwrap().id_token, Some("eyJ.id.token"));
         assert!(encoded.starts_with(&buf));
         assert_eq!(SessionView::decode(&buf).unwrap().id_token, None);
+    }
+
+    #[test]
+    fn version_1_records_still_open_as_issued_at_the_epoch() {
+        // A version-1 record as gateways before session ids wrote it.
+        let s = sample();
+        let mut w = Writer::default();
+        w.u8(1);
+        w.str(&s.provider);
+        w.str(&s.subject);
+        w.str(&s.user);
+        w.opt_str(s.email.as_deref());
+        w.varint(2);
+        w.str("sre");
+        w.str("dev");
+        w.str(&s.access_token);
+        w.opt_str(s.refresh_token.as_deref());
+        w.varint(s.access_issued_at);
+        w.varint(s.access_expires_at);
+        w.varint(s.expires_at);
+        let old = w.finish();
+        let v = SessionView::decode(&old).unwrap();
+        assert_eq!((v.issued_at, v.validated_at, v.idp_sid, v.id), (0, 0, None, [0; SESSION_ID_BYTES]));
+        assert_eq!(v.user, s.user);
+        assert_eq!(v.groups().collect::<Vec<_>>(), ["sre", "dev"]);
+        assert!(v.revalidation_due(1_800_000_000, 900), "an old record is due at once");
+        // Re-encoding writes the current version.
+        assert_eq!(v.to_session().encode()[0], SESSION_VERSION);
     }
 
     #[test]

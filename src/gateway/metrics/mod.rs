@@ -4,16 +4,18 @@
 //! through their handles, and the latency histogram is lock-free, so the
 //! proxy hot path touches only atomics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+mod histogram;
+
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
+
+pub use histogram::AtomicHistogram;
 
 /// What became of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,10 +38,12 @@ pub enum Outcome {
     /// A forward-auth check refused before authentication: an untrusted
     /// peer, a foreign host, an aliased or malformed original request.
     ForwardAuthRefused,
+    /// The session store could not be reached: 503, nothing let in.
+    StoreUnavailable,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 8] = [
+    const ALL: [Outcome; 9] = [
         Self::Proxied,
         Self::PassedThrough,
         Self::LoginRedirect,
@@ -48,6 +52,7 @@ impl Outcome {
         Self::BadRequest,
         Self::ForwardAuthAllowed,
         Self::ForwardAuthRefused,
+        Self::StoreUnavailable,
     ];
 
     fn label(self) -> &'static str {
@@ -60,6 +65,7 @@ impl Outcome {
             Self::BadRequest => "bad_request",
             Self::ForwardAuthAllowed => "forward_auth_allowed",
             Self::ForwardAuthRefused => "forward_auth_refused",
+            Self::StoreUnavailable => "session_store_unavailable",
         }
     }
 }
@@ -80,11 +86,25 @@ pub struct LoginLabels {
     pub result: &'static str,
 }
 
-/// Labels of the refresh counter.
+/// Labels of the refresh, re-validation, reload and logout counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RefreshLabels {
-    /// `success`, `rejected` (sign in again) or `error`.
+pub struct ResultLabels {
+    /// What happened; each counter documents its values.
     pub result: &'static str,
+}
+
+/// Labels of the revoked-session counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// Why the session ended.
+    pub reason: &'static str,
+}
+
+/// Labels of the session-store error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// `load`, `save` or `end`.
+    pub operation: &'static str,
 }
 
 /// Labels of the upstream-token metrics: which token endpoint, for which
@@ -166,10 +186,15 @@ pub fn upstream_tokens() -> &'static TokenMetrics {
 /// All gateway metrics.
 pub struct Metrics {
     registry: Registry,
-    outcomes: [Counter; 8],
+    outcomes: [Counter; 9],
     logins: Family<LoginLabels, Counter>,
-    refreshes: Family<RefreshLabels, Counter>,
+    refreshes: Family<ResultLabels, Counter>,
     upstream_latency: AtomicHistogram,
+    revoked: Family<ReasonLabels, Counter>,
+    revalidations: Family<ResultLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+    logouts: Family<ResultLabels, Counter>,
+    store_errors: Family<OperationLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -178,7 +203,12 @@ impl Default for Metrics {
         let requests = Family::<OutcomeLabels, Counter>::default();
         let outcomes = Outcome::ALL.map(|o| requests.get_or_create_owned(&OutcomeLabels { outcome: o.label() }));
         let logins = Family::<LoginLabels, Counter>::default();
-        let refreshes = Family::<RefreshLabels, Counter>::default();
+        let refreshes = Family::<ResultLabels, Counter>::default();
+        let revoked = Family::<ReasonLabels, Counter>::default();
+        let revalidations = Family::<ResultLabels, Counter>::default();
+        let reloads = Family::<ResultLabels, Counter>::default();
+        let logouts = Family::<ResultLabels, Counter>::default();
+        let store_errors = Family::<OperationLabels, Counter>::default();
         let upstream_latency = AtomicHistogram::new(&[
             0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
@@ -189,6 +219,31 @@ impl Default for Metrics {
             "upstream_duration_seconds",
             "Time until the upstream's response headers arrived",
             upstream_latency.clone(),
+        );
+        registry.register(
+            "sessions_revoked",
+            "Sessions ended before their expiry, by reason: sign_out, not_before, user, backchannel_logout, revalidation",
+            revoked.clone(),
+        );
+        registry.register(
+            "session_revalidations",
+            "Re-validations of live sessions against the provider and policy, by result: passed, denied, error (within the grace), failed_closed",
+            revalidations.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Reloads of gateway.yaml, by result: accepted, refused (the last good config keeps serving)",
+            reloads.clone(),
+        );
+        registry.register(
+            "backchannel_logouts",
+            "OpenID Connect back-channel logout requests, by result: accepted, refused",
+            logouts.clone(),
+        );
+        registry.register(
+            "session_store_errors",
+            "Failed session store operations (Redis unreachable or erroring), by operation",
+            store_errors.clone(),
         );
         let tokens = upstream_tokens();
         registry.register(
@@ -201,7 +256,18 @@ impl Default for Metrics {
             "When the newest client_credentials token of a route expires (Unix time)",
             tokens.expiry.clone(),
         );
-        Self { registry, outcomes, logins, refreshes, upstream_latency }
+        Self {
+            registry,
+            outcomes,
+            logins,
+            refreshes,
+            upstream_latency,
+            revoked,
+            revalidations,
+            reloads,
+            logouts,
+            store_errors,
+        }
     }
 }
 
@@ -218,7 +284,32 @@ impl Metrics {
 
     /// Counts a refresh result.
     pub fn refresh(&self, result: &'static str) {
-        self.refreshes.get_or_create(&RefreshLabels { result }).inc();
+        self.refreshes.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts a session ended before its expiry.
+    pub fn session_revoked(&self, reason: &'static str) {
+        self.revoked.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Counts a re-validation result.
+    pub fn revalidation(&self, result: &'static str) {
+        self.revalidations.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts a config reload result.
+    pub fn config_reload(&self, result: &'static str) {
+        self.reloads.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts a back-channel logout request.
+    pub fn backchannel_logout(&self, result: &'static str) {
+        self.logouts.get_or_create(&ResultLabels { result }).inc();
+    }
+
+    /// Counts a failed session store operation.
+    pub fn store_error(&self, operation: &'static str) {
+        self.store_errors.get_or_create(&OperationLabels { operation }).inc();
     }
 
     /// Records the time to the upstream's response headers.
@@ -231,77 +322,6 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
-    }
-}
-
-/// A histogram of durations built from atomics: observing takes no lock.
-/// Clones share the same buckets.
-#[derive(Debug, Clone)]
-pub struct AtomicHistogram {
-    inner: Arc<Buckets>,
-}
-
-#[derive(Debug)]
-struct Buckets {
-    bounds: Vec<f64>,
-    bounds_nanos: Vec<u64>,
-    /// One more than `bounds`: the last is +Inf.
-    counts: Vec<AtomicU64>,
-    sum_nanos: AtomicU64,
-}
-
-impl AtomicHistogram {
-    /// Buckets with these upper bounds, in seconds, ascending.
-    pub fn new(bounds: &[f64]) -> Self {
-        let inner = Buckets {
-            bounds: bounds.to_vec(),
-            bounds_nanos: bounds.iter().map(|b| (b * 1e9) as u64).collect(),
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_nanos: AtomicU64::new(0),
-        };
-        Self { inner: Arc::new(inner) }
-    }
-
-    /// Records one duration.
-    pub fn observe(&self, elapsed: Duration) {
-        let b = &*self.inner;
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        let bucket = b.bounds_nanos.partition_point(|&b| b < nanos);
-        b.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        b.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let b = &*self.inner;
-        let mut total = 0;
-        let buckets = b
-            .bounds
-            .iter()
-            .copied()
-            .chain([f64::MAX])
-            .zip(&b.counts)
-            .map(|(bound, count)| {
-                let c = count.load(Ordering::Relaxed);
-                total += c;
-                (bound, c)
-            })
-            .collect();
-        (b.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9, total, buckets)
-    }
-}
-
-impl TypedMetric for AtomicHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for AtomicHistogram {
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let (sum, count, buckets) = self.snapshot();
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
     }
 }
 
