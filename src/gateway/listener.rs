@@ -37,8 +37,8 @@ use super::config::Timeouts;
 /// shared pool lock on the hot path. `router` is called once per thread.
 /// Returns the bound address and the workers, which drain and stop when
 /// `stop` turns true.
-pub fn spawn_workers(
-    router: impl Fn() -> std::io::Result<Router> + Send + Sync + 'static,
+pub fn spawn_workers<R: Routes>(
+    router: impl Fn() -> std::io::Result<R> + Send + Sync + 'static,
     addr: SocketAddr,
     workers: usize,
     timeouts: Timeouts,
@@ -78,6 +78,20 @@ fn reuseport_socket(addr: SocketAddr) -> std::io::Result<tokio::net::TcpSocket> 
     Ok(socket)
 }
 
+/// Where a serving thread gets the router for each request: a fixed
+/// [`Router`], or the one of the gateway in force
+/// ([`ThreadRoutes`](super::live::ThreadRoutes)), which follows reloads.
+pub trait Routes: Clone + Send + Sync + 'static {
+    /// The router for the request about to be served.
+    fn router(&self) -> Router;
+}
+
+impl Routes for Router {
+    fn router(&self) -> Router {
+        self.clone()
+    }
+}
+
 /// Per-connection bookkeeping for the idle timeout.
 #[derive(Default)]
 struct Activity {
@@ -89,7 +103,7 @@ struct Activity {
 /// Serves one listener until `shutdown` resolves, then lets in-flight
 /// requests finish.
 pub async fn serve(
-    router: Router,
+    routes: impl Routes,
     listener: tokio::net::TcpListener,
     timeouts: Timeouts,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -123,12 +137,12 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         let service = {
-            let (router, activity) = (router.clone(), activity.clone());
+            let (routes, activity) = (routes.clone(), activity.clone());
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let activity = activity.clone();
                 activity.in_flight.fetch_add(1, Ordering::Relaxed);
-                let router = router.clone();
+                let router = routes.router();
                 async move {
                     let response = router.oneshot(request).await;
                     activity.in_flight.fetch_sub(1, Ordering::Relaxed);

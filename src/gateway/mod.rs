@@ -16,11 +16,13 @@ pub mod coalescer;
 pub mod cors;
 pub mod error;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod original_request;
 pub mod pages;
 pub mod providers;
 pub mod refresh;
+pub mod reload;
 pub mod request_target;
 pub mod routes;
 pub mod server;
@@ -41,6 +43,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let config = settings::load(&args.settings).await?;
     let listen = config.listen;
     let gateway = Arc::new(server::Gateway::new(config.clone())?);
+    let metrics = gateway.shared().metrics;
+    let live = Arc::new(live::Live::new(gateway.clone()));
     let workers =
         args.settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -49,7 +53,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .map_err(|e| Error::Config(format!("cannot listen on {} (opsListen): {e}", config.ops_listen)))?;
     let ops_bound = ops.local_addr()?;
     tokio::spawn({
-        let (router, mut stopped) = (routes::ops(gateway.clone()), stopped.clone());
+        let (router, mut stopped) = (routes::ops(metrics), stopped.clone());
         async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
@@ -60,8 +64,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         }
     });
     let router = {
-        let gateway = gateway.clone();
-        move || Ok(routes::public(gateway.clone(), gateway.new_upstreams()?))
+        let live = live.clone();
+        move || {
+            live::ThreadRoutes::new(live.clone(), |gw: Arc<server::Gateway>| {
+                let upstreams = gw.new_upstreams()?;
+                Ok(routes::public(gw, upstreams))
+            })
+        }
     };
     let (bound, handles) = listener::spawn_workers(router, listen, workers, config.timeouts, stopped)
         .map_err(|e| Error::Config(format!("cannot listen on {listen}: {e}")))?;
@@ -84,6 +93,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         let gateway = gateway.clone();
         async move { gateway.warm_up().await }
     });
+    tokio::spawn(reload::watch(live, (*args.settings).clone(), reload::POLL));
     let mut workers_done =
         futures::future::select_all(handles.into_iter().map(|h| tokio::task::spawn_blocking(move || h.join())));
     tokio::select! {

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
 use super::config::Authentication;
+use super::metrics::Metrics;
 use super::server::{Gateway, Worker};
 use super::upstream::Upstreams;
 
@@ -42,17 +43,18 @@ pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
     router.fallback(proxy::proxy_request).with_state(Worker { gw, upstreams: Arc::new(upstreams) })
 }
 
-/// The operations router: `/healthz`, `/readyz` and `/metrics`.
-pub fn ops(gw: Arc<Gateway>) -> Router {
+/// The operations router: `/healthz`, `/readyz` and `/metrics`. It holds
+/// only the metrics, which outlive config reloads.
+pub fn ops(metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
-        .route("/metrics", get(metrics))
-        .with_state(gw)
+        .route("/metrics", get(render_metrics))
+        .with_state(metrics)
 }
 
-async fn metrics(State(gw): State<Arc<Gateway>>) -> Response {
-    let mut r = gw.metrics.render().into_response();
+async fn render_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    let mut r = metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
