@@ -183,6 +183,12 @@ pub fn policy_cookie_name(namespace: &str, name: &str) -> String {
     format!("_authgate_{hex}")
 }
 
+/// How often a running gateway reads its config file for changes, in
+/// seconds. With the kubelet's sync of mounted Secrets (about a minute by
+/// default) and the controller's watch, this bounds how long a change (a
+/// revocation, a rotated key, a tightened rule) takes to take effect.
+pub const RELOAD_POLL_SECONDS: u64 = 2;
+
 /// Default port of the gateway container.
 pub const DEFAULT_PORT: u16 = 4180;
 

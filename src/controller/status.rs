@@ -77,6 +77,14 @@ where
     event(ctx, obj, EventType::Warning, reason, note).await;
 }
 
+/// Publishes a Normal Event about `obj`, best effort.
+pub async fn note<K>(ctx: &Context, obj: &K, reason: &str, note: &str)
+where
+    K: Resource<DynamicType = ()>,
+{
+    event(ctx, obj, EventType::Normal, reason, note).await;
+}
+
 /// Publishes an Event about `obj`. Best effort: failing to record it must
 /// not fail the reconcile.
 async fn event<K>(ctx: &Context, obj: &K, type_: EventType, reason: &str, note: &str)

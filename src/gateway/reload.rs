@@ -27,10 +27,9 @@ use super::live::Live;
 use super::server::Gateway;
 use super::settings::{self, GatewaySettings};
 
-/// How often the config file is read. Together with the kubelet's sync of
-/// mounted Secrets (about a minute by default) and the controller's watch,
-/// this bounds how long a revocation takes to reach a running gateway.
-pub const POLL: Duration = Duration::from_secs(2);
+/// How often the config file is read (see
+/// [`RELOAD_POLL_SECONDS`](crate::contract::config::RELOAD_POLL_SECONDS)).
+pub const POLL: Duration = Duration::from_secs(crate::contract::config::RELOAD_POLL_SECONDS);
 
 /// What one look at the file found.
 #[derive(Debug, PartialEq, Eq)]

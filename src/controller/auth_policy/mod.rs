@@ -240,6 +240,13 @@ async fn write_children(
     let route = expose::write_route(policy, ns, ctx);
     let ((secret, deployment), service, route) = tokio::try_join!(secret_then_deployment, service, route)?;
 
+    if secret == apply::Applied::Changed {
+        let note = format!(
+            "wrote {secret_name}; running gateways reload it without a restart once the kubelet refreshes the mounted Secret (about a minute) and their next {}s poll",
+            crate::contract::config::RELOAD_POLL_SECONDS
+        );
+        status::note(ctx, policy, "ConfigUpdated", &note).await;
+    }
     let wrote = route.wrote
         + [secret, deployment.applied, service.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
     for _ in 0..wrote {

@@ -83,6 +83,8 @@ async fn expect_rewrite(api: &mut ApiServerVerifier, steady: &Cluster) -> Gatewa
     let config = gateway_yaml(&got.body);
     let echo = got.body.clone();
     got.respond(StatusCode::OK, &echo);
+    // Said once, as a Normal Event: no pod roll follows.
+    api.expect_event("Normal", "ConfigUpdated", "AuthPolicy", objects::POLICY).await;
     config
 }
 
