@@ -309,7 +309,9 @@ async fn policy_children_are_owned_hardened_and_garbage_collected() {
         assert_eq!(owner.controller, Some(true));
         let labels = meta.labels.as_ref().unwrap();
         assert_eq!(labels["app.kubernetes.io/managed-by"], "authgate");
-        assert_eq!(labels["app.kubernetes.io/instance"], "app");
+        assert_eq!(labels["authgate.dev/policy"], "app");
+        // Argo CD's tracking label stays the Argo CD application's.
+        assert!(!labels.contains_key("app.kubernetes.io/instance"), "{labels:?}");
     }
     // The Secret holds a complete config and a long random cookie key.
     let yaml = secret_value(&ch.secret, "gateway.yaml");
@@ -484,7 +486,7 @@ async fn unready_gateway_pods_make_the_policy_not_ready() {
     let ns = c.namespace("unready");
     let (_ctl, aps) = ready_policy(&c, &ns.name, 300).await;
     let pods: Api<Pod> = c.api(&ns.name);
-    let list = pods.list(&ListParams::default().labels("app.kubernetes.io/instance=app")).await.unwrap();
+    let list = pods.list(&ListParams::default().labels("authgate.dev/policy=app")).await.unwrap();
     assert!(!list.items.is_empty());
     for pod in &list.items {
         let name = pod.name_any();
@@ -543,4 +545,142 @@ async fn cookie_key_rotation_keeps_the_previous_key() {
     assert_eq!(retired.1.session.keys[0].expose(), new_key);
     assert!(!retired.0.secret.data.as_ref().unwrap().contains_key("COOKIE_ENCRYPTION_KEY_PREVIOUS"));
     assert_eq!(config_hash(&retired.0.deployment), config_hash(&before.deployment));
+}
+
+/// The JSON of `object` without its status and managed fields: what a
+/// write by anyone would change.
+fn content<K: serde::Serialize>(object: &K) -> serde_json::Value {
+    let mut v = serde_json::to_value(object).unwrap();
+    v["metadata"].as_object_mut().unwrap().remove("managedFields");
+    v.as_object_mut().unwrap().remove("status");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn foreign_objects_named_like_children_are_left_alone_and_named_in_status() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("foreign");
+    // Someone else's Secret and Service, under the names the policy's
+    // children would take, before the policy exists.
+    c.apply(
+        &ns.name,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: app-auth-credentials, labels: {app.kubernetes.io/name: authgate-gateway, app.kubernetes.io/instance: app}}\nstringData: {gateway.yaml: 'not ours', COOKIE_ENCRYPTION_KEY: someone-elses-key}\n",
+    );
+    c.apply(
+        &ns.name,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: app-gateway}\nspec: {ports: [{port: 9999}], selector: {app: theirs}}\n",
+    );
+    let secrets: Api<Secret> = c.api(&ns.name);
+    let services: Api<Service> = c.api(&ns.name);
+    let secret_before = secrets.get("app-auth-credentials").await.unwrap();
+    let service_before = services.get("app-gateway").await.unwrap();
+
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    c.apply(&ns.name, &github_provider_yaml("gh", "gh-secret", "first-secret"));
+    c.apply(&ns.name, &policy_yaml("app", &["gh"]));
+    let aps: Api<AuthPolicy> = c.api(&ns.name);
+    wait_for("Accepted=False NameInUse", T, || async {
+        is(ap_state(&aps, "app", "Accepted").await, "False", "NameInUse")
+    })
+    .await;
+    let status = aps.get("app").await.unwrap().status.unwrap();
+    let accepted = cluster::condition(&status.conditions, "Accepted").unwrap();
+    assert!(
+        accepted.message.contains(&format!("{}/app-auth-credentials", ns.name))
+            || accepted.message.contains(&format!("{}/app-gateway", ns.name)),
+        "{}",
+        accepted.message
+    );
+    assert!(accepted.message.contains("not created by this AuthPolicy"), "{}", accepted.message);
+    // Give the controller time to do anything it would do, then compare.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let secret_after = secrets.get("app-auth-credentials").await.unwrap();
+    let service_after = services.get("app-gateway").await.unwrap();
+    assert_eq!(content(&secret_after), content(&secret_before), "the foreign Secret is byte-identical");
+    assert_eq!(content(&service_after), content(&service_before), "the foreign Service is byte-identical");
+    assert!(
+        c.api::<Deployment>(&ns.name).get_opt("app-gateway").await.unwrap().is_none(),
+        "no gateway on a foreign Secret"
+    );
+
+    // Once the foreign Secret is gone, the policy writes its own; the
+    // foreign Service still blocks, and is named.
+    secrets.delete("app-auth-credentials", &DeleteParams::default()).await.unwrap();
+    let out = c.kubectl(&["annotate", "-n", &ns.name, "ap/app", "nudge=1"]);
+    assert!(out.status.success());
+    wait_for("the Service named in status", T, || async {
+        let s = aps.get("app").await.ok()?.status?;
+        let m = cluster::condition(&s.conditions, "Accepted")?.message.clone();
+        m.contains(&format!("Service {}/app-gateway", ns.name)).then_some(())
+    })
+    .await;
+    let ours = secrets.get("app-auth-credentials").await.unwrap();
+    assert!(ours.owner_references().iter().any(|o| o.kind == "AuthPolicy" && o.name == "app"));
+    assert_eq!(content(&services.get("app-gateway").await.unwrap()), content(&service_before));
+
+    // A foreign Deployment: another policy's gateway name, taken first.
+    c.apply(
+        &ns.name,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: other-gateway}\nspec: {replicas: 0, selector: {matchLabels: {app: theirs}}, template: {metadata: {labels: {app: theirs}}, spec: {containers: [{name: c, image: theirs:1}]}}}\n",
+    );
+    let deployments: Api<Deployment> = c.api(&ns.name);
+    // What the deployment controller does not touch: spec, labels, owners.
+    let mine =
+        |d: &Deployment| (serde_json::to_value(&d.spec).unwrap(), d.labels().clone(), d.owner_references().to_vec());
+    let deployment_before = mine(&deployments.get("other-gateway").await.unwrap());
+    c.apply(&ns.name, &policy_yaml("other", &["gh"]));
+    wait_for("the Deployment named in status", T, || async {
+        let s = aps.get("other").await.ok()?.status?;
+        let m = cluster::condition(&s.conditions, "Accepted")?;
+        (m.reason == "NameInUse" && m.message.contains(&format!("Deployment {}/other-gateway", ns.name))).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(mine(&deployments.get("other-gateway").await.unwrap()), deployment_before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_deployment_with_an_old_selector_is_replaced_once() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("selector");
+    let (ctl, aps) = ready_policy(&c, &ns.name, 300).await;
+    drop(ctl);
+    // As an earlier controller wrote it: selected by app.kubernetes.io/instance.
+    let deployments: Api<Deployment> = c.api(&ns.name);
+    let mut old = deployments.get("app-gateway").await.unwrap();
+    let uid = aps.get("app").await.unwrap().uid().unwrap();
+    deployments.delete("app-gateway", &DeleteParams::default()).await.unwrap();
+    wait_for("the Deployment gone", T, || async {
+        deployments.get_opt("app-gateway").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let old_labels = BTreeMap::from([
+        ("app.kubernetes.io/name".to_owned(), "authgate-gateway".to_owned()),
+        ("app.kubernetes.io/instance".to_owned(), "app".to_owned()),
+    ]);
+    old.metadata = kube::api::ObjectMeta {
+        name: Some("app-gateway".into()),
+        labels: Some(BTreeMap::from([("app.kubernetes.io/managed-by".to_owned(), "authgate".to_owned())])),
+        owner_references: old.metadata.owner_references.clone(),
+        ..Default::default()
+    };
+    old.status = None;
+    let spec = old.spec.as_mut().unwrap();
+    spec.selector.match_labels = Some(old_labels.clone());
+    spec.template.metadata.as_mut().unwrap().labels = Some(old_labels);
+    deployments.create(&Default::default(), &old).await.unwrap();
+    assert!(old.owner_references().iter().any(|o| o.uid == uid));
+
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    let replaced = wait_for("a Deployment with the new selector", T, || async {
+        let d = deployments.get_opt("app-gateway").await.ok()??;
+        let selector = d.spec.as_ref()?.selector.match_labels.clone()?;
+        (selector.get("authgate.dev/policy").map(String::as_str) == Some("app")).then_some(d)
+    })
+    .await;
+    assert!(!replaced.spec.unwrap().selector.match_labels.unwrap().contains_key("app.kubernetes.io/instance"));
+    wait_for("policy Ready again", Duration::from_secs(90), || async {
+        is(ap_state(&aps, "app", "Ready").await, "True", "Available")
+    })
+    .await;
 }

@@ -59,12 +59,16 @@ pub async fn write_route(policy: &AuthPolicy, ns: &str, ctx: &Context) -> Result
         Err(message) => return Ok(RouteOutcome { wrote, problem: Some(Blocked::route(ACCEPTED, "Invalid", message)) }),
     };
     let outcome = if let Some(expose) = want_ingress {
-        apply::ensure_owned(&ingresses, &name, cached_ingress, &uid, || ingress::build(policy, expose, &target))
-            .await
-            .map(|o| owned("Ingress", ns, &name, o))?
+        apply::ensure_owned(&ingresses, &name, cached_ingress, &uid, |_| {
+            Ok((ingress::build(policy, expose, &target), ()))
+        })
+        .await
+        .map(|o| owned("Ingress", ns, &name, o))?
     } else if let Some(expose) = want_route {
-        let applied =
-            apply::ensure_owned(&routes, &name, cached_route, &uid, || httproute::build(policy, expose, &target)).await;
+        let applied = apply::ensure_owned(&routes, &name, cached_route, &uid, |_| {
+            Ok((httproute::build(policy, expose, &target), ()))
+        })
+        .await;
         match applied {
             // Not `is_not_found`: an unserved API answers `404 page not
             // found`, not a Status with reason NotFound.
@@ -86,12 +90,7 @@ fn owned<K: ResourceExt>(kind: &str, ns: &str, name: &str, outcome: Owned<K>) ->
     match outcome {
         Owned::Ensured(e) => Ok(e.applied),
         Owned::Foreign(other) => {
-            let owner = other
-                .owner_references()
-                .iter()
-                .find(|o| o.controller == Some(true))
-                .map(|o| format!("controlled by {} {:?}", o.kind, o.name))
-                .unwrap_or_else(|| "not created by this AuthPolicy".into());
+            let owner = apply::foreign_owner(other.as_ref());
             Err(Blocked::route(
                 ACCEPTED,
                 "RouteConflict",

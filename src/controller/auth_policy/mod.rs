@@ -25,6 +25,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::cache::Caches;
+use super::children::apply::Owned;
 use super::children::{self, apply};
 use super::context::Context;
 use super::error::{Error, Result};
@@ -217,28 +218,63 @@ async fn write_children(
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), ns);
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), ns);
 
+    // Each child only if it is ours: an object of the same name that this
+    // policy does not control is left exactly as it is, and said in status.
+    let uid = policy.uid().unwrap_or_default();
+    let foreign = |kind: &str, name: &str, other: &dyn Fn() -> String| {
+        Blocked::new(
+            ACCEPTED,
+            "NameInUse",
+            format!(
+                "{kind} {ns}/{name} already exists and is {}; authgate leaves it untouched. Delete or rename it, or rename this AuthPolicy",
+                other()
+            ),
+            true,
+        )
+    };
     let secret_then_deployment = async {
-        let secret =
-            apply::ensure(&secrets, &secret_name, Caches::get(&ctx.caches.secrets, ns, &secret_name), |existing| {
-                let mut config = config.clone();
-                config.session.keys = children::secret::cookie_keys(existing, rotation, retirement);
-                let data = children::secret::data(&config)?;
-                Ok((children::secret::build(policy, &data), config.restart_fingerprint()))
-            })
-            .await?;
-        let cached = Caches::get(&ctx.caches.deployments, ns, &gateway_name);
-        let deployment = apply::ensure(&deployments, &gateway_name, cached, |_| {
-            Ok((children::deployment::build(policy, &ctx.settings, &secret.extra), ()))
+        let cached = Caches::get(&ctx.caches.secrets, ns, &secret_name);
+        let secret = match apply::ensure_owned(&secrets, &secret_name, cached, &uid, |existing| {
+            let mut config = config.clone();
+            config.session.keys = children::secret::cookie_keys(existing, rotation, retirement);
+            let data = children::secret::data(&config)?;
+            Ok((children::secret::build(policy, &data), config.restart_fingerprint()))
         })
-        .await?;
-        Ok::<_, Error>((secret.applied, deployment))
+        .await?
+        {
+            Owned::Ensured(e) => e,
+            Owned::Foreign(o) => return Ok(Err(foreign("Secret", &secret_name, &|| apply::foreign_owner(o.as_ref())))),
+        };
+        let desired = children::deployment::build(policy, &ctx.settings, &secret.extra);
+        let mut cached = Caches::get(&ctx.caches.deployments, ns, &gateway_name);
+        if let Some(old) = cached.as_ref().filter(|old| children::deployment::selector_changed(old, &desired)) {
+            // Written with other selector labels, which cannot be patched.
+            tracing::info!(name = %gateway_name, namespace = %ns, "replacing the gateway Deployment: its selector changed");
+            apply::remove_owned(&deployments, Some(old.clone()), &uid).await?;
+            cached = None;
+        }
+        match apply::ensure_owned(&deployments, &gateway_name, cached, &uid, |_| Ok((desired.clone(), ()))).await? {
+            Owned::Ensured(deployment) => Ok::<_, Error>(Ok((secret.applied, deployment))),
+            Owned::Foreign(o) => Ok(Err(foreign("Deployment", &gateway_name, &|| apply::foreign_owner(o.as_ref())))),
+        }
     };
     let service = async {
         let cached = Caches::get(&ctx.caches.services, ns, &gateway_name);
-        apply::ensure(&services, &gateway_name, cached, |_| Ok((children::service::build(policy), ()))).await
+        match apply::ensure_owned(&services, &gateway_name, cached, &uid, |_| {
+            Ok((children::service::build(policy), ()))
+        })
+        .await?
+        {
+            Owned::Ensured(service) => Ok::<_, Error>(Ok(service)),
+            Owned::Foreign(o) => Ok(Err(foreign("Service", &gateway_name, &|| apply::foreign_owner(o.as_ref())))),
+        }
     };
     let route = expose::write_route(policy, ns, ctx);
-    let ((secret, deployment), service, route) = tokio::try_join!(secret_then_deployment, service, route)?;
+    let (secret_then_deployment, service, route) = tokio::try_join!(secret_then_deployment, service, route)?;
+    let ((secret, deployment), service) = match (secret_then_deployment, service) {
+        (Ok(sd), Ok(service)) => (sd, service),
+        (Err(blocked), _) | (_, Err(blocked)) => return Ok(Err(blocked)),
+    };
 
     if secret == apply::Applied::Changed {
         let note = format!(

@@ -96,28 +96,30 @@ fn carries<K: Resource>(object: &K, hash: &str) -> bool {
 }
 
 /// Outcome of [`ensure_owned`].
-pub enum Owned<K> {
+pub enum Owned<K, T = ()> {
     /// The object is this owner's (or did not exist) and is as desired.
-    Ensured(Ensured<K, ()>),
+    Ensured(Ensured<K, T>),
     /// An object of that name exists whose controller is not the owner. It
     /// was left exactly as it is.
     Foreign(Arc<K>),
 }
 
-/// [`ensure`] for a child whose name someone else may already use (a route):
-/// writes only when no object of that name exists or its controller owner
-/// reference is `owner_uid`.
+/// [`ensure`] for a child whose name someone else may already use: writes
+/// only when no object of that name exists or its controller owner
+/// reference is `owner_uid`. Like cert-manager with Secrets it did not
+/// issue, the controller never adopts, overwrites or reads from an object
+/// it does not own (a foreign Secret's keys are not taken over either).
 ///
 /// The cache is label-selected, so an object the controller did not create
 /// is usually not in it; when the cache holds nothing of ours the live
 /// object is read, which a steady state never needs.
-pub async fn ensure_owned<K>(
+pub async fn ensure_owned<K, T>(
     api: &Api<K>,
     name: &str,
     cached: Option<Arc<K>>,
     owner_uid: &str,
-    desired: impl Fn() -> K,
-) -> Result<Owned<K>>
+    build: impl Fn(Option<&K>) -> Result<(K, T)>,
+) -> Result<Owned<K, T>>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
     K::DynamicType: Default,
@@ -130,7 +132,18 @@ where
             live => live.map(Arc::new),
         },
     };
-    Ok(Owned::Ensured(ensure(api, name, existing, |_| Ok((desired(), ()))).await?))
+    Ok(Owned::Ensured(ensure(api, name, existing, build).await?))
+}
+
+/// Who controls `other`, for a status message: its controller owner, or
+/// that this policy did not create it.
+pub fn foreign_owner<K: Resource>(other: &K) -> String {
+    other
+        .owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+        .map(|o| format!("controlled by {} {:?}", o.kind, o.name))
+        .unwrap_or_else(|| "not created by this AuthPolicy".into())
 }
 
 /// Deletes `cached` if its controller owner reference is `owner_uid`, and

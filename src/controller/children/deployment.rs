@@ -123,3 +123,11 @@ pub fn build(policy: &AuthPolicy, settings: &Settings, config_hash: &str) -> Dep
         ..Deployment::default()
     }
 }
+
+/// Whether `live`'s pod selector differs from `desired`'s. A Deployment's
+/// selector cannot be changed, so one written by a controller version with
+/// other selector labels is replaced (once, at upgrade) rather than patched.
+pub fn selector_changed(live: &Deployment, desired: &Deployment) -> bool {
+    let selector = |d: &Deployment| d.spec.as_ref().map(|s| s.selector.clone());
+    selector(live) != selector(desired)
+}
