@@ -224,8 +224,13 @@ async fn http_route_waits_for_the_gateway_api_without_looping_then_is_accepted()
     }
     let out = c.kubectl(&["apply", "--server-side", "-f", &crds.to_string_lossy()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = c.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", &format!("crd/{CRD}")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Right after the create, `kubectl wait` can find no conditions at all
+    // yet and errors out instead of waiting: ask until it answers.
+    wait_for("the HTTPRoute CRD Established", T, || async {
+        let crd = format!("crd/{CRD}");
+        c.kubectl(&["wait", "--for=condition=Established", "--timeout=5s", &crd]).status.success().then_some(())
+    })
+    .await;
     let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
     let routes: Api<DynamicObject> =
         Api::namespaced_with(c.client.clone(), &ns.name, &ApiResource::from_gvk_with_plural(&gvk, "httproutes"));

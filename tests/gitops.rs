@@ -627,6 +627,7 @@ async fn helm_template_passes_server_side_dry_run() {
         "ClusterRoleBinding",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
+        "CustomResourceDefinition",
         "Deployment",
         "Service",
         "ServiceAccount",
