@@ -21,6 +21,7 @@ pub mod original_request;
 pub mod pages;
 pub mod providers;
 pub mod refresh;
+pub mod revalidate;
 pub mod request_target;
 pub mod routes;
 pub mod server;
