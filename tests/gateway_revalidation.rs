@@ -119,7 +119,13 @@ async fn oidc_user_removed_from_the_group_is_signed_out_within_one_interval() {
     // eve keeps working over several intervals, with her new groups.
     for round in 0..3 {
         let page = eve.get(&s.gw.url("/app"), Accept::Json).await;
-        assert_eq!(page.status, StatusCode::OK, "eve, round {round}:\n{}\nGATEWAY LOGS:\n{}", page.describe(), s.gw.logs());
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "eve, round {round}:\n{}\nGATEWAY LOGS:\n{}",
+            page.describe(),
+            s.gw.logs()
+        );
         let echo = common::echo::report(&page.body);
         assert_eq!(header(&echo, "x-auth-request-groups").as_deref(), Some("sre,oncall"), "round {round}: {echo:#}");
         tokio::time::sleep(past(INTERVAL)).await;
@@ -191,9 +197,8 @@ async fn a_burst_with_one_due_cookie_makes_one_idp_call() {
     assert_eq!(s.op.grants("refresh_token", CLIENT_ID), 0);
     tokio::time::sleep(past(INTERVAL)).await;
     let client = reqwest::Client::new();
-    let burst = (0..8).map(|_| {
-        client.get(s.gw.url("/app")).header("accept", "application/json").header("cookie", &cookie).send()
-    });
+    let burst = (0..8)
+        .map(|_| client.get(s.gw.url("/app")).header("accept", "application/json").header("cookie", &cookie).send());
     for reply in futures::future::join_all(burst).await {
         let reply = reply.expect("request");
         assert_eq!(reply.status(), StatusCode::OK);
@@ -306,7 +311,13 @@ async fn github_outage_is_tolerated_for_the_grace_and_a_bad_token_is_not() {
     s.fake.update_user("octocat", |u| *u = octocat().fail_everything(502));
     tokio::time::sleep(past(INTERVAL)).await;
     let page = agent.get(&s.gw.url("/app"), Accept::Json).await;
-    assert_eq!(page.status, StatusCode::OK, "502 within the grace:\n{}\nGATEWAY LOGS:\n{}", page.describe(), s.gw.logs());
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "502 within the grace:\n{}\nGATEWAY LOGS:\n{}",
+        page.describe(),
+        s.gw.logs()
+    );
     assert_eq!(revalidations(&s.gw, "error").await, 1.0, "{}", s.gw.metrics().await);
     tokio::time::sleep(past(GRACE)).await;
     assert_signed_out(&s.gw, &s.echo, &mut agent, "502 past the grace").await;

@@ -213,8 +213,10 @@ fn failure(
         return RefreshFailure::Transient;
     }
     let settings = &gw.config.session;
-    let grace_ends =
-        session.validated_at.saturating_add(settings.revalidate_seconds).saturating_add(settings.revalidate_grace_seconds);
+    let grace_ends = session
+        .validated_at
+        .saturating_add(settings.revalidate_seconds)
+        .saturating_add(settings.revalidate_grace_seconds);
     if !due.forced && now < grace_ends {
         tracing::warn!(provider = provider.name(), error = %e, grace_left = grace_ends - now, "re-validation failed; the session goes on within its grace");
         gw.metrics.revalidation("error");

@@ -69,7 +69,12 @@ pub(crate) fn check(gw: &Gateway, view: &SessionView<'_>, now: u64) -> Check {
         Stored::Pass => Check::Current,
         Stored::Unknown => Check::Renew(Due { revalidate: true, forced: true, ..due }),
         Stored::Deny(reason) => {
-            tracing::info!(provider = view.provider, user = view.user, reason, "the current policy refuses the session");
+            tracing::info!(
+                provider = view.provider,
+                user = view.user,
+                reason,
+                "the current policy refuses the session"
+            );
             gw.metrics.revalidation("denied");
             gw.metrics.session_revoked("revalidation");
             Check::SignOut

@@ -115,9 +115,7 @@ impl ApiError {
     fn blocks_revalidation(&self) -> bool {
         match self.kind {
             ApiFailure::Unreachable => true,
-            ApiFailure::Status(status) => {
-                matches!(status.as_u16(), 401 | 408 | 429) || status.is_server_error()
-            }
+            ApiFailure::Status(status) => matches!(status.as_u16(), 401 | 408 | 429) || status.is_server_error(),
             ApiFailure::Unusable => false,
         }
     }
@@ -210,7 +208,8 @@ impl GithubProvider {
             self.get_all::<Org>("user/orgs", token),
             self.get_all::<Team>("user/teams", token),
         );
-        let user = user.map_err(|e| if revalidating { e.provider_error() } else { ProviderError::BadResponse(e.to_string()) })?;
+        let user = user
+            .map_err(|e| if revalidating { e.provider_error() } else { ProviderError::BadResponse(e.to_string()) })?;
         if revalidating {
             for e in [emails.as_ref().err(), orgs.as_ref().err(), teams.as_ref().err()].into_iter().flatten() {
                 if e.blocks_revalidation() {
