@@ -235,6 +235,35 @@ async fn a_tightened_policy_refuses_existing_sessions_on_their_next_request() {
     assert_eq!(s.op.grants("refresh_token", CLIENT_ID), 0, "judged from the session, without the IdP");
 }
 
+/// nginx's `auth_request` for `/private`, from a trusted 127.0.0.1.
+async fn auth_request(gw: &Gateway, agent: &mut Agent) -> common::agent::Reply {
+    let original = gw.url("/private");
+    agent
+        .send(reqwest::Method::GET, &gw.url("/oauth2/auth"), Accept::Json, &[("x-original-url", &original)], None)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_re_validates_too() {
+    let Some(s) = oidc_setup(|c| {
+        revalidating(c);
+        c.forward_auth = Some(authgate::api::ForwardAuth { trusted_proxies: vec!["127.0.0.1/32".into()] });
+    })
+    .await
+    else {
+        return;
+    };
+    let mut alice = signed_in(&s, "alice").await;
+    let reply = auth_request(&s.gw, &mut alice).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.describe());
+    s.op.set_user("alice", alice_without_sre()).await;
+    tokio::time::sleep(past(INTERVAL)).await;
+    let reply = auth_request(&s.gw, &mut alice).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}\nGATEWAY LOGS:\n{}", reply.describe(), s.gw.logs());
+    assert!(!alice.has_session_cookie(), "the cookies are dropped: {:?}", alice.cookies());
+    assert_eq!(revalidations(&s.gw, "denied").await, 1.0, "{}", s.gw.metrics().await);
+}
+
 // ---------------------------------------------------------------------------
 // GitHub (the fake).
 // ---------------------------------------------------------------------------
