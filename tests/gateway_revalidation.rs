@@ -360,3 +360,61 @@ async fn github_outage_is_tolerated_for_the_grace_and_a_bad_token_is_not() {
     assert_signed_out(&s.gw, &s.echo, &mut agent, "GitHub refused the token").await;
     assert_eq!(revalidations(&s.gw, "denied").await, 1.0, "{}", s.gw.metrics().await);
 }
+
+// ---------------------------------------------------------------------------
+// OpenID Connect without a refresh token: userinfo (the hostile OP's, which
+// issues none).
+// ---------------------------------------------------------------------------
+
+/// The hostile OP in its valid mode, a gateway letting in `engineering`
+/// and reading the profile again from `userinfo` (the OP's own when
+/// `None`).
+async fn userinfo_setup(userinfo: Option<url::Url>) -> (fakes::hostile_op::HostileOp, Gateway, Echo) {
+    let op = fakes::hostile_op::HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
+    let echo = Echo::start().await;
+    let mut p = provider(
+        "corp",
+        ProviderType::Oidc,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        op.authorize_url(),
+        op.token_url(),
+        &["openid", "email", "profile"],
+        AllowList::default(),
+    );
+    p.issuer_url = Some(op.issuer_url());
+    p.jwks_url = Some(op.jwks_url());
+    p.userinfo_url = Some(userinfo.unwrap_or_else(|| op.userinfo_url()));
+    let mut config = gateway::config(free_port(), &echo.url(), vec![p]);
+    config.access.allowed_groups = vec!["engineering".into()];
+    revalidating(&mut config);
+    let gw = Gateway::start_with(config, &[("RUST_LOG", &fakes::gateway_log())]).await;
+    op.register_redirect_uri(&gw.callback_url());
+    op.set_mode(fakes::hostile_op::Mode::Valid);
+    (op, gw, echo)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_refresh_token_userinfo_is_read_again() {
+    let (_op, gw, _echo) = userinfo_setup(None).await;
+    let mut agent = Agent::new();
+    let login = agent.login(&gw, "corp", "/app").await;
+    assert_logged_in(&gw, &mut agent, &login, "/app").await;
+    tokio::time::sleep(past(INTERVAL)).await;
+    ok(&gw, &mut agent, "userinfo still has engineering").await;
+    assert_eq!(revalidations(&gw, "passed").await, 1.0, "{}", gw.metrics().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_naming_someone_else_signs_out() {
+    // "userinfo" answered by the echo upstream: a JSON object, without the
+    // session's subject.
+    let other = Echo::start().await;
+    let (_op, gw, echo) = userinfo_setup(Some(other.url())).await;
+    let mut agent = Agent::new();
+    let login = agent.login(&gw, "corp", "/app").await;
+    assert_logged_in(&gw, &mut agent, &login, "/app").await;
+    tokio::time::sleep(past(INTERVAL)).await;
+    assert_signed_out(&gw, &echo, &mut agent, "userinfo names another subject").await;
+    assert!(other.hits() >= 1, "userinfo was asked");
+}

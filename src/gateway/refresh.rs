@@ -91,8 +91,10 @@ struct Fetched {
 /// One provider round for `session`, and the verdict on it.
 pub(crate) async fn renew_once(gw: &Gateway, session: Session, due: Due, now: u64) -> Result<Session, RefreshFailure> {
     let Some(provider) = gw.provider(&session.provider) else {
+        // The provider left the config.
         if due.revalidate {
             gw.metrics.revalidation("denied");
+            gw.metrics.session_revoked("revalidation");
         }
         return Err(RefreshFailure::Rejected);
     };

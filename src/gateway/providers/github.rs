@@ -361,6 +361,31 @@ mod tests {
     }
 
     #[test]
+    fn revalidation_tells_a_refused_token_from_an_outage() {
+        let status = |code: u16| ApiError {
+            path: "user/orgs",
+            problem: format!("HTTP {code}"),
+            kind: ApiFailure::Status(reqwest::StatusCode::from_u16(code).unwrap()),
+        };
+        assert!(matches!(status(401).provider_error(), ProviderError::Rejected { .. }));
+        for transient in [403, 429, 500, 502, 503] {
+            assert!(matches!(status(transient).provider_error(), ProviderError::Unreachable(_)), "{transient}");
+        }
+        let unreachable = ApiError { path: "user", problem: "connect".into(), kind: ApiFailure::Unreachable };
+        assert!(matches!(unreachable.provider_error(), ProviderError::Unreachable(_)));
+        assert!(matches!(ApiError::unusable("user", "x".into()).provider_error(), ProviderError::BadResponse(_)));
+        // Orgs or teams out of reach stop the re-validation; a missing
+        // scope (403, 404) leaves the membership unavailable, as at sign-in.
+        for blocking in [401, 429, 502] {
+            assert!(status(blocking).blocks_revalidation(), "{blocking}");
+        }
+        for scope in [403, 404] {
+            assert!(!status(scope).blocks_revalidation(), "{scope}");
+        }
+        assert!(unreachable.blocks_revalidation());
+    }
+
+    #[test]
     fn link_header_next() {
         let h = r#"<https://api.github.com/user/orgs?per_page=100&page=2>; rel="next", <https://api.github.com/user/orgs?per_page=100&page=5>; rel="last""#;
         assert_eq!(next_link(h).as_deref(), Some("https://api.github.com/user/orgs?per_page=100&page=2"));
