@@ -167,6 +167,7 @@ fn apply(
             session.user = identity.user;
         }
         session.validated_at = now;
+        gw.verdicts.passed(session.id, now);
         if due.revalidate {
             gw.metrics.revalidation("passed");
             tracing::debug!(provider = provider.name(), user = %session.user, fresh, "session re-validated");

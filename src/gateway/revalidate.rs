@@ -12,7 +12,7 @@
 //! [`Gateway`], which a reload replaces.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{PoisonError, RwLock};
 
 use super::config::ProviderType;
 use super::server::Gateway;
@@ -91,7 +91,7 @@ pub(crate) struct Verdicts {
     /// When this config took effect (Unix seconds): a session validated
     /// later was judged by it.
     since: u64,
-    cache: Mutex<HashMap<[u8; SESSION_ID_BYTES], (u64, Stored)>>,
+    cache: RwLock<HashMap<[u8; SESSION_ID_BYTES], (u64, Stored)>>,
 }
 
 impl Default for Verdicts {
@@ -103,7 +103,7 @@ impl Default for Verdicts {
 impl Verdicts {
     /// Verdicts for a config in effect since `since`.
     pub(crate) fn since(since: u64) -> Self {
-        Self { since, cache: Mutex::default() }
+        Self { since, cache: RwLock::default() }
     }
 
     /// Judges the session's stored identity under `gw`'s policy.
@@ -115,7 +115,7 @@ impl Verdicts {
         // re-validation gives them one.
         let cacheable = view.id != [0; SESSION_ID_BYTES];
         if cacheable {
-            let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(&(validated_at, verdict)) = cache.get(&view.id)
                 && validated_at == view.validated_at
             {
@@ -124,13 +124,26 @@ impl Verdicts {
         }
         let verdict = stored_verdict(gw, view);
         if cacheable {
-            let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cache.len() >= MAX_VERDICTS {
-                cache.clear();
-            }
-            cache.insert(view.id, (view.validated_at, verdict));
+            self.remember(view.id, view.validated_at, verdict);
         }
         verdict
+    }
+
+    /// Records that session `id` passed a re-validation at `validated_at`
+    /// under this config: needed only within the second the config took
+    /// effect, which `judge` cannot tell from before it.
+    pub(crate) fn passed(&self, id: [u8; SESSION_ID_BYTES], validated_at: u64) {
+        if validated_at <= self.since && id != [0; SESSION_ID_BYTES] {
+            self.remember(id, validated_at, Stored::Pass);
+        }
+    }
+
+    fn remember(&self, id: [u8; SESSION_ID_BYTES], validated_at: u64, verdict: Stored) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_VERDICTS {
+            cache.clear();
+        }
+        cache.insert(id, (validated_at, verdict));
     }
 }
 

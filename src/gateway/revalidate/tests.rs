@@ -70,7 +70,7 @@ fn a_tightened_policy_refuses_old_sessions_on_their_next_request() {
     assert_eq!(check(&tight, &SessionView::decode(&dev_only).unwrap(), now), Check::SignOut);
     // Cached: judged again with the same answer, also for a cookie replay.
     assert_eq!(check(&tight, &SessionView::decode(&dev_only).unwrap(), now), Check::SignOut);
-    assert_eq!(tight.verdicts.cache.lock().unwrap().len(), 2);
+    assert_eq!(tight.verdicts.cache.read().unwrap().len(), 2);
 }
 
 #[test]
@@ -114,4 +114,15 @@ fn stored_principals_sort_groups_back_into_memberships() {
     assert_eq!(oidc.orgs, Membership::Unavailable);
     let google = stored_principal(ProviderType::Google, &view).identity;
     assert_eq!(google.domain_proof, DomainProof::Workspace(None));
+}
+
+#[test]
+fn a_pass_in_the_configs_first_second_is_remembered() {
+    let gw = gateway("google", "{allowedDomains: [example.com]}");
+    let record = session(&["sre"], gw.verdicts.since).encode();
+    let view = SessionView::decode(&record).unwrap();
+    assert!(matches!(check(&gw, &view, gw.verdicts.since), Check::Renew(Due { forced: true, .. })));
+    // The forced re-validation passed in that same second: no second one.
+    gw.verdicts.passed(view.id, view.validated_at);
+    assert_eq!(check(&gw, &view, gw.verdicts.since), Check::Current);
 }
