@@ -175,18 +175,30 @@ async fn an_unreachable_idp_is_tolerated_for_the_grace_then_fails_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clear_refusal_signs_out_at_once_without_grace() {
-    // Restarting the OP forgets every grant: the refresh is invalid_grant.
-    let Some(mut s) = oidc_setup(revalidating).await else { return };
+async fn a_stopped_idp_is_an_outage_and_a_clear_refusal_signs_out_at_once() {
+    // A long grace, so that restarting the OP never outlasts it.
+    let Some(mut s) = oidc_setup(|c| {
+        revalidating(c);
+        c.session.revalidate_grace_seconds = 60;
+    })
+    .await
+    else {
+        return;
+    };
     let mut alice = signed_in(&s, "alice").await;
     let port = s.op.issuer.port();
-    let clients = vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&s.gw.callback_url()])];
+    // The OP is gone (connection refused): an outage, within the grace.
     s.op.stop();
-    s.op = Op::start(OpSettings { port, clients, admin: true, ..OpSettings::default() }).await.expect("OP again");
     tokio::time::sleep(past(INTERVAL)).await;
+    ok(&s.gw, &mut alice, "the IdP is down, within the grace").await;
+    assert_eq!(revalidations(&s.gw, "error").await, 1.0, "{}", s.gw.metrics().await);
+    // It comes back having forgotten every grant: the refresh is
+    // invalid_grant, which ends the session although the grace is not over.
+    let clients = vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&s.gw.callback_url()])];
+    s.op = Op::start(OpSettings { port, clients, admin: true, ..OpSettings::default() }).await.expect("OP again");
     assert_signed_out(&s.gw, &s.echo, &mut alice, "the IdP refused the grant").await;
-    assert_eq!(revalidations(&s.gw, "error").await, 0.0, "a refusal is not an outage");
     assert_eq!(revalidations(&s.gw, "denied").await, 1.0, "{}", s.gw.metrics().await);
+    assert_eq!(revalidations(&s.gw, "failed_closed").await, 0.0, "a refusal is not an outage");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
