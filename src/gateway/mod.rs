@@ -24,6 +24,7 @@ pub mod providers;
 pub mod refresh;
 pub mod reload;
 pub mod request_target;
+pub mod revalidate;
 pub mod routes;
 pub mod server;
 pub mod session;

@@ -99,6 +99,8 @@ pub struct Gateway {
     pub(crate) logouts: Arc<Logouts>,
     /// `notBefore` and SessionRevocations, indexed.
     pub(crate) revocations: Revocations,
+    /// This config's verdicts on sessions validated before it.
+    pub(crate) verdicts: super::revalidate::Verdicts,
     pub(crate) routes: RouteTable,
     /// Paths served without sign-in, without trailing slashes.
     pub(crate) public_paths: Vec<String>,
@@ -185,6 +187,7 @@ impl Gateway {
             refreshes: shared.refreshes,
             logouts: shared.logouts,
             revocations: Revocations::new(&config.session),
+            verdicts: super::revalidate::Verdicts::default(),
             config,
         })
     }

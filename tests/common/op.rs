@@ -28,6 +28,9 @@ pub struct OpSettings {
     pub clients: Vec<Value>,
     /// Login name → claims (see [`users`]).
     pub users: Value,
+    /// Serve the test-only admin endpoints ([`Op::set_user`],
+    /// [`Op::outage`]).
+    pub admin: bool,
 }
 
 impl Default for OpSettings {
@@ -39,6 +42,7 @@ impl Default for OpSettings {
             port: None,
             clients: Vec::new(),
             users: users(),
+            admin: false,
         }
     }
 }
@@ -158,6 +162,7 @@ impl Op {
             "clientCredentialsTtl": settings.client_credentials_ttl,
             "clients": settings.clients,
             "users": settings.users,
+            "admin": settings.admin,
         });
         let config_path = dir.path().join("op.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).expect("write OP config");
@@ -223,6 +228,35 @@ impl Op {
     pub fn grants(&self, grant_type: &str, client_id: &str) -> usize {
         let line = format!("op.mjs grant.success {grant_type} {client_id}");
         self.logs().lines().filter(|l| *l == line).count()
+    }
+
+    /// Replaces login `sub`'s claims at the running OP (an OP started
+    /// with `admin`): later sign-ins, refreshes and userinfo answers see
+    /// them.
+    pub async fn set_user(&self, sub: &str, claims: Value) {
+        self.admin(&format!("__admin/users/{sub}"), claims).await;
+    }
+
+    /// Makes the running OP (started with `admin`) answer every request
+    /// with `status`, as an IdP in an outage; `None` ends it.
+    pub async fn outage(&self, status: Option<u16>) {
+        self.admin("__admin/outage", json!({ "status": status })).await;
+    }
+
+    async fn admin(&self, path: &str, body: Value) {
+        let response = reqwest::Client::new().post(self.endpoint(path)).json(&body).send().await.expect("OP admin");
+        assert_eq!(response.status(), reqwest::StatusCode::NO_CONTENT, "OP admin {path}; log:\n{}", self.logs());
+    }
+
+    /// Stops the OP (as an IdP that went away); dropping it later is fine.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// How many userinfo requests the OP received.
+    pub fn userinfo_requests(&self) -> usize {
+        self.logs().lines().filter(|l| *l == "op.mjs userinfo").count()
     }
 
     /// What the OP wrote to stderr.

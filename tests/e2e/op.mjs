@@ -247,7 +247,44 @@ for (const ev of ['grant.error', 'authorization.error', 'end_session.error', 'us
   });
 }
 
-const server = http.createServer(provider.callback());
+// Test-only administration, enabled by `"admin": true` in the config:
+//   POST /__admin/users/<sub>  body: that user's new entry of `users`
+//     (JSON), seen by every later token, refresh and userinfo answer.
+//   POST /__admin/outage       body: {"status": 503} makes every other
+//     request answer that status; {"status": null} ends the outage.
+let outageStatus = null;
+async function admin(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  let body;
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+  } catch {
+    res.writeHead(400).end('body is not JSON\n');
+    return;
+  }
+  const path = new URL(req.url, issuer).pathname;
+  const user = path.match(/^\/__admin\/users\/([^/]+)$/);
+  if (req.method === 'POST' && user && body && typeof body === 'object') {
+    users[decodeURIComponent(user[1])] = body;
+  } else if (req.method === 'POST' && path === '/__admin/outage' && body && typeof body === 'object') {
+    outageStatus = body.status == null ? null : Number(body.status);
+  } else {
+    res.writeHead(404).end('no such admin endpoint\n');
+    return;
+  }
+  process.stderr.write(`op.mjs admin ${path}\n`);
+  res.writeHead(204).end();
+}
+const serveOidc = provider.callback();
+function serve(req, res) {
+  if (config.admin && req.url.startsWith('/__admin/')) return void admin(req, res);
+  if (outageStatus) return void res.writeHead(outageStatus, { 'content-type': 'text/plain' }).end('outage\n');
+  if (new URL(req.url, issuer).pathname === '/me') process.stderr.write('op.mjs userinfo\n');
+  return serveOidc(req, res);
+}
+
+const server = http.createServer(serve);
 server.on('error', (err) => fail(`listen ${host}:${port}: ${err.message}`));
 server.listen(port, host, () => {
   process.stdout.write(`OP READY ${issuer}\n`);

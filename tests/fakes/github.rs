@@ -160,6 +160,14 @@ impl User {
         self
     }
 
+    /// Every REST endpoint answers `status`, as GitHub in an outage.
+    pub fn fail_everything(mut self, status: u16) -> Self {
+        for endpoint in [Endpoint::User, Endpoint::Emails, Endpoint::Orgs, Endpoint::Teams] {
+            self.failures.insert(endpoint, Failure { status, page: None });
+        }
+        self
+    }
+
     /// `endpoint` answers `status` on `page` only.
     pub fn fail_page(mut self, endpoint: Endpoint, status: u16, page: u32) -> Self {
         self.failures.insert(endpoint, Failure { status, page: Some(page) });
@@ -277,6 +285,15 @@ impl FakeGithub {
 
     pub fn add_user(&self, user: User) {
         self.shared.lock().users.insert(user.login.to_lowercase(), user);
+    }
+
+    /// Changes `login`'s account while the test runs (its orgs, teams,
+    /// emails, injected failures): every later API call sees the change,
+    /// whatever token it carries.
+    pub fn update_user(&self, login: &str, change: impl FnOnce(&mut User)) {
+        let mut inner = self.shared.lock();
+        let user = inner.users.get_mut(&login.to_lowercase()).expect("a user the test added");
+        change(user);
     }
 
     /// The account "signed in" at the fake: the next authorize request

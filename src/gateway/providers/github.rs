@@ -75,6 +75,50 @@ struct Team {
 struct ApiError {
     path: &'static str,
     problem: String,
+    kind: ApiFailure,
+}
+
+/// What kind of failure an [`ApiError`] is, for a re-validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ApiFailure {
+    /// GitHub could not be reached (connect, TLS, timeout, body).
+    Unreachable,
+    /// GitHub answered with this error status.
+    Status(reqwest::StatusCode),
+    /// The answer was unusable (JSON, pagination).
+    Unusable,
+}
+
+impl ApiError {
+    fn unusable(path: &'static str, problem: String) -> Self {
+        Self { path, problem, kind: ApiFailure::Unusable }
+    }
+
+    /// The provider error a re-validation sees: 401 is GitHub refusing
+    /// the token; a transport failure, 403 (rate limits), 5xx or 429 is
+    /// transient.
+    fn provider_error(&self) -> ProviderError {
+        match self.kind {
+            ApiFailure::Unreachable => ProviderError::Unreachable(self.to_string()),
+            // GitHub answers rate limiting with 403 too: only 401 says the
+            // token is no good.
+            ApiFailure::Status(status) if status.as_u16() == 403 => ProviderError::Unreachable(self.to_string()),
+            ApiFailure::Status(status) => ProviderError::from_status(status, self.path),
+            ApiFailure::Unusable => ProviderError::BadResponse(self.to_string()),
+        }
+    }
+
+    /// Whether a re-validation must not judge without this call's data:
+    /// GitHub refused the token or could not answer. (403 and 404, which
+    /// a missing scope causes, leave the membership unavailable, as at
+    /// sign-in.)
+    fn blocks_revalidation(&self) -> bool {
+        match self.kind {
+            ApiFailure::Unreachable => true,
+            ApiFailure::Status(status) => matches!(status.as_u16(), 401 | 408 | 429) || status.is_server_error(),
+            ApiFailure::Unusable => false,
+        }
+    }
 }
 
 impl GithubProvider {
@@ -140,14 +184,39 @@ impl GithubProvider {
         Ok(Refreshed { tokens, profile: None })
     }
 
+    /// Reads the profile again for a re-validation, with the session's
+    /// access token. Unlike at sign-in, a call GitHub refused (401) or
+    /// could not answer (network, 5xx) fails the whole read, so that an
+    /// outage is not taken for lost memberships; the user must still be
+    /// `subject`.
+    pub async fn current_profile(&self, token: &str, subject: &str) -> Result<Profile, ProviderError> {
+        let profile = self.read_profile(token, true).await?;
+        if profile.identity.subject != subject {
+            return Err(ProviderError::InvalidIdToken("the API names another user".into()));
+        }
+        Ok(profile)
+    }
+
     async fn profile(&self, token: &str) -> Result<Profile, ProviderError> {
+        self.read_profile(token, false).await
+    }
+
+    async fn read_profile(&self, token: &str, revalidating: bool) -> Result<Profile, ProviderError> {
         let (user, emails, orgs, teams) = tokio::join!(
             self.get_one::<User>("user", token),
             self.get_all::<Email>("user/emails", token),
             self.get_all::<Org>("user/orgs", token),
             self.get_all::<Team>("user/teams", token),
         );
-        let user = user.map_err(|e| ProviderError::BadResponse(e.to_string()))?;
+        let user = user
+            .map_err(|e| if revalidating { e.provider_error() } else { ProviderError::BadResponse(e.to_string()) })?;
+        if revalidating {
+            for e in [emails.as_ref().err(), orgs.as_ref().err(), teams.as_ref().err()].into_iter().flatten() {
+                if e.blocks_revalidation() {
+                    return Err(e.provider_error());
+                }
+            }
+        }
         let email = match emails {
             Ok(emails) => choose_email(&emails),
             Err(e) => {
@@ -174,11 +243,11 @@ impl GithubProvider {
 
     fn endpoint(&self, path: &str) -> Result<Url, ApiError> {
         let base = self.api_base.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}/{path}")).map_err(|e| ApiError { path: "base", problem: e.to_string() })
+        Url::parse(&format!("{base}/{path}")).map_err(|e| ApiError::unusable("base", e.to_string()))
     }
 
     async fn get(&self, url: Url, path: &'static str, token: &str) -> Result<(Vec<u8>, Option<String>), ApiError> {
-        let err = |problem: String| ApiError { path, problem };
+        let err = |problem: String| ApiError { path, problem, kind: ApiFailure::Unreachable };
         let response = self
             .api
             .get(url)
@@ -192,7 +261,7 @@ impl GithubProvider {
         let link = response.headers().get("link").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = read_limited(response).await.map_err(|e| err(e.to_string()))?;
         if !status.is_success() {
-            return Err(err(format!("HTTP {status}")));
+            return Err(ApiError { path, problem: format!("HTTP {status}"), kind: ApiFailure::Status(status) });
         }
         Ok((body, link))
     }
@@ -200,7 +269,7 @@ impl GithubProvider {
     async fn get_one<T: DeserializeOwned>(&self, path: &'static str, token: &str) -> Result<T, ApiError> {
         let (body, _) = self.get(self.endpoint(path)?, path, token).await?;
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError { path, problem: format!("unexpected JSON ({})", e.classify_name()) })
+            .map_err(|e| ApiError::unusable(path, format!("unexpected JSON ({})", e.classify_name())))
     }
 
     async fn get_all<T: DeserializeOwned>(&self, path: &'static str, token: &str) -> Result<Vec<T>, ApiError> {
@@ -210,20 +279,20 @@ impl GithubProvider {
         for _ in 0..MAX_PAGES {
             let (body, link) = self.get(url, path, token).await?;
             let page: Vec<T> = serde_json::from_slice(&body)
-                .map_err(|e| ApiError { path, problem: format!("unexpected JSON ({})", e.classify_name()) })?;
+                .map_err(|e| ApiError::unusable(path, format!("unexpected JSON ({})", e.classify_name())))?;
             items.extend(page);
             match link.as_deref().and_then(next_link) {
                 None => return Ok(items),
                 Some(next) => {
-                    let next = Url::parse(&next).map_err(|_| ApiError { path, problem: "bad Link header".into() })?;
+                    let next = Url::parse(&next).map_err(|_| ApiError::unusable(path, "bad Link header".into()))?;
                     if next.origin() != self.api_base.origin() {
-                        return Err(ApiError { path, problem: "pagination points outside the API origin".into() });
+                        return Err(ApiError::unusable(path, "pagination points outside the API origin".into()));
                     }
                     url = next;
                 }
             }
         }
-        Err(ApiError { path, problem: format!("more than {MAX_PAGES} pages") })
+        Err(ApiError::unusable(path, format!("more than {MAX_PAGES} pages")))
     }
 }
 
@@ -289,6 +358,31 @@ mod tests {
         assert_eq!(choose_email(&[e("p@x", true, false), e("s@x", false, true)]).as_deref(), Some("s@x"));
         assert_eq!(choose_email(&[e("p@x", true, false), e("s@x", false, false)]), None);
         assert_eq!(choose_email(&[]), None);
+    }
+
+    #[test]
+    fn revalidation_tells_a_refused_token_from_an_outage() {
+        let status = |code: u16| ApiError {
+            path: "user/orgs",
+            problem: format!("HTTP {code}"),
+            kind: ApiFailure::Status(reqwest::StatusCode::from_u16(code).unwrap()),
+        };
+        assert!(matches!(status(401).provider_error(), ProviderError::Rejected { .. }));
+        for transient in [403, 429, 500, 502, 503] {
+            assert!(matches!(status(transient).provider_error(), ProviderError::Unreachable(_)), "{transient}");
+        }
+        let unreachable = ApiError { path: "user", problem: "connect".into(), kind: ApiFailure::Unreachable };
+        assert!(matches!(unreachable.provider_error(), ProviderError::Unreachable(_)));
+        assert!(matches!(ApiError::unusable("user", "x".into()).provider_error(), ProviderError::BadResponse(_)));
+        // Orgs or teams out of reach stop the re-validation; a missing
+        // scope (403, 404) leaves the membership unavailable, as at sign-in.
+        for blocking in [401, 429, 502] {
+            assert!(status(blocking).blocks_revalidation(), "{blocking}");
+        }
+        for scope in [403, 404] {
+            assert!(!status(scope).blocks_revalidation(), "{scope}");
+        }
+        assert!(unreachable.blocks_revalidation());
     }
 
     #[test]

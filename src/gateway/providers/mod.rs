@@ -108,6 +108,19 @@ impl ProviderError {
     }
 }
 
+impl ProviderError {
+    /// What a failed API or userinfo answer means for a re-validation: 401
+    /// and 403 are the provider refusing the token; 408, 429 and 5xx are
+    /// trouble reaching it; anything else is an unusable answer.
+    pub fn from_status(status: ::http::StatusCode, what: &str) -> Self {
+        match status.as_u16() {
+            401 | 403 => Self::Rejected { code: format!("{what}: HTTP {}", status.as_u16()) },
+            408 | 429 | 500..=599 => Self::Unreachable(format!("{what}: HTTP {}", status.as_u16())),
+            _ => Self::BadResponse(format!("{what}: HTTP {}", status.as_u16())),
+        }
+    }
+}
+
 impl<RE: std::error::Error + 'static, T: oauth2::ErrorResponse + 'static> From<oauth2::RequestTokenError<RE, T>>
     for ProviderError
 {
@@ -213,6 +226,18 @@ impl Provider {
         match self {
             Self::Oidc(p) => p.refresh(refresh_token, subject).await,
             Self::Github(p) => p.refresh(refresh_token).await,
+        }
+    }
+
+    /// Reads the user's current profile with `access_token`, for a
+    /// re-validation: OIDC's userinfo (`None` when the provider has no
+    /// userinfo endpoint), GitHub's user, emails, orgs and teams. The
+    /// profile must name `subject`. Unreachable means the provider could
+    /// not be asked (network, 5xx); `Rejected` that it refused the token.
+    pub async fn current_profile(&self, access_token: &str, subject: &str) -> Result<Option<Profile>, ProviderError> {
+        match self {
+            Self::Oidc(p) => p.userinfo_profile(access_token, subject).await,
+            Self::Github(p) => p.current_profile(access_token, subject).await.map(Some),
         }
     }
 }

@@ -226,6 +226,37 @@ impl OidcProvider {
         Ok(Refreshed { tokens, profile })
     }
 
+    /// The user's current profile from the userinfo endpoint, read with
+    /// `access_token`; `None` when the provider has none. The answer must
+    /// name `subject`. Signed (JWT) userinfo answers are not read.
+    pub async fn userinfo_profile(&self, access_token: &str, subject: &str) -> Result<Option<Profile>, ProviderError> {
+        let Some(url) = &self.config.userinfo_url else {
+            return Ok(None);
+        };
+        let response = self
+            .http
+            .reqwest()
+            .get(url.clone())
+            .bearer_auth(access_token)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable(format!("userinfo: {}", e.without_url())))?;
+        let status = response.status();
+        let body = super::http::read_limited(response)
+            .await
+            .map_err(|e| ProviderError::Unreachable(format!("userinfo: {e}")))?;
+        if !status.is_success() {
+            return Err(ProviderError::from_status(status, "userinfo"));
+        }
+        let claims: Map<String, Value> = serde_json::from_slice(&body)
+            .map_err(|_| ProviderError::BadResponse("userinfo: not a JSON object".into()))?;
+        if claims.get("sub").and_then(Value::as_str) != Some(subject) {
+            return Err(ProviderError::InvalidIdToken("userinfo names another subject".into()));
+        }
+        self.profile(&claims, access_token).await.map(Some)
+    }
+
     /// Verifies an ID token; returns its claims as JSON.
     async fn verify<N: NonceVerifier>(
         &self,

@@ -26,6 +26,7 @@ use crate::gateway::authn::{Authn, Caller, Rejection};
 use crate::gateway::metrics::Outcome;
 use crate::gateway::original_request::{self, Original, Refused};
 use crate::gateway::refresh::{Renewal, renew};
+use crate::gateway::revalidate::{self, Check};
 use crate::gateway::routes::proxy::sign_in_required;
 use crate::gateway::server::Gateway;
 use crate::gateway::session::{Present, SessionView, now};
@@ -97,17 +98,17 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
     let (stored, present) = (session.view(), session.present);
     let mut out = HeaderMap::new();
     let refreshed: Vec<u8>;
-    let view = if stored.refresh_due(now) && stored.refresh_token.is_some() {
-        match renew(gw, &stored, present, now, &mut out).await {
+    let view = match revalidate::check(gw, &stored, now) {
+        Check::Current => stored,
+        Check::Renew(due) => match renew(gw, &stored, due, present, now, &mut out).await {
             Renewal::Renewed(record) => {
                 refreshed = record;
                 SessionView::decode(&refreshed).expect("just encoded")
             }
             Renewal::KeepCurrent => stored,
             Renewal::SignInAgain => return deny(gw, headers, original.as_ref(), contract, present),
-        }
-    } else {
-        stored
+        },
+        Check::SignOut => return deny(gw, headers, original.as_ref(), contract, present),
     };
     if view.access_expired(now) && gw.config.forward.access_token {
         return deny(gw, headers, original.as_ref(), contract, present);

@@ -13,6 +13,7 @@ use crate::gateway::metrics::Outcome;
 use crate::gateway::pages;
 use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::request_target;
+use crate::gateway::revalidate::{self, Check, Due};
 use crate::gateway::routes::session::unauthorized_json;
 use crate::gateway::server::{Gateway, Worker, found};
 use crate::gateway::session::{Present, SessionView, now};
@@ -79,8 +80,10 @@ async fn authenticate_and_forward(gw: &Gateway, proxy: &Proxy, request: Request,
         Authn::Rejected(Rejection::SessionEnded(ours)) => return unauthenticated(gw, &request, ours),
     };
     let (view, present) = (session.view(), session.present);
-    if view.refresh_due(now) && view.refresh_token.is_some() {
-        return refresh_and_forward(gw, proxy, request, peer, &view, present, now).await;
+    match revalidate::check(gw, &view, now) {
+        Check::Current => {}
+        Check::Renew(due) => return refresh_and_forward(gw, proxy, request, peer, &view, due, present, now).await,
+        Check::SignOut => return unauthenticated(gw, &request, present),
     }
     if view.access_expired(now) && gw.config.forward.access_token {
         return unauthenticated(gw, &request, present);
@@ -152,17 +155,19 @@ pub(crate) fn sign_in_required(
     response
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn refresh_and_forward(
     gw: &Gateway,
     proxy: &Proxy,
     request: Request,
     peer: SocketAddr,
     view: &SessionView<'_>,
+    due: Due,
     present: Present,
     now: u64,
 ) -> Response {
     let mut cookies = HeaderMap::new();
-    match renew(gw, view, present, now, &mut cookies).await {
+    match renew(gw, view, due, present, now, &mut cookies).await {
         Renewal::Renewed(record) => {
             let fresh = SessionView::decode(&record).expect("just encoded");
             let mut response = forward(gw, proxy, request, peer, Some(&fresh), Outcome::Proxied).await;
