@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the operator.
-    Controller(ControllerArgs),
+    Controller(Box<ControllerArgs>),
     /// Run one gateway.
     Gateway(gateway::GatewayArgs),
     /// Print the CRDs, or write them into a directory.
@@ -64,6 +64,12 @@ struct ControllerArgs {
     /// Pull policy of the gateway image.
     #[arg(long, env = "AUTHGATE_GATEWAY_IMAGE_PULL_POLICY")]
     gateway_image_pull_policy: Option<String>,
+    /// Images a policy may choose with `spec.gateway.image`, besides the
+    /// default one (comma-separated, exact references). Empty: none, so a
+    /// tenant who may write AuthPolicies cannot make the controller run an
+    /// image of their choosing next to the policy's credentials.
+    #[arg(long, env = "AUTHGATE_GATEWAY_ALLOWED_IMAGES", value_delimiter = ',')]
+    gateway_allowed_images: Vec<String>,
     /// Gateway replicas when a policy sets none.
     #[arg(long, env = "AUTHGATE_GATEWAY_REPLICAS", default_value_t = 1)]
     gateway_replicas: i32,
@@ -120,7 +126,7 @@ async fn main() -> ExitCode {
         }
         Command::Controller(args) => {
             let log = telemetry::init("info,kube=warn", cli.log_format == "json");
-            match run_controller(args, log).await {
+            match run_controller(*args, log).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "controller failed");
@@ -168,6 +174,7 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
     let settings = Settings {
         gateway_image: args.gateway_image,
         gateway_image_pull_policy: args.gateway_image_pull_policy,
+        gateway_allowed_images: args.gateway_allowed_images.into_iter().filter(|i| !i.is_empty()).collect(),
         gateway_replicas: args.gateway_replicas,
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         discovery_timeout: Duration::from_secs(10),

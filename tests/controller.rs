@@ -684,3 +684,44 @@ async fn a_gateway_deployment_with_an_old_selector_is_replaced_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_image_outside_the_allowlist_is_refused_and_never_deployed() {
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("tenant-image");
+    let ctl = ControllerProcess::start(&c, &ns.name, 300);
+    c.apply(&ns.name, &github_provider_yaml("gh", "gh-secret", "first-secret"));
+    let with_image = |image: &str| format!("{}  gateway: {{image: '{image}'}}\n", policy_yaml("app", &["gh"]));
+    c.apply(&ns.name, &with_image("attacker.example/steal-credentials:1"));
+    let aps: Api<AuthPolicy> = c.api(&ns.name);
+    wait_for("ImageNotAllowed", T, || async {
+        is(ap_state(&aps, "app", "Accepted").await, "False", "ImageNotAllowed")
+    })
+    .await;
+    let status = aps.get("app").await.unwrap().status.unwrap();
+    let message = &cluster::condition(&status.conditions, "Accepted").unwrap().message;
+    assert!(
+        message.contains("attacker.example/steal-credentials:1") && message.contains("allows no other image"),
+        "{message}"
+    );
+    let deployments: Api<Deployment> = c.api(&ns.name);
+    assert!(deployments.get_opt("app-gateway").await.unwrap().is_none(), "no Deployment runs the tenant's image");
+    assert!(
+        c.api::<Secret>(&ns.name).get_opt("app-auth-credentials").await.unwrap().is_none(),
+        "nor gets its credentials"
+    );
+    drop(ctl);
+
+    // An image the platform allows is deployed as asked.
+    let _ctl = ControllerProcess::start_with(
+        &c,
+        &ns.name,
+        300,
+        &["--gateway-allowed-images=registry.example/authgate:debug,registry.example/authgate:fips"],
+    );
+    c.apply(&ns.name, &with_image("registry.example/authgate:fips"));
+    let d =
+        wait_for("the allowed image deployed", T, || async { deployments.get_opt("app-gateway").await.ok()? }).await;
+    let image = d.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
+    assert_eq!(image.as_deref(), Some("registry.example/authgate:fips"));
+}

@@ -314,7 +314,10 @@ pub struct GatewaySettings {
     #[schemars(range(min = 0, max = 100))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    /// Gateway image; defaults to the controller's configured image.
+    /// Gateway image; defaults to the controller's configured image. Only
+    /// the default image or one the platform allows (the controller's
+    /// `--gateway-allowed-images`, empty by default) is accepted; any other
+    /// is refused with `ImageNotAllowed` and no Deployment is written.
     #[schemars(length(max = 512))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,

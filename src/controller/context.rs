@@ -19,6 +19,8 @@ pub struct Settings {
     pub gateway_image: String,
     /// Pull policy of the gateway image.
     pub gateway_image_pull_policy: Option<String>,
+    /// Other images a policy may choose (exact references); empty: none.
+    pub gateway_allowed_images: Vec<String>,
     /// Replicas of a gateway Deployment unless a policy sets them.
     pub gateway_replicas: i32,
     /// How often an unchanged resource is looked at again.

@@ -206,6 +206,9 @@ async fn write_children(
             Ok(c) => c,
             Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
         };
+    if let Some(why) = children::deployment::image_refusal(policy, &ctx.settings) {
+        return Ok(Err(Blocked::new(ACCEPTED, "ImageNotAllowed", why, true)));
+    }
     // Never write a config the gateway would refuse to start with.
     if let Err(problem) = crate::contract::validate::check(&config) {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));

@@ -131,3 +131,21 @@ pub fn selector_changed(live: &Deployment, desired: &Deployment) -> bool {
     let selector = |d: &Deployment| d.spec.as_ref().map(|s| s.selector.clone());
     selector(live) != selector(desired)
 }
+
+/// Why `policy` may not run the gateway image it asks for, if it may not:
+/// only the controller's default image or one of `settings`'
+/// `gateway_allowed_images` runs next to the policy's credentials.
+pub fn image_refusal(policy: &AuthPolicy, settings: &Settings) -> Option<String> {
+    let image = policy.spec.gateway.as_ref()?.image.as_deref()?;
+    if image == settings.gateway_image || settings.gateway_allowed_images.iter().any(|a| a == image) {
+        return None;
+    }
+    let allowed = if settings.gateway_allowed_images.is_empty() {
+        "the platform allows no other image".to_owned()
+    } else {
+        format!("the platform allows only {}", settings.gateway_allowed_images.join(", "))
+    };
+    Some(format!(
+        "spec.gateway.image {image:?} is not the default gateway image, and {allowed} (the controller's --gateway-allowed-images); remove the field to run the default one"
+    ))
+}
