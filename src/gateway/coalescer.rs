@@ -21,14 +21,20 @@ type Flight = Arc<tokio::sync::OnceCell<Result<Session, RefreshFailure>>>;
 /// Makes concurrent requests of one session share a single refresh (a
 /// provider that rotates refresh tokens would reject all but the first),
 /// and lets a successful result serve requests that arrive shortly after
-/// with the same old cookie. Failures are not kept.
+/// with the same old cookie. A transient failure is kept for
+/// [`RefreshCoalescer::HOLD_FAILURE`], so while a provider hangs, a user's
+/// next requests do not each wait for its timeout again; a refusal is not
+/// kept.
 #[derive(Default)]
 pub(crate) struct RefreshCoalescer {
+    /// Each flight and until when it answers.
     flights: Mutex<HashMap<[u8; 32], (Instant, Flight)>>,
 }
 
 impl RefreshCoalescer {
     const KEEP: Duration = Duration::from_secs(10);
+    /// How long a transient failure answers for the provider.
+    pub(crate) const HOLD_FAILURE: Duration = Duration::from_secs(3);
 
     pub(crate) async fn run<F, Fut>(&self, key: [u8; 32], refresh: F) -> Result<Session, RefreshFailure>
     where
@@ -37,14 +43,20 @@ impl RefreshCoalescer {
     {
         let flight = {
             let mut flights = self.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            flights.retain(|_, (at, _)| at.elapsed() < Self::KEEP);
-            flights.entry(key).or_insert_with(|| (Instant::now(), Flight::default())).1.clone()
+            let now = Instant::now();
+            flights.retain(|_, (until, _)| *until > now);
+            flights.entry(key).or_insert_with(|| (now + Self::KEEP, Flight::default())).1.clone()
         };
         let result = flight.get_or_init(refresh).await.clone();
-        if result.is_err() {
+        if let Err(failure) = result {
             let mut flights = self.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if flights.get(&key).is_some_and(|(_, f)| Arc::ptr_eq(f, &flight)) {
-                flights.remove(&key);
+            if let Some(entry) = flights.get_mut(&key).filter(|(_, f)| Arc::ptr_eq(f, &flight)) {
+                match failure {
+                    RefreshFailure::Transient => entry.0 = entry.0.min(Instant::now() + Self::HOLD_FAILURE),
+                    RefreshFailure::Rejected => {
+                        flights.remove(&key);
+                    }
+                }
             }
         }
         result
@@ -67,8 +79,30 @@ mod tests {
         let (a, b) = tokio::join!(c.run([1; 32], run), c.run([1; 32], run));
         assert_eq!((a, b), (Err(RefreshFailure::Transient), Err(RefreshFailure::Transient)));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        // A failure is not kept: the next caller tries again.
-        let _ = c.run([1; 32], run).await;
-        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // A transient failure answers for a moment: the next caller does
+        // not wait for the provider again.
+        assert_eq!(c.run([1; 32], run).await, Err(RefreshFailure::Transient));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_kept_and_a_held_failure_expires() {
+        let c = RefreshCoalescer::default();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let refuse = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(RefreshFailure::Rejected)
+        };
+        let _ = c.run([2; 32], refuse).await;
+        let _ = c.run([2; 32], refuse).await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "each refusal is asked again");
+        let fail = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err(RefreshFailure::Transient)
+        };
+        let _ = c.run([3; 32], fail).await;
+        std::thread::sleep(RefreshCoalescer::HOLD_FAILURE + Duration::from_millis(50));
+        let _ = c.run([3; 32], fail).await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4, "asked again once the hold is over");
     }
 }

@@ -59,7 +59,10 @@ pub(crate) async fn renew(
             }
             Renewal::Renewed(session.encode())
         }
-        Err(RefreshFailure::Transient) if !view.access_expired(now) => Renewal::KeepCurrent,
+        // A held failure may be a few seconds old: the grace is judged now.
+        Err(RefreshFailure::Transient) if !view.access_expired(now) && within_grace(gw, view, due, now) => {
+            Renewal::KeepCurrent
+        }
         Err(_) => Renewal::SignInAgain,
     }
 }
@@ -189,6 +192,19 @@ fn apply(
     Ok(session)
 }
 
+/// Whether a session whose re-validation (if `due`) failed transiently may
+/// still go on at `now`.
+fn within_grace(gw: &Gateway, view: &SessionView<'_>, due: Due, now: u64) -> bool {
+    !due.revalidate || (!due.forced && now < grace_ends(gw, view.validated_at))
+}
+
+/// When a session last validated at `validated_at` stops being let in
+/// while its provider cannot be reached.
+fn grace_ends(gw: &Gateway, validated_at: u64) -> u64 {
+    let settings = &gw.config.session;
+    validated_at.saturating_add(settings.revalidate_seconds).saturating_add(settings.revalidate_grace_seconds)
+}
+
 /// Classifies a failed provider round: a refusal ends the session; trouble
 /// reaching the provider is transient, within a re-validation's grace.
 fn failure(
@@ -215,11 +231,7 @@ fn failure(
         tracing::warn!(provider = provider.name(), error = %e, "refresh failed");
         return RefreshFailure::Transient;
     }
-    let settings = &gw.config.session;
-    let grace_ends = session
-        .validated_at
-        .saturating_add(settings.revalidate_seconds)
-        .saturating_add(settings.revalidate_grace_seconds);
+    let grace_ends = grace_ends(gw, session.validated_at);
     if !due.forced && now < grace_ends {
         tracing::warn!(provider = provider.name(), error = %e, grace_left = grace_ends - now, "re-validation failed; the session goes on within its grace");
         gw.metrics.revalidation("error");
