@@ -11,6 +11,7 @@ mod expose;
 pub mod readiness;
 pub mod render;
 mod render_error;
+pub mod revocations;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -200,11 +201,13 @@ async fn write_children(
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
     }
     // The cookie keys come from the existing Secret, inside `ensure`.
-    let config =
+    let mut config =
         match render::gateway_config(policy, upstream.as_deref(), &resolved.providers, &resolved.values, Vec::new()) {
             Ok(c) => c,
             Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
         };
+    let collected = revocations::in_force(ctx, policy, ns).await?;
+    config.session.revocations = collected.revocations.clone();
     // Never write a config the gateway would refuse to start with.
     if let Err(problem) = crate::contract::validate::check(&config) {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));
@@ -239,6 +242,11 @@ async fn write_children(
     };
     let route = expose::write_route(policy, ns, ctx);
     let ((secret, deployment), service, route) = tokio::try_join!(secret_then_deployment, service, route)?;
+    if secret == apply::Applied::Changed
+        && let Some(message) = collected.capped_message()
+    {
+        status::warn(ctx, policy, revocations::CAPPED, &message).await;
+    }
 
     let wrote = route.wrote
         + [secret, deployment.applied, service.applied].into_iter().filter(|a| *a == apply::Applied::Changed).count();
