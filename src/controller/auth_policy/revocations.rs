@@ -15,10 +15,10 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
 use crate::api::{AuthPolicy, SessionRevocation};
-use crate::controller::context::Context;
-use crate::controller::error::{Error, Result};
 use crate::contract::rules::parse_duration_secs;
 use crate::contract::session::{DEFAULT_TTL_SECONDS, MAX_REVOCATIONS, UserRevocation};
+use crate::controller::context::Context;
+use crate::controller::error::{Error, Result};
 
 /// The revocations one policy's gateway carries.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -101,9 +101,8 @@ pub struct Judged {
 /// namespace that it applies to.
 pub fn judge(revocation: &SessionRevocation, ns: &str, before: Timestamp, applies: &[Arc<AuthPolicy>]) -> Judged {
     let ttl = applies.iter().map(|p| ttl_seconds(p)).max().unwrap_or(DEFAULT_TTL_SECONDS);
-    let expires_at = before
-        .checked_add(SignedDuration::from_secs(i64::try_from(ttl).unwrap_or(i64::MAX)))
-        .unwrap_or(Timestamp::MAX);
+    let expires_at =
+        before.checked_add(SignedDuration::from_secs(i64::try_from(ttl).unwrap_or(i64::MAX))).unwrap_or(Timestamp::MAX);
     let ready = match (&revocation.spec.policy, applies) {
         (Some(name), []) => Desired::falsy(
             READY,

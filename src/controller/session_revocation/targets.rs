@@ -23,7 +23,11 @@ impl Targets {
     /// The policies to reconcile after `changed` was created, changed or
     /// deleted, given every cached policy. A deleted one carries a
     /// `deletionTimestamp` (see [`mark_deleted`]).
-    pub fn policies_for(&self, policies: &[Arc<AuthPolicy>], changed: &SessionRevocation) -> Vec<ObjectRef<AuthPolicy>> {
+    pub fn policies_for(
+        &self,
+        policies: &[Arc<AuthPolicy>],
+        changed: &SessionRevocation,
+    ) -> Vec<ObjectRef<AuthPolicy>> {
         let deleted = changed.metadata.deletion_timestamp.is_some();
         let ns = changed.namespace().unwrap_or_default();
         let key = (ns.clone(), changed.name_any());
