@@ -126,8 +126,11 @@ async fn a_revocation_reaches_only_its_policys_gateway_config_and_leaves_again_w
     })
     .await;
 
-    // Steady state: the revocation's status is not rewritten.
+    // Steady state: the revocation's status is not rewritten, even when a
+    // change to its policy wakes it.
     let settled = revocations.get("alice").await.unwrap().resource_version();
+    let out = c.kubectl(&["annotate", "-n", n, "ap/app", "example.com/touched=yes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(revocations.get("alice").await.unwrap().resource_version(), settled);
 
@@ -325,4 +328,47 @@ async fn authgate_revoke_creates_a_revocation_with_an_editors_kubeconfig_and_say
     assert!(err.contains("no permission to patch authpolicies"), "{err}");
     let help = revoke(&editor, &["--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("GitOps tools"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_revocations_than_a_config_carries_keep_the_newest_and_say_so() {
+    let Some(c) = connect().await else { return };
+    revocations_served(&c);
+    let ns = c.namespace("cap");
+    let n = ns.name.as_str();
+    let _ctl = ControllerProcess::start(&c, n, 300);
+    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
+    c.apply(n, &policy_yaml("app", &["gh"]));
+    let aps: Api<AuthPolicy> = c.api(n);
+    ready(&aps, "app").await;
+    let cap = authgate::contract::session::MAX_REVOCATIONS;
+    let revocations: Api<SessionRevocation> = c.api(n);
+    let now = k8s_openapi::jiff::Timestamp::now();
+    // u0 is the newest, u{cap} the oldest: the one left out.
+    let creates = (0..=cap).map(|i| {
+        let mut r = revocation(&format!("r{i:03}"), Some("app"), Some(&format!("u{i}")), None);
+        let before = now - k8s_openapi::jiff::SignedDuration::from_secs(i as i64 + 1);
+        r.spec.before = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(before));
+        let api = revocations.clone();
+        async move { api.create(&PostParams::default(), &r).await.unwrap() }
+    });
+    futures::future::join_all(creates).await;
+    until_config(&c, n, "app", "the newest revocations", |cfg| {
+        let users = revoked_users(cfg);
+        users.len() == cap && users[0] == "u0" && users[cap - 1] == format!("u{}", cap - 1)
+    })
+    .await;
+    wait_for("a RevocationsCapped Event", T, || async {
+        let out = c.kubectl(&["get", "events.events.k8s.io", "-n", n, "-o", "json"]);
+        let events: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        events["items"]
+            .as_array()?
+            .iter()
+            .find(|e| e["reason"] == "RevocationsCapped" && e["regarding"]["name"] == "app")
+            .and_then(|e| e["note"].as_str().map(str::to_owned))
+    })
+    .await
+    .contains("1 older ones are NOT enforced")
+    .then_some(())
+    .expect("the Event says how many are not enforced");
 }

@@ -209,13 +209,18 @@ pub async fn run(
     let versions = cache::Versions { secrets: version_store, config_maps: cm_version_store };
     let caches = cache::Caches::new(stores, versions);
     // SessionRevocations: the AuthPolicy controller's watch of them fills
-    // the cache its reconciles read them from.
+    // the cache its reconciles read them from. Its errors (a cluster whose
+    // CRDs were not upgraded) stay out of the triggers, as
+    // [`optional_watch`]'s do; policies then fail to reconcile (never render
+    // without the revocations) until the CRD is installed.
     let (revocation_store, revocation_writer) = reflector::store();
     let revocation_events = watcher(scoped::<SessionRevocation>(&client, scope.as_deref()), wc.clone())
+        .default_backoff()
         .modify(drop_managed_fields)
         .reflect(revocation_writer)
         .map_ok(session_revocation::mark_deleted)
-        .touched_objects();
+        .touched_objects()
+        .filter(|event| futures::future::ready(event.is_ok()));
     let ctx = Arc::new(
         Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics)
             .with_revocations(revocation_store),
