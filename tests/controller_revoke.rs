@@ -372,3 +372,49 @@ async fn more_revocations_than_a_config_carries_keep_the_newest_and_say_so() {
     .then_some(())
     .expect("the Event says how many are not enforced");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blocked_policy_still_gets_its_revocations_into_the_last_good_config() {
+    let Some(c) = connect().await else { return };
+    revocations_served(&c);
+    let ns = c.namespace("blocked");
+    let n = ns.name.as_str();
+    let _ctl = ControllerProcess::start(&c, n, 300);
+    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
+    c.apply(n, &policy_yaml("app", &["gh"]));
+    let aps: Api<AuthPolicy> = c.api(n);
+    ready(&aps, "app").await;
+    let good = config(&c, n, "app").await;
+    let rolled_before = rollout_identity(&c, n, "app").await;
+    let out = c.kubectl(&["patch", "-n", n, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["nope"]}}"#]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_for("ProviderNotFound", T, || async {
+        cluster::has(cluster::policy_condition(&aps, "app", "Ready").await, "False", "ProviderNotFound")
+    })
+    .await;
+
+    let revocations: Api<SessionRevocation> = c.api(n);
+    revocations.create(&PostParams::default(), &revocation("alice", None, Some("alice"), None)).await.unwrap();
+    until_config(&c, n, "app", "alice's revocation", |cfg| revoked_users(cfg) == ["alice"]).await;
+    let out = c.kubectl(&[
+        "patch",
+        "-n",
+        n,
+        "ap/app",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"session":{"notBefore":"2026-01-02T03:04:05Z"}}}"#,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    until_config(&c, n, "app", "notBefore", |cfg| cfg.session.not_before == 1_767_323_045).await;
+    // Everything else is the last good configuration, keys included.
+    let mut after = config(&c, n, "app").await;
+    assert_eq!(
+        after.session.keys.iter().map(|k| k.expose().to_owned()).collect::<Vec<_>>(),
+        good.session.keys.iter().map(|k| k.expose().to_owned()).collect::<Vec<_>>()
+    );
+    after.session.revocations.clear();
+    after.session.not_before = 0;
+    assert_eq!(after, good, "only the revocations and notBefore changed");
+    assert_eq!(rollout_identity(&c, n, "app").await, rolled_before);
+}

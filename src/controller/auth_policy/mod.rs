@@ -80,6 +80,9 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
         },
         Err(blocked) => (Err(blocked), None),
     };
+    if matches!(&outcome, Err(b) if !b.gateway_written) {
+        revocations::deliver_to_last_good(&ctx, &policy, &ns).await?;
+    }
     let deployment =
         deployment.or_else(|| Caches::get(&ctx.caches.deployments, &ns, &children::gateway_name(&policy.name_any())));
     let rollout = readiness::rollout(deployment.as_deref());

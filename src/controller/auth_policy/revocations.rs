@@ -60,6 +60,48 @@ pub async fn in_force(ctx: &Context, policy: &AuthPolicy, namespace: &str) -> Re
     Ok(collect(&ctx.revocations.state(), namespace, &policy.name_any(), ttl_seconds(policy), now))
 }
 
+/// Brings the revocations and `notBefore` of the last good gateway.yaml up
+/// to date while the rest of the policy cannot be rendered (a provider not
+/// Ready, a missing Secret): ending sessions must not wait for an unrelated
+/// fix. Everything else in that Secret stays exactly as it was, the cookie
+/// keys and their rotation marker included. Nothing is written when there
+/// is no such Secret or it is already current.
+pub async fn deliver_to_last_good(ctx: &Context, policy: &AuthPolicy, namespace: &str) -> Result<()> {
+    use crate::controller::cache::Caches;
+    use crate::controller::children::{self, CONFIG_FILE, apply, secret::ROTATED_ANNOTATION};
+    let name = children::secret_name(&policy.name_any());
+    let Some(cached) = Caches::get(&ctx.caches.secrets, namespace, &name) else { return Ok(()) };
+    let collected = in_force(ctx, policy, namespace).await?;
+    let not_before = policy.spec.session.not_before.as_ref().map_or(0, |t| u64::try_from(t.0.as_second()).unwrap_or(0));
+    let current = |secret: &k8s_openapi::api::core::v1::Secret| {
+        let yaml = secret.data.as_ref().and_then(|d| d.get(CONFIG_FILE)).map(|v| String::from_utf8_lossy(&v.0));
+        yaml.and_then(|y| crate::contract::config::GatewayConfig::from_yaml(&y).ok())
+    };
+    // Unreadable (not ours to fix here) or already current: nothing to do.
+    match current(&cached) {
+        Some(c) if c.session.revocations != collected.revocations || c.session.not_before != not_before => {}
+        _ => return Ok(()),
+    }
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(ctx.client.clone(), namespace);
+    let written = apply::ensure(&secrets, &name, Some(cached), |existing| {
+        let Some(existing) = existing else { return Err(Error::MissingField("the last good Secret")) };
+        let mut config = current(existing).ok_or(Error::MissingField("gateway.yaml of the last good Secret"))?;
+        config.session.revocations = collected.revocations.clone();
+        config.session.not_before = not_before;
+        let mut secret = children::secret::build(policy, &children::secret::data(&config)?);
+        let marker = existing.metadata.annotations.as_ref().and_then(|a| a.get(ROTATED_ANNOTATION));
+        secret.metadata.annotations =
+            marker.map(|m| std::collections::BTreeMap::from([(ROTATED_ANNOTATION.to_owned(), m.clone())]));
+        Ok((secret, ()))
+    })
+    .await?;
+    if written.applied == apply::Applied::Changed {
+        ctx.metrics.wrote("AuthPolicy");
+        tracing::info!(name = %policy.name_any(), namespace, "delivered revocations to the last good gateway configuration");
+    }
+    Ok(())
+}
+
 /// The instant a revocation ends sessions before: `spec.before`, else its
 /// creation time. `None` only for an object that was never stored.
 pub fn before_of(revocation: &SessionRevocation) -> Option<Timestamp> {
