@@ -18,6 +18,7 @@ use crate::api::{AllowList, AuthPolicy, IdentityProvider, ProviderType};
 use crate::contract::rules;
 use crate::yaml_error;
 
+mod revocation;
 mod secret;
 
 /// Failures to read input, as opposed to problems found in it.
@@ -136,6 +137,7 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
     let mut problems = Vec::new();
     let mut idps: Vec<Found<IdentityProvider>> = Vec::new();
     let mut policies: Vec<Found<AuthPolicy>> = Vec::new();
+    let mut revocations = Vec::new();
     for file in files(paths)? {
         let text = std::fs::read_to_string(&file).map_err(|source| CheckError::Io { path: file.clone(), source })?;
         let docs: Vec<serde_json::Value> = match yaml_error::from_yaml_multiple(&text) {
@@ -196,11 +198,22 @@ pub fn check(paths: &[PathBuf]) -> Result<Vec<Problem>, CheckError> {
                     }
                     Err(e) => push(unnamed, e),
                 },
+                "SessionRevocation" => match revocation::decode_revocation(&text, i, &doc) {
+                    Ok(obj) => {
+                        let name = label(&kind, &obj);
+                        for m in revocation::problems(&obj) {
+                            push(name.clone(), m);
+                        }
+                        revocations.push(Found { file: file.clone(), obj });
+                    }
+                    Err(e) => push(unnamed, e),
+                },
                 other => push(unnamed, format!("unknown kind {other:?}")),
             }
         }
     }
     problems.extend(cross_checks(&idps, &policies));
+    problems.extend(revocation::missing_policies(&revocations, &policies));
     Ok(problems)
 }
 

@@ -6,6 +6,7 @@
 //! - [`controller`]: reconcilers that turn resources into gateways.
 //! - [`gateway`]: the proxy itself.
 //! - [`check`]: offline validation of manifests.
+//! - [`revoke`]: `authgate revoke`, ending sessions from the command line.
 //! - [`yaml_error`]: config and manifest errors that never print values.
 
 pub mod access;
@@ -16,5 +17,6 @@ pub mod controller;
 pub mod crd;
 pub mod gateway;
 pub mod idp;
+pub mod revoke;
 pub mod telemetry;
 pub mod yaml_error;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use authgate::controller::{self, Settings, health, leader, metrics::Metrics};
-use authgate::{check, crd, gateway, telemetry};
+use authgate::{check, crd, gateway, revoke, telemetry};
 
 #[derive(Parser, Debug)]
 #[command(name = "authgate", version, about = "Single sign-on in front of internal services, as a Kubernetes operator")]
@@ -43,6 +43,8 @@ enum Command {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
     },
+    /// End sessions: one user's (a SessionRevocation), or everyone's on a policy (--all).
+    Revoke(revoke::RevokeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -114,6 +116,16 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { paths } => run_check(&paths),
+        Command::Revoke(args) => match revoke::run(args).await {
+            Ok(done) => {
+                println!("{done}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Gateway(args) => {
             telemetry::init("info", cli.log_format == "json");
             match gateway::run(args).await {

@@ -277,3 +277,41 @@ fn the_documented_seed_secret_passes() {
     let problems = authgate::check::check(&[dir.path().to_path_buf()]).unwrap();
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+#[test]
+fn session_revocations_are_decoded_strictly_and_must_name_a_checked_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: authgate.dev/v1alpha1\nkind: SessionRevocation\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+        )
+    };
+    let file = dir.path().join("revocations.yaml");
+    let text = [
+        doc("ok", "{policy: grafana, user: alice}"),
+        doc("everywhere", "{email: bob@example.com}"),
+        doc("typo", "{policy: grafana, users: alice}"),
+        doc("lost", "{policy: nope, user: alice}"),
+        doc("nobody", "{policy: grafana}"),
+    ]
+    .join("---\n");
+    std::fs::write(&file, text).unwrap();
+    let problems = authgate::check::check(&[file.clone(), root().join("examples/policies.yaml")]).unwrap();
+    let of = |needle: &str| problems.iter().filter(|p| p.file == file && p.resource.contains(needle)).count();
+    assert!(
+        problems.iter().any(|p| p.message.contains("unknown field `users`") && p.message.contains("line 14")),
+        "{problems:#?}"
+    );
+    let lost = problems.iter().find(|p| p.resource == "SessionRevocation default/lost").expect("lost reported");
+    assert!(lost.message.contains(r#"policy "nope" is not defined in namespace default"#), "{}", lost.message);
+    assert!(
+        problems.iter().any(|p| p.resource == "SessionRevocation default/nobody"
+            && p.message.contains("a SessionRevocation names a user, an email, or both")),
+        "{problems:#?}"
+    );
+    assert_eq!(of("default/ok") + of("default/everywhere"), 0, "{problems:#?}");
+    assert_eq!(
+        of("document 3") + of("default/lost") + of("default/nobody"),
+        problems.iter().filter(|p| p.file == file).count()
+    );
+}

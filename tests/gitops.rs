@@ -624,6 +624,8 @@ async fn helm_template_passes_server_side_dry_run() {
     let n = ns.name.as_str();
     let base = [
         "ClusterRole",
+        // Aggregated into admin and edit: namespace admins end sessions.
+        "ClusterRole",
         "ClusterRoleBinding",
         "CustomResourceDefinition",
         "CustomResourceDefinition",

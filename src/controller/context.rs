@@ -10,7 +10,7 @@ use kube::runtime::reflector::Store;
 
 use super::cache::Caches;
 use super::metrics::Metrics;
-use crate::api::{AuthPolicy, IdentityProvider};
+use crate::api::{AuthPolicy, IdentityProvider, SessionRevocation};
 
 /// Settings of the controller, from the command line.
 #[derive(Clone, Debug)]
@@ -43,6 +43,10 @@ pub struct Context {
     pub policies: Store<AuthPolicy>,
     /// Caches of the policies' children and of Secrets.
     pub caches: Caches,
+    /// Cache of every SessionRevocation, fed by the AuthPolicy controller's
+    /// watch of them (see [`Context::with_revocations`]); empty and ready
+    /// until then.
+    pub revocations: Store<SessionRevocation>,
     /// Publishes Events.
     pub recorder: Recorder,
     /// Controller settings.
@@ -78,12 +82,19 @@ impl Context {
             providers,
             policies,
             caches,
+            revocations: ready_empty_store(),
             recorder,
             settings,
             metrics,
             backoff: Default::default(),
             with_ca: Mutex::default(),
         }
+    }
+
+    /// Uses `store` as the SessionRevocation cache.
+    pub fn with_revocations(mut self, store: Store<SessionRevocation>) -> Self {
+        self.revocations = store;
+        self
     }
 
     /// The discovery client for a provider: [`Context::http`], or with
@@ -102,4 +113,15 @@ impl Context {
         clients.insert(pem.to_owned(), client.clone());
         Ok(client)
     }
+}
+
+/// A store that holds nothing and says it is synced.
+fn ready_empty_store<K>() -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let (store, mut writer) = kube::runtime::reflector::store();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    store
 }

@@ -16,6 +16,9 @@ pub enum Error {
     /// Serializing a child object failed.
     #[error("could not serialize: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// A watch cache a reconcile depends on has not listed its objects yet.
+    #[error("the {0} cache has not synced yet")]
+    NotSynced(&'static str),
     /// Rendering gateway.yaml failed.
     #[error("could not render gateway.yaml: {0}")]
     Yaml(#[from] serde_saphyr::SerializeError),
@@ -28,6 +31,7 @@ impl Error {
             Self::Kube(kube::Error::Api(_)) => "api",
             Self::Kube(_) => "transport",
             Self::MissingField(_) => "missing_field",
+            Self::NotSynced(_) => "not_synced",
             Self::Serialize(_) | Self::Yaml(_) => "serialize",
         }
     }

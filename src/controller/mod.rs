@@ -16,6 +16,7 @@ pub mod leader;
 pub mod mappers;
 pub mod metrics;
 pub mod refs;
+pub mod session_revocation;
 pub mod status;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ use tracing::{info, warn};
 pub use context::{Context, Settings};
 pub use error::{Error, Result};
 
-use crate::api::{AuthPolicy, IdentityProvider};
+use crate::api::{AuthPolicy, IdentityProvider, SessionRevocation};
 use children::httproute::HttpRoute;
 use index::RefIndex;
 
@@ -142,7 +143,7 @@ where
     Controller::for_stream(events, store).with_config(limits()).trigger_backoff(trigger_backoff())
 }
 
-/// Runs both controllers until `shutdown` resolves.
+/// Runs the controllers until `shutdown` resolves.
 pub async fn run(
     client: Client,
     settings: Settings,
@@ -207,7 +208,23 @@ pub async fn run(
     };
     let versions = cache::Versions { secrets: version_store, config_maps: cm_version_store };
     let caches = cache::Caches::new(stores, versions);
-    let ctx = Arc::new(Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics));
+    // SessionRevocations: the AuthPolicy controller's watch of them fills
+    // the cache its reconciles read them from. Its errors (a cluster whose
+    // CRDs were not upgraded) stay out of the triggers, as
+    // [`optional_watch`]'s do; policies then fail to reconcile (never render
+    // without the revocations) until the CRD is installed.
+    let (revocation_store, revocation_writer) = reflector::store();
+    let revocation_events = watcher(scoped::<SessionRevocation>(&client, scope.as_deref()), wc.clone())
+        .default_backoff()
+        .modify(drop_managed_fields)
+        .reflect(revocation_writer)
+        .map_ok(session_revocation::mark_deleted)
+        .touched_objects()
+        .filter(|event| futures::future::ready(event.is_ok()));
+    let ctx = Arc::new(
+        Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics)
+            .with_revocations(revocation_store),
+    );
 
     // IdentityProvider: react to its Secrets, its CA bundle's ConfigMap and
     // to same-type siblings.
@@ -250,13 +267,14 @@ pub async fn run(
     let for_idp = ref_index.clone();
     let for_secret = ref_index.clone();
     let for_config_map = ref_index;
+    let for_revocation = (ap_store.clone(), session_revocation::Targets::default());
     let ap_run = ap_controller
         .owns_stream(deployments)
         .owns_stream(services)
         .owns_stream(own_secrets)
         .owns_stream(ingresses)
         .owns_stream(http_routes)
-        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc, move |idp: IdentityProvider| {
+        .watches(scoped::<IdentityProvider>(&client, scope.as_deref()), wc.clone(), move |idp: IdentityProvider| {
             for_idp.policies_naming(&idp.namespace().unwrap_or_default(), [idp.name_any().as_str()])
         })
         .watches_stream(secret_versions, move |secret: cache::SecretMeta| {
@@ -264,6 +282,9 @@ pub async fn run(
         })
         .watches_stream(config_map_versions, move |cm: cache::ConfigMapMeta| {
             for_config_map.policies_using(refs::Source::ConfigMap, &cm.namespace().unwrap_or_default(), &cm.name_any())
+        })
+        .watches_stream(revocation_events, move |r: SessionRevocation| {
+            for_revocation.1.policies_for(&for_revocation.0.state(), &r)
         })
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;
@@ -275,13 +296,42 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
 
+    // SessionRevocation: status and pruning; woken by the policies it
+    // applies to, through a policy cache of its own (see its reconcile).
+    let mut srev_stop = shutdown_tx.subscribe();
+    let srev_controller = Controller::new(scoped::<SessionRevocation>(&client, scope.as_deref()), wc.clone())
+        .with_config(limits())
+        .trigger_backoff(trigger_backoff());
+    let srev_store = srev_controller.store();
+    let (policy_store, policy_writer) = reflector::store();
+    let policy_events = watcher(scoped::<AuthPolicy>(&client, scope.as_deref()), wc.clone())
+        .modify(drop_managed_fields)
+        .reflect(policy_writer)
+        .touched_objects();
+    let srev_run = srev_controller
+        .watches_stream(policy_events, move |p: AuthPolicy| {
+            session_revocation::revocations_naming(&srev_store.state(), &p)
+        })
+        .graceful_shutdown_on(async move {
+            let _ = srev_stop.recv().await;
+        })
+        .run(
+            move |o, c| {
+                let policies = policy_store.clone();
+                timed("SessionRevocation", o, c, move |o, c| session_revocation::reconcile(o, c, policies))
+            },
+            error_policy::<SessionRevocation>("SessionRevocation"),
+            ctx.clone(),
+        )
+        .for_each(|_| futures::future::ready(()));
+
     tokio::spawn(count_objects(ctx.clone()));
     info!("controllers started");
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(());
     });
-    futures::join!(idp_run, ap_run);
+    futures::join!(idp_run, ap_run, srev_run);
     info!("controllers stopped");
 }
 

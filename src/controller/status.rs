@@ -115,6 +115,7 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
     match K::kind(&()).as_ref() {
         "IdentityProvider" => "IdentityProvider",
         "AuthPolicy" => "AuthPolicy",
+        "SessionRevocation" => "SessionRevocation",
         _ => "Other",
     }
 }

@@ -11,6 +11,7 @@ mod expose;
 pub mod readiness;
 pub mod render;
 mod render_error;
+pub mod revocations;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -80,6 +81,9 @@ pub async fn reconcile(policy: Arc<AuthPolicy>, ctx: Arc<Context>) -> Result<Act
         },
         Err(blocked) => (Err(blocked), None),
     };
+    if matches!(&outcome, Err(b) if !b.gateway_written) {
+        revocations::deliver_to_last_good(&ctx, &policy, &ns).await?;
+    }
     let deployment =
         deployment.or_else(|| Caches::get(&ctx.caches.deployments, &ns, &children::gateway_name(&policy.name_any())));
     let rollout = readiness::rollout(deployment.as_deref());
@@ -201,7 +205,7 @@ async fn write_children(
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", "upstream must set exactly one of service or url", true)));
     }
     // The cookie keys come from the existing Secret, inside `ensure`.
-    let config =
+    let mut config =
         match render::gateway_config(policy, upstream.as_deref(), &resolved.providers, &resolved.values, Vec::new()) {
             Ok(c) => c,
             Err(e) => return Ok(Err(Blocked::new(ACCEPTED, "Invalid", e.to_string(), true))),
@@ -209,6 +213,8 @@ async fn write_children(
     if let Some(why) = children::deployment::image_refusal(policy, &ctx.settings) {
         return Ok(Err(Blocked::new(ACCEPTED, "ImageNotAllowed", why, true)));
     }
+    let collected = revocations::in_force(ctx, policy, ns).await?;
+    config.session.revocations = collected.revocations.clone();
     // Never write a config the gateway would refuse to start with.
     if let Err(problem) = crate::contract::validate::check(&config) {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));
@@ -278,6 +284,11 @@ async fn write_children(
         (Ok(sd), Ok(service)) => (sd, service),
         (Err(blocked), _) | (_, Err(blocked)) => return Ok(Err(blocked)),
     };
+    if secret == apply::Applied::Changed
+        && let Some(message) = collected.capped_message()
+    {
+        status::warn(ctx, policy, revocations::CAPPED, &message).await;
+    }
 
     if secret == apply::Applied::Changed {
         let note = format!(
