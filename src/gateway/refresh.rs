@@ -85,7 +85,8 @@ pub(crate) async fn refresh_once(gw: &Gateway, mut session: Session) -> Result<S
             if let Some(rt) = refreshed.tokens.refresh_token {
                 session.refresh_token = Some(rt);
             }
-            if let Some(id_token) = refreshed.tokens.id_token.filter(|_| gw.config.forward.id_token) {
+            let keep_id_token = super::providers::logout::keeps_id_token(gw.config.forward.id_token, provider.config());
+            if let Some(id_token) = refreshed.tokens.id_token.filter(|_| keep_id_token) {
                 session.id_token = Some(id_token);
             }
             session.access_issued_at = now;

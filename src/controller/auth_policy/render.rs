@@ -82,6 +82,8 @@ pub fn gateway_config(
                 userinfo_url: opt_url("userinfoUrl", ep.userinfo_url.as_ref())?,
                 jwks_url: opt_url("jwksUrl", ep.jwks_url.as_ref())?,
                 api_url: opt_url("apiUrl", ep.api_url.as_ref())?,
+                revocation_url: opt_url("revocationUrl", ep.revocation_url.as_ref())?,
+                end_session_url: opt_url("endSessionUrl", ep.end_session_url.as_ref())?,
                 scopes: p.idp.spec.effective_scopes(),
                 claims: p.idp.spec.claims.clone().unwrap_or_default(),
                 filters: p.idp.spec.allow.clone(),
