@@ -91,14 +91,13 @@ pub struct LogoutClaims {
 /// The unverified `iss` of a token, to pick the provider whose keys must
 /// then verify it.
 pub fn unverified_issuer(token: &str) -> Option<String> {
-    let (_, claims, _) = split(token).ok()?;
-    claims.get("iss").and_then(Value::as_str).map(str::to_owned)
+    split(token).ok()?.claims.get("iss").and_then(Value::as_str).map(str::to_owned)
 }
 
 /// Verifies `token` as a logout token of `provider` at `now`. Does not
 /// consult the replay cache (see [`ReplayCache::first_use`]).
 pub async fn verify(provider: &OidcProvider, token: &str, now: u64) -> Result<LogoutClaims, LogoutTokenError> {
-    let (header, claims, signed) = split(token)?;
+    let Jws { header, claims, message, signature } = split(token)?;
     let alg: CoreJwsSigningAlgorithm = header
         .get("alg")
         .cloned()
@@ -113,12 +112,11 @@ pub async fn verify(provider: &OidcProvider, token: &str, now: u64) -> Result<Lo
     }
     let kid = header.get("kid").and_then(Value::as_str);
     let keys = provider.signing_keys(kid).await.map_err(|_| LogoutTokenError::Keys)?;
-    let signature = signed.signature;
     let verified = keys
         .keys()
         .iter()
         .filter(|k| usable(k, kid, &alg))
-        .any(|k| k.verify_signature(&alg, signed.message.as_bytes(), &signature).is_ok());
+        .any(|k| k.verify_signature(&alg, message.as_bytes(), &signature).is_ok());
     if !verified {
         return Err(LogoutTokenError::Signature);
     }
@@ -186,12 +184,16 @@ fn check_claims(
     Ok(LogoutClaims { subject, sid, jti, issued_at: iat })
 }
 
-struct Signed<'t> {
+/// A compact JWS taken apart; nothing verified yet.
+struct Jws<'t> {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    /// What the signature covers: `header.payload` as sent.
     message: &'t str,
     signature: Vec<u8>,
 }
 
-fn split(token: &str) -> Result<(Map<String, Value>, Map<String, Value>, Signed<'_>), LogoutTokenError> {
+fn split(token: &str) -> Result<Jws<'_>, LogoutTokenError> {
     let mut parts = token.splitn(4, '.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(LogoutTokenError::Malformed);
@@ -201,7 +203,7 @@ fn split(token: &str) -> Result<(Map<String, Value>, Map<String, Value>, Signed<
         serde_json::from_slice(&bytes).map_err(|_| LogoutTokenError::Malformed)
     };
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| LogoutTokenError::Malformed)?;
-    Ok((json(h)?, json(p)?, Signed { message: &token[..h.len() + 1 + p.len()], signature }))
+    Ok(Jws { header: json(h)?, claims: json(p)?, message: &token[..h.len() + 1 + p.len()], signature })
 }
 
 /// Remembers which logout tokens were used, so that each is accepted once.
