@@ -402,3 +402,23 @@ async fn hostile_logout_tokens_are_refused_and_a_valid_one_ends_the_session() {
     );
     assert!(!gw.logs().contains(&token), "the gateway logged a logout token");
 }
+
+/// Discovery finds the OP's revocation and end-session endpoints, which
+/// the controller then puts in the IdentityProvider's status and
+/// `gateway.yaml`.
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_resolves_the_revocation_and_end_session_endpoints() {
+    common::init();
+    let Some(op) = Op::start(OpSettings::default()).await else { return };
+    let spec: authgate::api::IdentityProviderSpec = serde_json::from_value(json!({
+        "type": "oidc",
+        "clientId": CLIENT_ID,
+        "clientSecretRef": {"name": "s"},
+        "issuerUrl": op.issuer_str,
+    }))
+    .unwrap();
+    let http = authgate::idp::client(Duration::from_secs(5)).unwrap();
+    let endpoints = authgate::idp::discovery::resolve(&http, &spec).await.expect("discovery");
+    assert_eq!(endpoints.revocation_url.as_deref(), Some(op.revocation_url().as_str()));
+    assert_eq!(endpoints.end_session_url.as_deref(), Some(op.end_session_url().as_str()));
+}
