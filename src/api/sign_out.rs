@@ -13,10 +13,10 @@ pub struct SignOutSettings {
     /// provider, when it has an end-session endpoint (OpenID Connect
     /// RP-Initiated Logout): the browser goes there with `id_token_hint`
     /// and comes back to `<externalUrl>/oauth2/signed_out`, which must be
-    /// registered at the provider as a post-logout redirect URI. Without
-    /// it, the next sign-in may happen silently with the provider's still
-    /// open session. Sessions then keep the ID token (larger cookies).
-    /// Default true.
+    /// registered at the provider as a post-logout redirect URI. Sessions
+    /// then keep the ID token (larger cookies). With false, the provider's
+    /// session stays open and the next sign-in may happen without a
+    /// question. Default true.
     #[serde(default = "default_true")]
     pub end_provider_session: bool,
 }
