@@ -345,6 +345,8 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
         userinfo_url: None,
         jwks_url: None,
         api_url: Some(url::Url::parse("https://api.github.com").unwrap()),
+        revocation_url: None,
+        end_session_url: None,
         scopes: vec!["read:org".into(), "user:email".into()],
         claims: Default::default(),
         filters: Default::default(),

@@ -95,6 +95,10 @@ pub struct AuthPolicySpec {
     #[serde(default)]
     pub forward: ForwardSettings,
 
+    /// What signing out does at the identity provider.
+    #[serde(default)]
+    pub sign_out: crate::api::sign_out::SignOutSettings,
+
     /// `Enabled` (default) requires sign-in. `Disabled` passes every request
     /// through unauthenticated, for services already behind another gate;
     /// it is flagged in status.

@@ -246,6 +246,14 @@ pub struct ResolvedEndpoints {
     /// REST API base (GitHub).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// Token revocation endpoint (RFC 7009), where sign-out revokes the
+    /// refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<String>,
+    /// End-session endpoint (OpenID Connect RP-Initiated Logout), where
+    /// sign-out ends the provider's session too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_url: Option<String>,
 }
 
 impl IdentityProviderSpec {

@@ -9,6 +9,7 @@ pub mod routes;
 mod rules;
 pub mod session;
 pub mod session_revocation;
+pub mod sign_out;
 pub mod upstream;
 
 pub use allow_list::AllowList;

@@ -155,6 +155,14 @@ pub struct ProviderConfig {
     /// REST API base (GitHub).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<Url>,
+    /// Token revocation endpoint (RFC 7009): sign-out revokes the refresh
+    /// token there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_url: Option<Url>,
+    /// End-session endpoint (OpenID Connect RP-Initiated Logout 1.0):
+    /// sign-out sends the browser there to end the provider's session too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_url: Option<Url>,
     /// Scopes to request.
     pub scopes: Vec<String>,
     /// Claim mapping (OIDC-based types).

@@ -181,7 +181,8 @@ fn apply(
         if let Some(rt) = tokens.refresh_token {
             session.refresh_token = Some(rt);
         }
-        if let Some(id_token) = tokens.id_token.filter(|_| gw.config.forward.id_token) {
+        let keep_id_token = super::providers::logout::keeps_id_token(gw.config.forward.id_token, provider.config());
+        if let Some(id_token) = tokens.id_token.filter(|_| keep_id_token) {
             session.id_token = Some(id_token);
         }
         session.access_issued_at = now;

@@ -415,6 +415,8 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
         userinfo_url: opt("userinfo URL", &endpoints.userinfo_url)?,
         jwks_url: opt("JWKS URL", &endpoints.jwks_url)?,
         api_url: opt("API URL", &endpoints.api_url)?,
+        revocation_url: opt("revocation URL", &endpoints.revocation_url)?,
+        end_session_url: opt("end-session URL", &endpoints.end_session_url)?,
         scopes: spec.effective_scopes(),
         claims: Default::default(),
         filters: AllowList::default(),

@@ -53,6 +53,8 @@ struct Document {
     token_endpoint: String,
     userinfo_endpoint: Option<String>,
     jwks_uri: String,
+    revocation_endpoint: Option<String>,
+    end_session_endpoint: Option<String>,
 }
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
@@ -80,6 +82,10 @@ pub fn github_endpoints(api: Option<String>) -> ResolvedEndpoints {
         userinfo_url: None,
         jwks_url: None,
         api_url: Some(api.unwrap_or_else(|| GITHUB_API.into())),
+        // GitHub's grant deletion API is not RFC 7009; it has no
+        // end-session endpoint either.
+        revocation_url: None,
+        end_session_url: None,
     }
 }
 
@@ -100,6 +106,10 @@ pub async fn resolve(http: &reqwest::Client, spec: &IdentityProviderSpec) -> Res
                 userinfo_url: Some(format!("{base}/oauth/userinfo")),
                 jwks_url: Some(format!("{base}/oauth/discovery/keys")),
                 api_url: Some(format!("{base}/api/v4")),
+                // Documented in GitLab's OAuth 2.0 identity provider
+                // docs; GitLab offers no RP-initiated logout.
+                revocation_url: Some(format!("{base}/oauth/revoke")),
+                end_session_url: None,
             }
         }
         ProviderType::Google => ResolvedEndpoints {
@@ -109,6 +119,10 @@ pub async fn resolve(http: &reqwest::Client, spec: &IdentityProviderSpec) -> Res
             userinfo_url: Some("https://openidconnect.googleapis.com/v1/userinfo".into()),
             jwks_url: Some("https://www.googleapis.com/oauth2/v3/certs".into()),
             api_url: None,
+            // Google's documented revocation endpoint; Google has no
+            // end-session endpoint.
+            revocation_url: Some("https://oauth2.googleapis.com/revoke".into()),
+            end_session_url: None,
         },
     };
     if let Some(o) = &spec.endpoints {
@@ -131,6 +145,8 @@ pub async fn resolve(http: &reqwest::Client, spec: &IdentityProviderSpec) -> Res
         resolved.userinfo_url.as_ref(),
         resolved.jwks_url.as_ref(),
         resolved.api_url.as_ref(),
+        resolved.revocation_url.as_ref(),
+        resolved.end_session_url.as_ref(),
     ]
     .into_iter()
     .flatten()
@@ -160,6 +176,8 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<ResolvedEndpoi
         userinfo_url: doc.userinfo_endpoint,
         jwks_url: Some(doc.jwks_uri),
         api_url: None,
+        revocation_url: doc.revocation_endpoint,
+        end_session_url: doc.end_session_endpoint,
     })
 }
 

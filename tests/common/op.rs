@@ -57,6 +57,19 @@ pub fn client(id: &str, secret: &str, redirect_uris: &[&str]) -> Value {
     })
 }
 
+/// `client` with the logout settings of OpenID Connect RP-Initiated
+/// Logout (`post_logout_redirect_uris`) and, when given, Back-Channel
+/// Logout (`backchannel_logout_uri`, with `sid` required in logout and ID
+/// tokens).
+pub fn with_logout(mut client: Value, post_logout_redirect_uri: &str, backchannel_logout_uri: Option<&str>) -> Value {
+    client["post_logout_redirect_uris"] = json!([post_logout_redirect_uri]);
+    if let Some(uri) = backchannel_logout_uri {
+        client["backchannel_logout_uri"] = json!(uri);
+        client["backchannel_logout_session_required"] = json!(true);
+    }
+    client
+}
+
 /// A machine client for the `client_credentials` grant only, using
 /// `client_secret_basic`. Its tokens are JWTs for the OP's resource
 /// (`urn:authgate:upstream`) with `sub` = `client_id` = `id`.
@@ -197,6 +210,16 @@ impl Op {
     /// An endpoint of the OP (`auth`, `token`, `jwks`, `me`).
     pub fn endpoint(&self, path: &str) -> Url {
         self.issuer.join(path).expect("OP endpoint")
+    }
+
+    /// The OP's end-session endpoint (RP-Initiated Logout).
+    pub fn end_session_url(&self) -> Url {
+        self.endpoint("session/end")
+    }
+
+    /// The OP's revocation endpoint (RFC 7009).
+    pub fn revocation_url(&self) -> Url {
+        self.endpoint("token/revocation")
     }
 
     /// The OP's signing keys.

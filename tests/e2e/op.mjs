@@ -153,12 +153,19 @@ const provider = new Provider(issuer, {
     return client.grantTypeAllowed('refresh_token');
   },
 
+  // Outgoing requests (back-channel logout tokens) go to the gateways
+  // under test on loopback, which oidc-provider's SSRF guard would refuse.
+  fetch: (url, options) => globalThis.fetch(url, { ...options, dispatcher: undefined }),
+
   features: {
     devInteractions: { enabled: true },
     deviceFlow: { enabled: true },
     clientCredentials: { enabled: true },
     revocation: { enabled: true },
     introspection: { enabled: true },
+    // Clients with a backchannel_logout_uri (from the test config) get a
+    // logout token POSTed there when their user's OP session ends.
+    backchannelLogout: { enabled: true },
     userinfo: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
@@ -241,7 +248,7 @@ provider.on('grant.success', (ctx) => {
 provider.on('server_error', (_ctx, err) => {
   process.stderr.write(`op.mjs server_error: ${err?.stack ?? err}\n`);
 });
-for (const ev of ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error']) {
+for (const ev of ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error', 'introspection.error', 'revocation.error', 'backchannel.error']) {
   provider.on(ev, (_ctx, err) => {
     process.stderr.write(`op.mjs ${ev}: ${err?.name}: ${err?.message} ${err?.error_description ?? ''}\n`);
   });

@@ -82,6 +82,9 @@ pub fn gateway_config(
                 userinfo_url: opt_url("userinfoUrl", ep.userinfo_url.as_ref())?,
                 jwks_url: opt_url("jwksUrl", ep.jwks_url.as_ref())?,
                 api_url: opt_url("apiUrl", ep.api_url.as_ref())?,
+                revocation_url: opt_url("revocationUrl", ep.revocation_url.as_ref())?,
+                end_session_url: opt_url("endSessionUrl", ep.end_session_url.as_ref())?
+                    .filter(|_| spec.sign_out.end_provider_session),
                 scopes: p.idp.spec.effective_scopes(),
                 claims: p.idp.spec.claims.clone().unwrap_or_default(),
                 filters: p.idp.spec.allow.clone(),
@@ -163,5 +166,23 @@ mod tests {
         let bad = policy("ns", "p", serde_json::json!({"forward": {"trustedProxies": ["10.0.0.0/8", "10.0.0.1/40"]}}));
         let err = gateway_config(&bad, Some("http://app:8080"), &[], &Values::default(), Vec::new()).unwrap_err();
         assert!(matches!(err, RenderError::BadTrustedProxy(ref c) if c == "10.0.0.1/40"), "{err}");
+    }
+
+    #[test]
+    fn the_end_session_endpoint_reaches_the_gateway_unless_sign_out_keeps_the_provider_session() {
+        let mut idp = crate::controller::fixtures::objects::provider();
+        let endpoints = idp.status.as_mut().unwrap().endpoints.as_mut().unwrap();
+        endpoints.revocation_url = Some("https://id.example.com/revoke".into());
+        endpoints.end_session_url = Some("https://id.example.com/logout".into());
+        let resolved = [ResolvedProvider { idp: std::sync::Arc::new(idp), client_secret: "s".into(), ca_pem: None }];
+        let render = |p: &AuthPolicy| {
+            gateway_config(p, Some("http://app:8080"), &resolved, &Values::default(), Vec::new()).unwrap().providers
+        };
+        let default = render(&policy("ns", "p", serde_json::json!({})));
+        assert_eq!(default[0].end_session_url.as_ref().map(Url::as_str), Some("https://id.example.com/logout"));
+        assert_eq!(default[0].revocation_url.as_ref().map(Url::as_str), Some("https://id.example.com/revoke"));
+        let kept = render(&policy("ns", "p", serde_json::json!({"signOut": {"endProviderSession": false}})));
+        assert_eq!(kept[0].end_session_url, None);
+        assert!(kept[0].revocation_url.is_some(), "revocation does not depend on it");
     }
 }

@@ -10,6 +10,8 @@ pub mod github;
 pub mod gitlab;
 pub mod google;
 pub mod http;
+pub mod logout;
+pub mod logout_token;
 pub mod oidc;
 
 use url::Url;

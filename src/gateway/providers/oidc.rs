@@ -37,7 +37,7 @@ pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(2);
 const IAT_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// Signature algorithms accepted for ID tokens: asymmetric only.
-const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
+pub(crate) const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
@@ -154,6 +154,24 @@ impl OidcProvider {
     /// Whether `iss` names this provider's issuer.
     pub fn is_issuer(&self, iss: &str) -> bool {
         issuer_matches(iss, &self.issuer)
+    }
+
+    /// The client for calls to this provider (its CA bundle applied).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
+    /// The issuer's signing keys, for tokens other than ID tokens (logout
+    /// tokens). When `kid` names none of them they are fetched again, as
+    /// for ID tokens.
+    pub async fn signing_keys(&self, kid: Option<&str>) -> Result<Arc<CoreJsonWebKeySet>, ProviderError> {
+        use openidconnect::JsonWebKey as _;
+        let (generation, keys) = self.keys.snapshot();
+        let known = match kid {
+            Some(kid) => keys.keys().iter().any(|k| k.key_id().is_some_and(|id| id.as_str() == kid)),
+            None => !keys.keys().is_empty(),
+        };
+        if known { Ok(keys) } else { self.keys.refetch(&self.http, generation).await }
     }
 
     /// The authorization request: code flow, S256 PKCE, state and nonce.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::access::{Principal, Proof};
 use crate::gateway::error::Error;
 use crate::gateway::pages;
-use crate::gateway::providers::{Profile, SignedIn, Tokens};
+use crate::gateway::providers::{Profile, SignedIn, Tokens, logout};
 use crate::gateway::server::{Gateway, MAX_FLOWS, found};
 use crate::gateway::session::flow::{FLOW_TTL, LoginFlow};
 use crate::gateway::session::{CookieSettings, Session, SessionStore, now};
@@ -178,8 +178,10 @@ pub(crate) async fn finish_login(
     }
     let code = q.code.as_deref().filter(|c| !c.is_empty()).ok_or(Error::MissingCode)?;
     let SignedIn { profile: Profile { identity, groups }, mut tokens } = provider.sign_in(code, flow).await?;
-    if !gw.config.forward.id_token {
-        // Cookies stay small unless the ID token is forwarded.
+    let idp_sid = tokens.id_token.as_deref().and_then(logout::id_token_sid);
+    if !logout::keeps_id_token(gw.config.forward.id_token, provider.config()) {
+        // Cookies stay small unless the ID token is forwarded or needed
+        // as the end-session `id_token_hint`.
         tokens.id_token = None;
     }
     let principal = Principal { identity, provider: provider.name().to_owned(), proof: Proof::SignIn };
@@ -187,7 +189,7 @@ pub(crate) async fn finish_login(
         tracing::info!(provider = provider.name(), user = %principal.identity.user, reason = d.reason(), "access denied");
     })?;
     let now = now();
-    let session = new_session(principal, groups, tokens, now, gw.config.session.ttl_seconds);
+    let session = Session { idp_sid, ..new_session(principal, groups, tokens, now, gw.config.session.ttl_seconds) };
     tracing::info!(provider = provider.name(), user = %session.user, "signed in");
     let (_, present) = gw.cookies.read_session(headers);
     let target = gw.validated_rd(Some(&flow.rd));

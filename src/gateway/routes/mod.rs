@@ -2,6 +2,7 @@
 //! signing in, the session endpoints, everything else (the proxy), and the
 //! operations endpoints on their own port.
 
+pub mod backchannel;
 pub mod forward_auth;
 pub mod login;
 pub mod proxy;
@@ -13,7 +14,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 use super::config::Authentication;
 use super::metrics::Metrics;
@@ -31,7 +32,12 @@ pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
             .route(&paths.start, get(login::start))
             .route(&paths.callback, get(login::callback))
             .route(&paths.sign_out, get(session::sign_out).post(session::sign_out))
-            .route(&paths.userinfo, get(session::userinfo));
+            .route(&paths.userinfo, get(session::userinfo))
+            .route(&session::sibling_path(&paths.sign_out, "signed_out"), get(session::signed_out))
+            .route(
+                &session::sibling_path(&paths.sign_out, "backchannel_logout"),
+                post(backchannel::backchannel_logout),
+            );
         if gw.forward_auth.is_some() {
             router = router
                 .route(&paths.auth, any(forward_auth::auth_request))

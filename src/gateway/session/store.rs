@@ -40,6 +40,17 @@ pub trait SessionStore: Sync {
     /// Ends a session: forgets it, and writes into `out` the removal of the
     /// `present` cookies.
     fn end(&self, present: Present, out: &mut HeaderMap) -> impl Future<Output = ()> + Send;
+
+    /// Ends every stored session of `provider` naming `subject` and/or the
+    /// provider session `sid` (a back-channel logout). False when the store
+    /// cannot find sessions that way (cookies): the caller then remembers
+    /// the logout and refuses those sessions as they come.
+    fn end_user(
+        &self,
+        provider: &str,
+        subject: Option<&str>,
+        sid: Option<&str>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
 /// Sessions kept entirely in the browser: the record sealed with the
@@ -87,5 +98,14 @@ impl SessionStore for CookieStore<'_> {
     fn end(&self, present: Present, out: &mut HeaderMap) -> impl Future<Output = ()> + Send {
         self.cookies.clear_session(present, out);
         std::future::ready(())
+    }
+
+    fn end_user(
+        &self,
+        _provider: &str,
+        _subject: Option<&str>,
+        _sid: Option<&str>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        std::future::ready(Ok(false))
     }
 }
