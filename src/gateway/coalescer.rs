@@ -21,10 +21,11 @@ type Flight = Arc<tokio::sync::OnceCell<Result<Session, RefreshFailure>>>;
 /// Makes concurrent requests of one session share a single refresh (a
 /// provider that rotates refresh tokens would reject all but the first),
 /// and lets a successful result serve requests that arrive shortly after
-/// with the same old cookie. A transient failure is kept for
-/// [`RefreshCoalescer::HOLD_FAILURE`], so while a provider hangs, a user's
-/// next requests do not each wait for its timeout again; a refusal is not
-/// kept.
+/// with the same old cookie. A transient failure that took
+/// [`RefreshCoalescer::SLOW`] or longer (a provider that hangs rather than
+/// refuses connections) is kept for [`RefreshCoalescer::HOLD_FAILURE`], so
+/// a user's next requests do not each wait for its timeout again; a quick
+/// failure is retried at once, and a refusal is never kept.
 #[derive(Default)]
 pub(crate) struct RefreshCoalescer {
     /// Each flight and until when it answers.
@@ -33,8 +34,10 @@ pub(crate) struct RefreshCoalescer {
 
 impl RefreshCoalescer {
     const KEEP: Duration = Duration::from_secs(10);
-    /// How long a transient failure answers for the provider.
+    /// How long a slow transient failure answers for the provider.
     pub(crate) const HOLD_FAILURE: Duration = Duration::from_secs(3);
+    /// A failure that took this long is held.
+    pub(crate) const SLOW: Duration = Duration::from_secs(1);
 
     pub(crate) async fn run<F, Fut>(&self, key: [u8; 32], refresh: F) -> Result<Session, RefreshFailure>
     where
@@ -47,15 +50,16 @@ impl RefreshCoalescer {
             flights.retain(|_, (until, _)| *until > now);
             flights.entry(key).or_insert_with(|| (now + Self::KEEP, Flight::default())).1.clone()
         };
+        let started = Instant::now();
         let result = flight.get_or_init(refresh).await.clone();
         if let Err(failure) = result {
+            let hold = failure == RefreshFailure::Transient && started.elapsed() >= Self::SLOW;
             let mut flights = self.flights.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(entry) = flights.get_mut(&key).filter(|(_, f)| Arc::ptr_eq(f, &flight)) {
-                match failure {
-                    RefreshFailure::Transient => entry.0 = entry.0.min(Instant::now() + Self::HOLD_FAILURE),
-                    RefreshFailure::Rejected => {
-                        flights.remove(&key);
-                    }
+                if hold {
+                    entry.0 = entry.0.min(Instant::now() + Self::HOLD_FAILURE);
+                } else {
+                    flights.remove(&key);
                 }
             }
         }
@@ -79,9 +83,24 @@ mod tests {
         let (a, b) = tokio::join!(c.run([1; 32], run), c.run([1; 32], run));
         assert_eq!((a, b), (Err(RefreshFailure::Transient), Err(RefreshFailure::Transient)));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-        // A transient failure answers for a moment: the next caller does
-        // not wait for the provider again.
-        assert_eq!(c.run([1; 32], run).await, Err(RefreshFailure::Transient));
+        // A quick failure is not kept: the next caller tries again.
+        let _ = c.run([1; 32], run).await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_slow_failure_answers_for_a_moment() {
+        let c = RefreshCoalescer::default();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let hang = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(RefreshCoalescer::SLOW).await;
+            Err(RefreshFailure::Transient)
+        };
+        let _ = c.run([4; 32], hang).await;
+        // The next caller does not wait for the hanging provider again.
+        let quick = tokio::time::timeout(Duration::from_millis(100), c.run([4; 32], hang)).await;
+        assert_eq!(quick.expect("answered at once"), Err(RefreshFailure::Transient));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
@@ -98,6 +117,7 @@ mod tests {
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "each refusal is asked again");
         let fail = || async {
             calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(RefreshCoalescer::SLOW).await;
             Err(RefreshFailure::Transient)
         };
         let _ = c.run([3; 32], fail).await;
