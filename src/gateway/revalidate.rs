@@ -11,12 +11,9 @@
 //! config: the verdict is cached by session id in the [`Verdicts`] of the
 //! [`Gateway`], which a reload replaces.
 
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
-
 use super::config::ProviderType;
 use super::server::Gateway;
-use super::session::{SESSION_ID_BYTES, SessionView, now};
+use super::session::SessionView;
 use crate::access::{Denial, DomainProof, Identity, Membership, Principal, Proof};
 
 /// Why a session goes to the provider before its request is served.
@@ -43,17 +40,6 @@ pub(crate) enum Check {
     SignOut,
 }
 
-/// What the session's stored identity is worth under the current policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Stored {
-    /// It passes.
-    Pass,
-    /// It is refused.
-    Deny(&'static str),
-    /// The policy needs data the session does not keep.
-    Unknown,
-}
-
 /// Decides what a live session needs at `now`. See the module docs.
 pub(crate) fn check(gw: &Gateway, view: &SessionView<'_>, now: u64) -> Check {
     let due = Due {
@@ -65,7 +51,7 @@ pub(crate) fn check(gw: &Gateway, view: &SessionView<'_>, now: u64) -> Check {
         // Renewing judges the user against the current policy anyway.
         return Check::Renew(due);
     }
-    match gw.verdicts.judge(gw, view) {
+    match gw.verdicts.judge(view, || stored_verdict(gw, view)) {
         Stored::Pass => Check::Current,
         Stored::Unknown => Check::Renew(Due { revalidate: true, forced: true, ..due }),
         Stored::Deny(reason) => {
@@ -79,71 +65,6 @@ pub(crate) fn check(gw: &Gateway, view: &SessionView<'_>, now: u64) -> Check {
             gw.metrics.session_revoked("revalidation");
             Check::SignOut
         }
-    }
-}
-
-/// Most cached verdicts before the cache starts over.
-const MAX_VERDICTS: usize = 100_000;
-
-/// Verdicts on stored identities under one config, by session id (and the
-/// re-validation they come from). Built with the [`Gateway`].
-pub(crate) struct Verdicts {
-    /// When this config took effect (Unix seconds): a session validated
-    /// later was judged by it.
-    since: u64,
-    cache: RwLock<HashMap<[u8; SESSION_ID_BYTES], (u64, Stored)>>,
-}
-
-impl Default for Verdicts {
-    fn default() -> Self {
-        Self::since(now())
-    }
-}
-
-impl Verdicts {
-    /// Verdicts for a config in effect since `since`.
-    pub(crate) fn since(since: u64) -> Self {
-        Self { since, cache: RwLock::default() }
-    }
-
-    /// Judges the session's stored identity under `gw`'s policy.
-    pub(crate) fn judge(&self, gw: &Gateway, view: &SessionView<'_>) -> Stored {
-        if view.validated_at > self.since {
-            return Stored::Pass;
-        }
-        // Version-1 records have no id: judged every time, until their
-        // re-validation gives them one.
-        let cacheable = view.id != [0; SESSION_ID_BYTES];
-        if cacheable {
-            let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(&(validated_at, verdict)) = cache.get(&view.id)
-                && validated_at == view.validated_at
-            {
-                return verdict;
-            }
-        }
-        let verdict = stored_verdict(gw, view);
-        if cacheable {
-            self.remember(view.id, view.validated_at, verdict);
-        }
-        verdict
-    }
-
-    /// Records that session `id` passed a re-validation at `validated_at`
-    /// under this config: needed only within the second the config took
-    /// effect, which `judge` cannot tell from before it.
-    pub(crate) fn passed(&self, id: [u8; SESSION_ID_BYTES], validated_at: u64) {
-        if validated_at <= self.since && id != [0; SESSION_ID_BYTES] {
-            self.remember(id, validated_at, Stored::Pass);
-        }
-    }
-
-    fn remember(&self, id: [u8; SESSION_ID_BYTES], validated_at: u64, verdict: Stored) {
-        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= MAX_VERDICTS {
-            cache.clear();
-        }
-        cache.insert(id, (validated_at, verdict));
     }
 }
 
@@ -198,3 +119,6 @@ pub(crate) fn stored_principal(kind: ProviderType, view: &SessionView<'_>) -> Pr
 
 #[cfg(test)]
 mod tests;
+pub(crate) mod verdicts;
+
+pub(crate) use verdicts::Stored;

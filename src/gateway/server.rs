@@ -100,7 +100,7 @@ pub struct Gateway {
     /// `notBefore` and SessionRevocations, indexed.
     pub(crate) revocations: Revocations,
     /// This config's verdicts on sessions validated before it.
-    pub(crate) verdicts: super::revalidate::Verdicts,
+    pub(crate) verdicts: super::revalidate::verdicts::Verdicts,
     pub(crate) routes: RouteTable,
     /// Paths served without sign-in, without trailing slashes.
     pub(crate) public_paths: Vec<String>,
@@ -187,7 +187,7 @@ impl Gateway {
             refreshes: shared.refreshes,
             logouts: shared.logouts,
             revocations: Revocations::new(&config.session),
-            verdicts: super::revalidate::Verdicts::default(),
+            verdicts: super::revalidate::verdicts::Verdicts::default(),
             config,
         })
     }

@@ -2,6 +2,7 @@ use super::*;
 use crate::gateway::GatewayConfig;
 use crate::gateway::session::Session;
 use crate::gateway::session::crypto::generate_key;
+use crate::gateway::session::{SESSION_ID_BYTES, now};
 
 /// A gateway whose policy allows `groups`, with one provider of `kind`.
 fn gateway(kind: &str, access: &str) -> Gateway {
