@@ -32,6 +32,16 @@ async fn ready(aps: &Api<AuthPolicy>, name: &str) {
     .await;
 }
 
+/// A controller, and policy `app` on a GitHub provider, Ready.
+async fn ready_app(c: &cluster::Cluster, n: &str) -> (ControllerProcess, Api<AuthPolicy>) {
+    let ctl = ControllerProcess::start(c, n, 300);
+    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
+    c.apply(n, &policy_yaml("app", &["gh"]));
+    let aps: Api<AuthPolicy> = c.api(n);
+    ready(&aps, "app").await;
+    (ctl, aps)
+}
+
 /// The pod template's config hash and the Deployment's generation: if
 /// either moves, the gateway pods roll.
 async fn rollout_identity(c: &Cluster, ns: &str, policy: &str) -> (String, Option<i64>) {
@@ -145,11 +155,7 @@ async fn not_before_is_rendered_in_unix_seconds_without_a_pod_roll_and_revoke_al
     revocations_served(&c);
     let ns = c.namespace("notbefore");
     let n = ns.name.as_str();
-    let _ctl = ControllerProcess::start(&c, n, 300);
-    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
-    c.apply(n, &policy_yaml("app", &["gh"]));
-    let aps: Api<AuthPolicy> = c.api(n);
-    ready(&aps, "app").await;
+    let (_ctl, aps) = ready_app(&c, n).await;
     let rolled_before = rollout_identity(&c, n, "app").await;
     assert_eq!(config(&c, n, "app").await.session.not_before, 0);
 
@@ -336,11 +342,7 @@ async fn more_revocations_than_a_config_carries_keep_the_newest_and_say_so() {
     revocations_served(&c);
     let ns = c.namespace("cap");
     let n = ns.name.as_str();
-    let _ctl = ControllerProcess::start(&c, n, 300);
-    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
-    c.apply(n, &policy_yaml("app", &["gh"]));
-    let aps: Api<AuthPolicy> = c.api(n);
-    ready(&aps, "app").await;
+    let (_ctl, _aps) = ready_app(&c, n).await;
     let cap = authgate::contract::session::MAX_REVOCATIONS;
     let revocations: Api<SessionRevocation> = c.api(n);
     let now = k8s_openapi::jiff::Timestamp::now();
@@ -379,11 +381,7 @@ async fn a_blocked_policy_still_gets_its_revocations_into_the_last_good_config()
     revocations_served(&c);
     let ns = c.namespace("blocked");
     let n = ns.name.as_str();
-    let _ctl = ControllerProcess::start(&c, n, 300);
-    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
-    c.apply(n, &policy_yaml("app", &["gh"]));
-    let aps: Api<AuthPolicy> = c.api(n);
-    ready(&aps, "app").await;
+    let (_ctl, aps) = ready_app(&c, n).await;
     let good = config(&c, n, "app").await;
     let rolled_before = rollout_identity(&c, n, "app").await;
     let out = c.kubectl(&["patch", "-n", n, "ap/app", "--type=merge", "-p", r#"{"spec":{"providers":["nope"]}}"#]);
