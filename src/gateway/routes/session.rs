@@ -26,12 +26,16 @@ pub(crate) async fn sign_out(
 ) -> Response {
     // Only a cookie this gateway can open is its own to delete.
     let loaded = gw.sessions().load(&headers).await;
+    if loaded.unavailable {
+        // Not signed out server-side: say so rather than pretend.
+        return crate::gateway::routes::proxy::store_unavailable(&gw, &headers);
+    }
     let mut response = match q.rd.as_deref().and_then(|rd| safe_redirect(rd, &gw.config.external_url)) {
         Some(target) => found(&target),
         None => pages::signed_out(&gw.start_href(None, None, Some("login"))),
     };
-    if loaded.record.is_some() {
-        gw.sessions().end(loaded.present, response.headers_mut()).await;
+    if loaded.record.is_some() || loaded.ticket.is_some() {
+        gw.sessions().end(&loaded, response.headers_mut()).await;
     }
     pages::harden(response)
 }
