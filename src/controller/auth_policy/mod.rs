@@ -11,6 +11,7 @@ mod expose;
 pub mod readiness;
 pub mod render;
 mod render_error;
+mod session_store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
