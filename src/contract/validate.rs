@@ -7,8 +7,8 @@ use url::Url;
 
 use super::config::{Authentication, GatewayConfig};
 use super::routes::TlsConfig;
-use super::session::{RedisConfig, StoreConfig};
 use super::rules::{ambiguous_routes, open_to_everyone, reserved_token_param};
+use super::session::{RedisConfig, StoreConfig};
 use crate::access::is_valid_domain_pattern;
 use crate::idp::is_secure_url;
 

@@ -36,6 +36,7 @@ pub mod nginx;
 pub mod op;
 pub mod pki;
 pub mod ports;
+pub mod redis;
 pub mod serve;
 pub mod tls_proxy;
 pub mod traefik;

@@ -63,7 +63,11 @@ async fn a_redis_store_is_rendered_with_its_password_resolved() {
         let status = answer(api.expect_status_patch(STATUS).await, &sent);
         assert_eq!(
             conditions_of(&status),
-            triples(&[("Accepted", "True", "Valid"), ("ResolvedRefs", "True", "Resolved"), ("Ready", "True", "Available")])
+            triples(&[
+                ("Accepted", "True", "Valid"),
+                ("ResolvedRefs", "True", "Resolved"),
+                ("Ready", "True", "Available")
+            ])
         );
         assert!(!status.to_string().contains(PASSWORD), "no value in status");
         api.assert_no_more_requests().await;

@@ -94,8 +94,10 @@ impl RedisBackend {
             }
         };
         let tls = config.tls.as_ref();
-        let certificates =
-            || TlsCertificates { client_tls: None, root_cert: tls.and_then(|t| t.ca_pem.clone()).map(String::into_bytes) };
+        let certificates = || TlsCertificates {
+            client_tls: None,
+            root_cert: tls.and_then(|t| t.ca_pem.clone()).map(String::into_bytes),
+        };
         let addresses = config.addresses.iter().map(|a| address(a, tls.is_some())).collect::<Result<Vec<_>, _>>()?;
         let connector = match &config.sentinel_master {
             None => {
@@ -157,7 +159,8 @@ impl RedisBackend {
         if backing_off() {
             return Err(StoreError::Unavailable("reconnect pending".into()));
         }
-        let _dialing = tokio::time::timeout(CALL_TIMEOUT, self.connecting.lock()).await.map_err(|_| StoreError::Timeout)?;
+        let _dialing =
+            tokio::time::timeout(CALL_TIMEOUT, self.connecting.lock()).await.map_err(|_| StoreError::Timeout)?;
         if let Some(c) = self.connection.load_full() {
             return Ok((*c).clone());
         }
@@ -166,7 +169,9 @@ impl RedisBackend {
         }
         let dialed = tokio::time::timeout(CALL_TIMEOUT, async {
             match &self.connector {
-                Connector::Standalone(client) => client.get_multiplexed_async_connection_with_config(&self.config).await,
+                Connector::Standalone(client) => {
+                    client.get_multiplexed_async_connection_with_config(&self.config).await
+                }
                 Connector::Sentinel(sentinel) => {
                     sentinel.lock().await.get_async_connection_with_config(&self.config).await
                 }
@@ -293,7 +298,10 @@ mod tests {
 
     #[test]
     fn addresses_parse_host_port_and_bracketed_v6() {
-        assert_eq!(address("redis.cache.svc:6379", false).unwrap(), ConnectionAddr::Tcp("redis.cache.svc".into(), 6379));
+        assert_eq!(
+            address("redis.cache.svc:6379", false).unwrap(),
+            ConnectionAddr::Tcp("redis.cache.svc".into(), 6379)
+        );
         assert_eq!(address("[::1]:6380", false).unwrap(), ConnectionAddr::Tcp("::1".into(), 6380));
         assert!(matches!(address("r:6379", true).unwrap(), ConnectionAddr::TcpTls { insecure: false, .. }));
         for bad in ["redis", ":6379", "r:port", "r:70000"] {

@@ -198,15 +198,16 @@ impl RedisStore<'_> {
             pipe.atomic()
                 .cmd("DEL")
                 .arg(self.sessions.record_key(&ticket.id))
-                .ignore()
                 .cmd("SET")
                 .arg(self.sessions.tombstone_key(&ticket.id))
                 .arg("1")
                 .arg("EX")
                 .arg(self.sessions.max_ttl)
                 .ignore();
-            if let Err(e) = self.sessions.backend.run::<()>(pipe).await {
-                self.failed("end", &e);
+            match self.sessions.backend.run::<(u64,)>(pipe).await {
+                Ok((1,)) => self.metrics.session_revoked("sign_out"),
+                Ok(_) => {}
+                Err(e) => self.failed("end", &e),
             }
         }
         self.cookies.clear_session(loaded.present, out);
