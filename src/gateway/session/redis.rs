@@ -250,20 +250,14 @@ pub trait ToCommand: Send {
 }
 
 impl ToCommand for redis::Cmd {
-    fn send<T: redis::FromRedisValue>(
-        self,
-        c: &mut MultiplexedConnection,
-    ) -> impl std::future::Future<Output = redis::RedisResult<T>> + Send {
-        async move { self.query_async(c).await }
+    async fn send<T: redis::FromRedisValue>(self, c: &mut MultiplexedConnection) -> redis::RedisResult<T> {
+        self.query_async(c).await
     }
 }
 
 impl ToCommand for redis::Pipeline {
-    fn send<T: redis::FromRedisValue>(
-        self,
-        c: &mut MultiplexedConnection,
-    ) -> impl std::future::Future<Output = redis::RedisResult<T>> + Send {
-        async move { self.query_async(c).await }
+    async fn send<T: redis::FromRedisValue>(self, c: &mut MultiplexedConnection) -> redis::RedisResult<T> {
+        self.query_async(c).await
     }
 }
 

@@ -33,6 +33,9 @@ use crate::contract::session::{RedisConfig, SessionConfig};
 use crate::gateway::error::Error;
 use crate::gateway::metrics::Metrics;
 
+/// A record key's `t` and `r` fields, as `HMGET` returns them.
+type HashAndRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Random bytes of a ticket's secret.
 pub const TICKET_SECRET_BYTES: usize = 32;
 
@@ -143,7 +146,7 @@ impl RedisStore<'_> {
             return Loaded { present, ..Loaded::default() };
         };
         let key = self.sessions.record_key(&ticket.id);
-        let fields: Result<(Option<Vec<u8>>, Option<Vec<u8>>), _> =
+        let fields: Result<HashAndRecord, _> =
             self.sessions.backend.run(redis::cmd("HMGET").arg(&key).arg("t").arg("r").clone()).await;
         let record = match fields {
             Ok((Some(hash), Some(sealed))) if bool::from(hash.ct_eq(&ticket.secret_hash())) => {

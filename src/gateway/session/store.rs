@@ -138,49 +138,31 @@ pub enum Sessions<'g> {
 }
 
 impl SessionStore for Sessions<'_> {
-    fn load(&self, headers: &HeaderMap) -> impl Future<Output = Loaded> + Send {
-        async move {
-            match self {
-                Self::Cookie(s) => s.load(headers).await,
-                Self::Redis(s) => s.load(headers).await,
-            }
+    async fn load(&self, headers: &HeaderMap) -> Loaded {
+        match self {
+            Self::Cookie(s) => s.load(headers).await,
+            Self::Redis(s) => s.load(headers).await,
         }
     }
 
-    fn save(
-        &self,
-        session: &Session,
-        present: Present,
-        out: &mut HeaderMap,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
-        async move {
-            match self {
-                Self::Cookie(s) => s.save(session, present, out).await,
-                Self::Redis(s) => s.save(session, present, out).await,
-            }
+    async fn save(&self, session: &Session, present: Present, out: &mut HeaderMap) -> Result<(), Error> {
+        match self {
+            Self::Cookie(s) => s.save(session, present, out).await,
+            Self::Redis(s) => s.save(session, present, out).await,
         }
     }
 
-    fn end(&self, loaded: &Loaded, out: &mut HeaderMap) -> impl Future<Output = ()> + Send {
-        async move {
-            match self {
-                Self::Cookie(s) => s.end(loaded, out).await,
-                Self::Redis(s) => s.end(loaded, out).await,
-            }
+    async fn end(&self, loaded: &Loaded, out: &mut HeaderMap) {
+        match self {
+            Self::Cookie(s) => s.end(loaded, out).await,
+            Self::Redis(s) => s.end(loaded, out).await,
         }
     }
 
-    fn end_user(
-        &self,
-        provider: &str,
-        subject: Option<&str>,
-        sid: Option<&str>,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
-        async move {
-            match self {
-                Self::Cookie(s) => s.end_user(provider, subject, sid).await,
-                Self::Redis(s) => s.end_user(provider, subject, sid).await,
-            }
+    async fn end_user(&self, provider: &str, subject: Option<&str>, sid: Option<&str>) -> Result<bool, Error> {
+        match self {
+            Self::Cookie(s) => s.end_user(provider, subject, sid).await,
+            Self::Redis(s) => s.end_user(provider, subject, sid).await,
         }
     }
 }
