@@ -9,7 +9,8 @@
 //!   503; the gateway recovers by itself when Redis is back.
 //! - A wrong password fails closed and never reaches the log.
 //! - The store itself, in process: TTLs, encryption at rest, refresh in
-//!   place, `end_user` by subject and by provider session id.
+//!   place, `end_user` by subject and by provider session id; over TLS
+//!   with a private CA, and through Sentinel.
 
 mod common;
 
@@ -21,7 +22,7 @@ use authgate::gateway::metrics::Metrics;
 use authgate::gateway::session::{
     CookieSettings, CookieStore, Keyring, RedisSessions, RedisStore, Session, SessionStore, SessionView,
 };
-use common::redis::{PASSWORD, Redis};
+use common::redis::{PASSWORD, Redis, Sentinel};
 use common::{Accept, Agent, CLIENT_ID, CLIENT_SECRET, Echo, Gateway, Op, OpSettings, free_port, gateway, op};
 use http::{HeaderMap, StatusCode, header};
 
@@ -245,13 +246,17 @@ struct InProcess {
 
 impl InProcess {
     fn new(redis: &Redis) -> Self {
+        Self::with(redis.config())
+    }
+
+    fn with(config: authgate::contract::session::RedisConfig) -> Self {
         let session = authgate::contract::session::SessionConfig {
             cookie_name: "_inproc".into(),
             ttl_seconds: 3600,
             ..Default::default()
         };
         Self {
-            sessions: RedisSessions::new(&session, &redis.config()).expect("valid"),
+            sessions: RedisSessions::new(&session, &config).expect("valid"),
             keyring: Keyring::new(&[Redacted::new(common::cookie_key())]).unwrap(),
             cookies: CookieSettings::new("_inproc", None, false, "/", 3600),
             metrics: Metrics::default(),
@@ -368,4 +373,45 @@ async fn end_user_ends_every_session_of_a_subject_or_of_one_provider_session() {
     // The cookie store has nothing server-side to end.
     let cookie_store = CookieStore::new(&p.keyring, &p.cookies);
     assert!(!cookie_store.end_user("corp", Some("alice"), None).await.unwrap(), "Ok(false): cannot");
+}
+
+/// Saves a session through `p` and loads it back; whether it came back.
+async fn round_trip(p: &InProcess) -> bool {
+    let store = p.store();
+    let mut set = HeaderMap::new();
+    if store.save(&session("alice", None, 60), Default::default(), &mut set).await.is_err() {
+        return false;
+    }
+    store.load(&request_with(&set)).await.record.is_some()
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_is_verified() {
+    common::init();
+    let ca = common::pki::TestCa::new("redis test CA");
+    let Some(redis) = Redis::start_tls(&ca).await else { return };
+    assert!(round_trip(&InProcess::new(&redis)).await, "trusting the CA");
+    let mut foreign = redis.config();
+    foreign.tls = Some(authgate::contract::session::RedisTlsConfig {
+        ca_pem: Some(common::pki::TestCa::new("another CA").cert_pem),
+    });
+    let untrusting = InProcess::with(foreign);
+    assert!(!round_trip(&untrusting).await, "a certificate from another CA is refused");
+    let metrics = untrusting.metrics.render();
+    assert!(counter(&metrics, r#"authgate_gateway_session_store_errors_total{operation="save"}"#) == 1, "{metrics}");
+    let mut plain = redis.config();
+    plain.tls = None;
+    assert!(!round_trip(&InProcess::with(plain)).await, "no plain-text fallback");
+}
+
+#[tokio::test]
+async fn sentinel_names_the_primary() {
+    let Some(redis) = Redis::start().await else { return };
+    let sentinel = Sentinel::start(&redis).await;
+    let p = InProcess::with(sentinel.config());
+    assert!(round_trip(&p).await, "stored through the primary the sentinel names");
+    assert_eq!(redis.keys("_inproc:s:*").len(), 1, "on that primary");
+    let mut wrong = sentinel.config();
+    wrong.sentinel_master = Some("no-such-master".into());
+    assert!(!round_trip(&InProcess::with(wrong)).await, "an unknown primary fails closed");
 }

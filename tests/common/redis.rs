@@ -21,6 +21,9 @@ pub struct Redis {
     pub port: u16,
     child: Option<Child>,
     binary: PathBuf,
+    /// With TLS: the CA that signed the server's certificate (PEM).
+    pub ca_pem: Option<String>,
+    tls_args: Vec<String>,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -39,20 +42,49 @@ impl Redis {
     /// Starts a server, or `None` when there is no `redis-server` (and
     /// not under CI, which panics instead).
     pub async fn start() -> Option<Self> {
+        let mut redis = Self::prepare()?;
+        redis.resume().await;
+        Some(redis)
+    }
+
+    /// Like [`start`](Self::start), speaking only TLS, with a certificate
+    /// for `127.0.0.1` signed by `ca`.
+    pub async fn start_tls(ca: &super::pki::TestCa) -> Option<Self> {
+        let mut redis = Self::prepare()?;
+        let pem = ca.server(&["127.0.0.1", "localhost"]);
+        let dir = redis._dir.path();
+        let (cert, key, root) = (dir.join("tls.crt"), dir.join("tls.key"), dir.join("ca.crt"));
+        std::fs::write(&cert, &pem.cert).unwrap();
+        std::fs::write(&key, &pem.key).unwrap();
+        std::fs::write(&root, &ca.cert_pem).unwrap();
+        let port = redis.port.to_string();
+        redis.tls_args = ["--port", "0", "--tls-port", &port, "--tls-auth-clients", "no"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(["--tls-cert-file".into(), cert.display().to_string()])
+            .chain(["--tls-key-file".into(), key.display().to_string()])
+            .chain(["--tls-ca-cert-file".into(), root.display().to_string()])
+            .collect();
+        redis.ca_pem = Some(ca.cert_pem.clone());
+        redis.resume().await;
+        Some(redis)
+    }
+
+    fn prepare() -> Option<Self> {
         let binary = binary();
         if !super::require("redis-server", binary.is_some()) {
             return None;
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut redis = Self {
+        Some(Self {
             port: super::free_port(),
             child: None,
             binary: binary.expect("checked"),
+            ca_pem: None,
+            tls_args: Vec::new(),
             log: dir.path().join("redis.log"),
             _dir: dir,
-        };
-        redis.resume().await;
-        Some(redis)
+        })
     }
 
     /// (Re)starts the server on its port, empty (nothing is persisted).
@@ -62,6 +94,7 @@ impl Redis {
         let child = Command::new(&self.binary)
             .args(["--bind", "127.0.0.1", "--port", &self.port.to_string(), "--requirepass", PASSWORD])
             .args(["--save", "", "--appendonly", "no", "--dir", &self._dir.path().display().to_string()])
+            .args(&self.tls_args)
             .current_dir(self._dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -123,17 +156,37 @@ impl Redis {
             username: None,
             password: Some(Redacted::new(PASSWORD)),
             database: 0,
-            tls: None,
+            tls: self
+                .ca_pem
+                .as_ref()
+                .map(|pem| authgate::contract::session::RedisTlsConfig { ca_pem: Some(pem.clone()) }),
             key_prefix: None,
         }
     }
 
     /// A synchronous admin connection (to look at keys and TTLs).
     pub fn connection(&self) -> ::redis::RedisResult<::redis::Connection> {
-        let info = ::redis::ConnectionAddr::Tcp("127.0.0.1".into(), self.port);
-        let info = ::redis::IntoConnectionInfo::into_connection_info(info)?
-            .set_redis_settings(::redis::RedisConnectionInfo::default().set_password(PASSWORD));
-        ::redis::Client::open(info)?.get_connection_with_timeout(CALL_TIMEOUT)
+        let settings = ::redis::RedisConnectionInfo::default().set_password(PASSWORD);
+        let client = match &self.ca_pem {
+            None => {
+                let addr = ::redis::ConnectionAddr::Tcp("127.0.0.1".into(), self.port);
+                ::redis::Client::open(
+                    ::redis::IntoConnectionInfo::into_connection_info(addr)?.set_redis_settings(settings),
+                )?
+            }
+            Some(ca) => {
+                let addr = ::redis::ConnectionAddr::TcpTls {
+                    host: "127.0.0.1".into(),
+                    port: self.port,
+                    insecure: false,
+                    tls_params: None,
+                };
+                let info = ::redis::IntoConnectionInfo::into_connection_info(addr)?.set_redis_settings(settings);
+                let roots = ::redis::TlsCertificates { client_tls: None, root_cert: Some(ca.clone().into_bytes()) };
+                ::redis::Client::build_with_tls(info, roots)?
+            }
+        };
+        client.get_connection_with_timeout(CALL_TIMEOUT)
     }
 
     fn ping(&self) -> ::redis::RedisResult<()> {
@@ -159,5 +212,66 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A `redis-server --sentinel` watching one [`Redis`] as `mymaster`.
+pub struct Sentinel {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// The primary's name at the test sentinels.
+pub const MASTER: &str = "mymaster";
+
+impl Sentinel {
+    /// Starts a sentinel for `primary` (plain TCP).
+    pub async fn start(primary: &Redis) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = super::free_port();
+        let conf = dir.path().join("sentinel.conf");
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor {MASTER} 127.0.0.1 {} 1\nsentinel auth-pass {MASTER} {PASSWORD}\n",
+            dir.path().display(),
+            primary.port
+        );
+        std::fs::write(&conf, text).expect("sentinel.conf");
+        let log = std::fs::File::create(dir.path().join("sentinel.log")).expect("sentinel log");
+        let child = Command::new(&primary.binary)
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn redis-server --sentinel");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "the sentinel did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { port, child, _dir: dir }
+    }
+
+    /// A store config that finds the primary through this sentinel.
+    pub fn config(&self) -> authgate::contract::session::RedisConfig {
+        authgate::contract::session::RedisConfig {
+            addresses: vec![format!("127.0.0.1:{}", self.port)],
+            sentinel_master: Some(MASTER.into()),
+            username: None,
+            password: Some(Redacted::new(PASSWORD)),
+            database: 0,
+            tls: None,
+            key_prefix: None,
+        }
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
