@@ -81,6 +81,7 @@ def main():
         "apache": "Apache + mod_auth_openidc",
         "authgate-open": "authgate, authentication Disabled",
         "authgate-token": "authgate route with an injected client_credentials token",
+        "authgate-redis": "authgate, sessions in Redis (CPU: gateway + redis-server)",
     }
     lines = []
     if meta:
@@ -131,6 +132,14 @@ def main():
             r = a["rps"] / ap["rps"]
             checks.append((f"authgate / Apache+mod_auth_openidc throughput = {r:.2f}×", "≥ 3×", r >= 3))
             checks.append((f"CPU per request: authgate {a['cpu_us']:.1f} µs vs Apache {ap['cpu_us']:.1f} µs = {ap['cpu_us'] / a['cpu_us']:.1f}× less", "", None))
+        if "authgate-redis" in med:
+            rd = med["authgate-redis"]
+            checks.append((
+                f"cost of the Redis store (authgate-redis vs authgate): {rd['cpu_us'] - a['cpu_us']:+.1f} µs CPU/req, "
+                f"p99 {rd['p99'] - a['p99']:+.0f} µs, throughput {rd['rps'] / a['rps']:.2f}×",
+                "",
+                None,
+            ))
         if "authgate-open" in med:
             o = med["authgate-open"]
             checks.append((

@@ -19,8 +19,12 @@
 #     authgate-token: the authgate gateway's `/tok/` route, which injects a
 #     `client_credentials` token from the OP instead of the user's (the
 #     token is fetched once, then renewed in the background)
+#     authgate-redis: a second gateway, the same config but `store: Redis`
+#     (a redis-server this script starts): the cookie holds a ticket, and
+#     every request does one GET on Redis; its CPU counts the gateway's
+#     and redis-server's
 #   BENCH_DIR [/tmp/authgate-bench]   state, configs, logs, raw wrk output
-#   BENCH_PORT_BASE [18180]           uses BASE+1 .. BASE+9 on 127.0.0.1
+#   BENCH_PORT_BASE [18180]           uses BASE+1 .. BASE+12 on 127.0.0.1
 #   MAX_BUSY [0.3] LOAD_TRIES [20] LOAD_WAIT [30]  before each run, wait (up
 #     to TRIES x WAIT s) until other processes keep at most MAX_BUSY cores
 #     busy (sampled over 5 s while our servers idle)
@@ -66,6 +70,9 @@ UPSTREAM_STATUS_PORT=$((BASE + 6))
 OPEN_PORT=$((BASE + 7))
 GATEWAY_OPS_PORT=$((BASE + 8))
 OPEN_OPS_PORT=$((BASE + 9))
+REDIS_PORT=$((BASE + 10))
+REDIS_GATEWAY_PORT=$((BASE + 11))
+REDIS_GATEWAY_OPS_PORT=$((BASE + 12))
 OP_ISSUER="http://127.0.0.1:$OP_PORT"
 
 log() { echo "[bench] $*" >&2; }
@@ -80,6 +87,7 @@ command -v apache2 >/dev/null || need+=(apache2)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
 command -v pgrep >/dev/null || need+=(procps)
+if [[ " $BENCH_PATHS " == *" authgate-redis "* ]]; then command -v redis-server >/dev/null || need+=(redis-server); fi
 if ((${#need[@]})); then
   log "installing ${need[*]}"
   apt-get update -qq
@@ -100,7 +108,7 @@ else
 fi
 [[ -x "$BIN" ]] || die "no authgate binary at $BIN"
 
-for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$GATEWAY_PORT" "$APACHE_PORT" "$OP_PORT" "$UPSTREAM_STATUS_PORT" "$OPEN_PORT" "$GATEWAY_OPS_PORT" "$OPEN_OPS_PORT"; do
+for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$GATEWAY_PORT" "$APACHE_PORT" "$OP_PORT" "$UPSTREAM_STATUS_PORT" "$OPEN_PORT" "$GATEWAY_OPS_PORT" "$OPEN_OPS_PORT" "$REDIS_PORT" "$REDIS_GATEWAY_PORT" "$REDIS_GATEWAY_OPS_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is in use (set BENCH_PORT_BASE)"
   fi
@@ -159,7 +167,7 @@ cat > "$DIR/op.json" <<JSON
   "idTokenTtl": 86400,
   "clients": [
     {"client_id": "bench-authgate", "client_secret": "bench-authgate-secret",
-     "redirect_uris": ["http://127.0.0.1:$GATEWAY_PORT/oauth2/callback"]},
+     "redirect_uris": ["http://127.0.0.1:$GATEWAY_PORT/oauth2/callback", "http://127.0.0.1:$REDIS_GATEWAY_PORT/oauth2/callback"]},
     {"client_id": "bench-apache", "client_secret": "bench-apache-secret",
      "redirect_uris": ["http://127.0.0.1:$APACHE_PORT/redirect_uri"]},
     {"client_id": "bench-machine", "client_secret": "bench-machine-secret",
@@ -231,6 +239,26 @@ YAML
   wait_port authgate-open "$OPEN_PORT" "${PID[authgate-open]}"
 fi
 
+if [[ " $BENCH_PATHS " == *" authgate-redis "* ]]; then
+  REDIS_PASSWORD="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"
+  printf 'port %s\nbind 127.0.0.1\nrequirepass %s\nsave ""\nappendonly no\ndir %s\n' \
+    "$REDIS_PORT" "$REDIS_PASSWORD" "$DIR" > "$DIR/redis.conf"
+  chmod 600 "$DIR/redis.conf"
+  redis-server "$DIR/redis.conf" > "$DIR/redis.log" 2>&1 &
+  PID[redis]=$!
+  wait_port redis "$REDIS_PORT" "${PID[redis]}"
+  # The same gateway, but sessions in Redis.
+  sed -e "s/127.0.0.1:$GATEWAY_PORT/127.0.0.1:$REDIS_GATEWAY_PORT/g" \
+    -e "s/127.0.0.1:$GATEWAY_OPS_PORT/127.0.0.1:$REDIS_GATEWAY_OPS_PORT/" \
+    -e "s|^  cookieName: _authgate\$|  cookieName: _authgate\n  store: {type: redis, addresses: ['127.0.0.1:$REDIS_PORT'], password: '$REDIS_PASSWORD'}|" \
+    "$DIR/gateway.yaml" > "$DIR/gateway-redis.yaml"
+  chmod 600 "$DIR/gateway-redis.yaml"
+  grep -q "store: {type: redis" "$DIR/gateway-redis.yaml" || die "gateway-redis.yaml has no Redis store"
+  env -u RUST_LOG "$BIN" --log-format json gateway --config "$DIR/gateway-redis.yaml" > "$DIR/gateway-redis.log" 2>&1 &
+  PID[authgate-redis]=$!
+  wait_port authgate-redis "$REDIS_GATEWAY_PORT" "${PID[authgate-redis]}"
+fi
+
 apache2 -f "$DIR/apache.conf" -DFOREGROUND 2>>"$DIR/apache.error.log" &
 PID[apache]=$!
 wait_port apache "$APACHE_PORT" "${PID[apache]}"
@@ -238,6 +266,9 @@ wait_port apache "$APACHE_PORT" "${PID[apache]}"
 # --- Sessions, by real logins ---------------------------------------------
 node "$HERE/login.mjs" "http://127.0.0.1:$GATEWAY_PORT/" alice > "$DIR/cookie.authgate" || die "login through authgate"
 node "$HERE/login.mjs" "http://127.0.0.1:$APACHE_PORT/" alice > "$DIR/cookie.apache" || die "login through apache"
+if [[ -n "${PID[authgate-redis]:-}" ]]; then
+  node "$HERE/login.mjs" "http://127.0.0.1:$REDIS_GATEWAY_PORT/" alice > "$DIR/cookie.authgate-redis" || die "login through authgate-redis"
+fi
 chmod 600 "$DIR"/cookie.*
 declare -A URL=(
   [direct]="http://127.0.0.1:$UPSTREAM_PORT/"
@@ -246,6 +277,7 @@ declare -A URL=(
   [apache]="http://127.0.0.1:$APACHE_PORT/"
   [authgate-open]="http://127.0.0.1:$OPEN_PORT/"
   [authgate-token]="http://127.0.0.1:$GATEWAY_PORT/tok/"
+  [authgate-redis]="http://127.0.0.1:$REDIS_GATEWAY_PORT/"
 )
 # direct and nginx get authgate's cookie too, so every path parses a
 # request of about the same size.
@@ -256,9 +288,10 @@ declare -A COOKIE=(
   [apache]="$(cat "$DIR/cookie.apache")"
   [authgate-open]="$(cat "$DIR/cookie.authgate")"
   [authgate-token]="$(cat "$DIR/cookie.authgate")"
+  [authgate-redis]="$(cat "$DIR/cookie.authgate-redis" 2>/dev/null)"
 )
 # Root PIDs whose CPU time (with all their descendants) is "the proxy's".
-declare -A CPU_PID=([direct]="${PID[upstream]}" [nginx]="${PID[nginx]}" [authgate]="${PID[authgate]}" [apache]="${PID[apache]}" [authgate-open]="${PID[authgate-open]:-}" [authgate-token]="${PID[authgate]}")
+declare -A CPU_PID=([direct]="${PID[upstream]}" [nginx]="${PID[nginx]}" [authgate]="${PID[authgate]}" [apache]="${PID[apache]}" [authgate-open]="${PID[authgate-open]:-}" [authgate-token]="${PID[authgate]}" [authgate-redis]="${PID[authgate-redis]:-} ${PID[redis]:-}")
 log "authgate cookie: $(wc -c < "$DIR/cookie.authgate") bytes, apache cookie: $(wc -c < "$DIR/cookie.apache") bytes"
 
 # --- Checks: authenticated requests really reach the upstream -------------
@@ -269,7 +302,7 @@ for p in $BENCH_PATHS; do
   [[ "$got" == 200 ]] || die "$p answered HTTP $got with its session cookie, expected 200"
   [[ "$(cat "$DIR/check.$p.body")" == "$body_expected" ]] || die "$p did not return the upstream's body"
 done
-for p in authgate apache; do
+for p in authgate authgate-redis apache; do
   echo " $BENCH_PATHS " | grep -q " $p " || continue
   seen="$(curl -fsS -H "Cookie: ${COOKIE[$p]}" "${URL[$p]}bench-check")"
   [[ "$seen" == *"authorization=Bearer ey"* ]] || die "$p did not forward the access token as Bearer: $seen"
@@ -316,6 +349,11 @@ sys_busy() { # busy ticks of all CPUs
 }
 upstream_counts() { # "connections-accepted requests" served by the upstream so far
   curl -fsS "http://127.0.0.1:$UPSTREAM_STATUS_PORT/status" | awk 'NR == 3 { print $1, $3 }'
+}
+cpu_of() { # tree_cpu summed over the space-separated root PIDs in $1
+  local total=0 pid
+  for pid in $1; do total=$((total + $(tree_cpu "$pid"))); done
+  echo "$total"
 }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 children_cpu() { # sets CHILDREN_CPU: user+sys ticks of this shell's reaped children (wrk)
@@ -369,11 +407,11 @@ for round in $(seq "$ROUNDS"); do
       wait_quiet
       out="$DIR/raw/round$round.$p.try$attempt.txt"
       l="$(load1)"
-      read -r ac0 up0 <<< "$(upstream_counts)"; c0="$(tree_cpu "${CPU_PID[$p]}")"; u0="$(tree_cpu "${PID[upstream]}")"; s0="$(sys_busy)"; t0="$(date +%s.%N)"
+      read -r ac0 up0 <<< "$(upstream_counts)"; c0="$(cpu_of "${CPU_PID[$p]}")"; u0="$(tree_cpu "${PID[upstream]}")"; s0="$(sys_busy)"; t0="$(date +%s.%N)"
       children_cpu; w0="$CHILDREN_CPU"
       run_wrk "$p" "$DURATION" "$out"
       children_cpu; w1="$CHILDREN_CPU"
-      t1="$(date +%s.%N)"; s1="$(sys_busy)"; u1="$(tree_cpu "${PID[upstream]}")"; c1="$(tree_cpu "${CPU_PID[$p]}")"; read -r ac1 up1 <<< "$(upstream_counts)"
+      t1="$(date +%s.%N)"; s1="$(sys_busy)"; u1="$(tree_cpu "${PID[upstream]}")"; c1="$(cpu_of "${CPU_PID[$p]}")"; read -r ac1 up1 <<< "$(upstream_counts)"
       wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
       # CPU taken by anything but wrk, the proxy and the upstream.
       ours=$((c1 - c0 + w1 - w0)); [[ "$p" == direct ]] || ours=$((ours + u1 - u0))

@@ -100,11 +100,32 @@ pub fn policy_problems(spec: &AuthPolicySpec) -> Vec<String> {
     if let Some(bad) = spec.forward.trusted_proxies.iter().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
         problems.push(format!("forward.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
     }
+    session_store_problems(&spec.session, &mut problems);
     let forward_auth = spec.forward_auth.iter().flat_map(|f| &f.trusted_proxies);
     if let Some(bad) = forward_auth.clone().find(|c| c.parse::<ipnet::IpNet>().is_err()) {
         problems.push(format!("forwardAuth.trustedProxies entry {bad:?} is not a CIDR such as 10.0.0.0/8"));
     }
     problems
+}
+
+/// `session.store`/`redis` beyond the CEL rules (which `check` and old
+/// apiservers may not run).
+fn session_store_problems(session: &crate::api::session::SessionSettings, problems: &mut Vec<String>) {
+    let redis_store = session.store == Some(crate::api::SessionStoreKind::Redis);
+    match (&session.redis, redis_store) {
+        (None, true) => problems.push("session.store Redis needs session.redis".into()),
+        (Some(_), false) => problems.push("session.redis is set but session.store is not Redis".into()),
+        (Some(r), true) => match (&r.address, &r.sentinel) {
+            (Some(_), Some(_)) | (None, None) => {
+                problems.push("session.redis must set exactly one of address or sentinel".into());
+            }
+            (None, Some(s)) if s.addresses.is_empty() || s.master_name.trim().is_empty() => {
+                problems.push("session.redis.sentinel needs a masterName and at least one address".into());
+            }
+            _ => {}
+        },
+        (None, false) => {}
+    }
 }
 
 /// Closed by default, over a policy and the providers it names: if one of

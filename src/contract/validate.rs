@@ -8,6 +8,7 @@ use url::Url;
 use super::config::{Authentication, GatewayConfig};
 use super::routes::TlsConfig;
 use super::rules::{ambiguous_routes, open_to_everyone, reserved_token_param};
+use super::session::{RedisConfig, StoreConfig};
 use crate::access::is_valid_domain_pattern;
 use crate::idp::is_secure_url;
 
@@ -142,7 +143,39 @@ pub fn check(config: &GatewayConfig) -> Result<(), String> {
     {
         return Err(format!("forwardAuth.trustedProxies entry {bad:?} is not a CIDR"));
     }
+    if let StoreConfig::Redis(redis) = &config.session.store
+        && let Some(problem) = redis_problem(redis)
+    {
+        return Err(format!("session.store: {problem}"));
+    }
     routes_problem(config).map_or(Ok(()), Err)
+}
+
+/// What is wrong with a Redis store's settings, if anything. Values never
+/// appear (an address may be what breaks a log line).
+pub fn redis_problem(redis: &RedisConfig) -> Option<String> {
+    let host_port = |a: &String| {
+        a.rsplit_once(':').is_some_and(|(host, port)| {
+            let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+            !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok()
+        })
+    };
+    match &redis.sentinel_master {
+        None if redis.addresses.len() != 1 => return Some("a standalone Redis needs exactly one address".into()),
+        Some(_) if redis.addresses.is_empty() => return Some("Sentinel needs at least one sentinel address".into()),
+        Some(master) if master.trim().is_empty() => return Some("Sentinel needs the primary's (master) name".into()),
+        _ => {}
+    }
+    if !redis.addresses.iter().all(host_port) {
+        return Some("every Redis address must be host:port".into());
+    }
+    if redis.tls.as_ref().and_then(|t| t.ca_pem.as_deref()).is_some_and(|pem| !is_certificates(pem)) {
+        return Some("the Redis CA bundle holds no PEM certificate".into());
+    }
+    if redis.key_prefix.as_deref().is_some_and(str::is_empty) {
+        return Some("the Redis key prefix, when set, must not be empty".into());
+    }
+    None
 }
 
 #[cfg(test)]
@@ -171,6 +204,30 @@ mod tests {
         assert!(check(&config(&route("api"))).unwrap_err().contains("pathPrefix must start"));
         assert_eq!(check(&config(&route("/api/"))), Ok(()));
         assert_eq!(check(&config("publicPaths: [/healthz, /static/]")), Ok(()));
+    }
+
+    #[test]
+    fn a_redis_store_needs_usable_addresses() {
+        let redis = |fields: &str| {
+            let mut c = config("");
+            c.session.store = serde_saphyr::from_str(&format!("{{type: redis, {fields}}}")).expect("a store");
+            check(&c)
+        };
+        assert_eq!(redis("addresses: ['redis:6379']"), Ok(()));
+        assert_eq!(redis("addresses: ['[::1]:6379', 's2:26379'], sentinelMaster: m"), Ok(()));
+        for (bad, why) in [
+            ("addresses: []", "exactly one address"),
+            ("addresses: ['a:1', 'b:2']", "exactly one address"),
+            ("addresses: [], sentinelMaster: m", "at least one sentinel"),
+            ("addresses: ['s:26379'], sentinelMaster: ' '", "master"),
+            ("addresses: ['redis']", "host:port"),
+            ("addresses: ['redis:99999']", "host:port"),
+            ("addresses: ['r:1'], tls: {caPem: nope}", "PEM"),
+            ("addresses: ['r:1'], keyPrefix: ''", "prefix"),
+        ] {
+            let e = redis(bad).unwrap_err();
+            assert!(e.starts_with("session.store: ") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

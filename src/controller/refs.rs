@@ -195,6 +195,14 @@ pub fn of_policy(spec: &AuthPolicySpec) -> Vec<Reference> {
             out.push(Reference::secret(&t.client_secret_ref, format!("{at}.tokenAuth.clientSecretRef")));
         }
     }
+    if let Some(redis) = &spec.session.redis {
+        if let Some(r) = &redis.password_secret_ref {
+            out.push(Reference::secret(r, "session.redis.passwordSecretRef".into()));
+        }
+        if let Some(b) = redis.tls.as_ref().and_then(|t| t.ca_bundle.as_ref()) {
+            out.extend(Reference::ca_bundle(b, "session.redis.tls.caBundle".into()));
+        }
+    }
     out
 }
 

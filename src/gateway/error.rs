@@ -70,6 +70,9 @@ pub enum Error {
     /// The session does not fit in cookies.
     #[error("the session is too large to store")]
     SessionTooLarge(#[from] TooLarge),
+    /// The session store (Redis) could not be reached.
+    #[error("sessions cannot be checked right now; try again in a moment")]
+    StoreUnavailable,
 }
 
 impl Error {
@@ -79,6 +82,7 @@ impl Error {
             Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::ProviderReturned(code) if code == "access_denied" => StatusCode::FORBIDDEN,
             Self::SignIn(_) => StatusCode::BAD_GATEWAY,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnknownProvider
             | Self::FlowMissing
             | Self::FlowExpired
@@ -103,6 +107,7 @@ impl Error {
             Self::SignIn(e) => e.reason(),
             Self::Denied(d) => d.reason(),
             Self::SessionTooLarge(_) => "session_too_large",
+            Self::StoreUnavailable => "store_unavailable",
             _ => "internal",
         }
     }

@@ -96,6 +96,23 @@ pub fn error(status: StatusCode, message: &str, retry_href: &str) -> Response {
     page(status, "Sign-in failed", "sign-in-error", &body)
 }
 
+/// The session store cannot be reached (503).
+pub fn store_unavailable() -> Response {
+    let body = "<p class=\"reason\" id=\"reason\">Sessions cannot be checked right now. Try again in a moment.</p>";
+    let mut r = page(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable", "store-unavailable", body);
+    r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+    r
+}
+
+/// [`store_unavailable`] for API clients.
+pub fn store_unavailable_json() -> Response {
+    let body = serde_json::json!({"error": "session_store_unavailable", "message": "sessions cannot be checked right now; retry later"});
+    let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    r.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+    r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    r
+}
+
 /// After sign-out.
 pub fn signed_out(sign_in_href: &str) -> Response {
     let body = format!(

@@ -25,7 +25,7 @@ use super::metrics::Metrics;
 use super::pages;
 use super::providers::{HttpClient, Provider};
 use super::session::revocations::{Logouts, Revocations};
-use super::session::{CookieSettings, CookieStore, Keyring};
+use super::session::{CookieSettings, CookieStore, Keyring, RedisSessions, RedisStore, Sessions};
 use super::upstream::identity::IdentityHeaders;
 use super::upstream::{RouteTable, Upstreams};
 use crate::access::{self, Denial, Principal, safe_redirect};
@@ -109,6 +109,8 @@ pub struct Gateway {
     /// The proxies that may ask forward-auth questions; `None` when the
     /// policy serves no forward-auth.
     pub(crate) forward_auth: Option<Vec<ipnet::IpNet>>,
+    /// With `store: Redis`: its keys and (lazy) connection.
+    pub(crate) redis: Option<RedisSessions>,
 }
 
 impl Gateway {
@@ -188,6 +190,7 @@ impl Gateway {
             logouts: shared.logouts,
             revocations: Revocations::new(&config.session),
             verdicts: super::revalidate::verdicts::Verdicts::default(),
+            redis: redis_sessions(&config)?,
             config,
         })
     }
@@ -217,8 +220,16 @@ impl Gateway {
     }
 
     /// Where this gateway keeps sessions.
-    pub(crate) fn sessions(&self) -> CookieStore<'_> {
-        CookieStore::new(self.keyring(), &self.cookies)
+    pub(crate) fn sessions(&self) -> Sessions<'_> {
+        match &self.redis {
+            None => Sessions::Cookie(CookieStore::new(self.keyring(), &self.cookies)),
+            Some(sessions) => Sessions::Redis(RedisStore {
+                sessions,
+                keyring: self.keyring(),
+                cookies: &self.cookies,
+                metrics: &self.metrics,
+            }),
+        }
     }
 
     /// The state that outlives a reload, to build the next config around.
@@ -275,6 +286,17 @@ impl Gateway {
             Error::Denied(_) => pages::denied(&e.user_message(), &self.start_href(None, None, Some("login"))),
             _ => pages::error(e.status(), &e.user_message(), &retry),
         }
+    }
+}
+
+/// The Redis sessions `config` asks for (no I/O: the connection is made by
+/// the first request that needs it).
+fn redis_sessions(config: &GatewayConfig) -> Result<Option<RedisSessions>, Error> {
+    match &config.session.store {
+        crate::contract::session::StoreConfig::Cookie => Ok(None),
+        crate::contract::session::StoreConfig::Redis(redis) => RedisSessions::new(&config.session, redis)
+            .map(Some)
+            .map_err(|e| Error::Config(format!("session.store: {e}"))),
     }
 }
 

@@ -37,6 +37,7 @@ pub mod op;
 pub mod pki;
 pub mod ports;
 pub mod projected;
+pub mod redis;
 pub mod serve;
 pub mod tls_proxy;
 pub mod traefik;

@@ -12,6 +12,7 @@ pub mod readiness;
 pub mod render;
 mod render_error;
 pub mod revocations;
+mod session_store;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

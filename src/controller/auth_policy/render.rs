@@ -112,6 +112,7 @@ pub fn gateway_config(
                     .ok_or_else(|| RenderError::BadDuration { field: "session.revalidate".into(), value: r.clone() })?,
                 None => crate::contract::session::DEFAULT_REVALIDATE_SECONDS,
             },
+            store: super::session_store::store(&spec.session, values)?,
             ..SessionConfig::default()
         },
         forward: spec.forward.clone(),

@@ -36,6 +36,9 @@ pub enum Rejection {
     /// A session of ours that has ended (expired): sign in again, and drop
     /// the cookies that carried it.
     SessionEnded(Present),
+    /// The session store could not be asked (Redis down): neither admit
+    /// nor send to sign in; answer 503 and keep the cookies.
+    StoreUnavailable,
 }
 
 /// One authenticator's answer. See the module docs.

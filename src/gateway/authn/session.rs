@@ -37,8 +37,9 @@ impl std::fmt::Debug for SessionCaller {
 ///   the same name, on a shared cookie domain, or tampered with):
 ///   `NotMine`, and nothing of it is ever deleted.
 /// - A record of ours that has ended (expired, or revoked by `notBefore`,
-///   a SessionRevocation or a back-channel logout): `Reject` with the
-///   cookies to drop.
+///   a SessionRevocation or a back-channel logout), or a server-side
+///   ticket whose record is gone: `Reject` with the cookies to drop.
+/// - The store could not be asked: `Reject(StoreUnavailable)`.
 /// - A live record: the caller.
 pub struct SessionAuthenticator<'g, S> {
     store: S,
@@ -75,8 +76,15 @@ impl<S: SessionStore> Authenticator for SessionAuthenticator<'_, S> {
         let ended = self.ended;
         async move {
             let loaded = loaded.await;
+            if loaded.unavailable {
+                return Verdict::Reject(Rejection::StoreUnavailable);
+            }
             let Some(record) = loaded.record else {
-                return Verdict::NotMine;
+                // A ticket of ours whose record is gone: the session ended.
+                return match loaded.ticket {
+                    Some(_) => Verdict::Reject(Rejection::SessionEnded(loaded.present)),
+                    None => Verdict::NotMine,
+                };
             };
             match SessionView::decode(&record) {
                 Ok(view) if view.is_live(now) => {

@@ -27,7 +27,7 @@ use crate::gateway::metrics::Outcome;
 use crate::gateway::original_request::{self, Original, Refused};
 use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::revalidate::{self, Check};
-use crate::gateway::routes::proxy::sign_in_required;
+use crate::gateway::routes::proxy::{sign_in_required, store_unavailable};
 use crate::gateway::server::Gateway;
 use crate::gateway::session::{Present, SessionView, now};
 use crate::gateway::upstream::identity::{UserToken, add_identity};
@@ -94,6 +94,7 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
         Authn::Caller(Caller::Session(session)) => session,
         Authn::Anonymous => return deny(gw, headers, original.as_ref(), contract, Present::default()),
         Authn::Rejected(Rejection::SessionEnded(ours)) => return deny(gw, headers, original.as_ref(), contract, ours),
+        Authn::Rejected(Rejection::StoreUnavailable) => return store_unavailable(gw, headers),
     };
     let (stored, present) = (session.view(), session.present);
     let mut out = HeaderMap::new();

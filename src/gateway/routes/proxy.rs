@@ -78,6 +78,7 @@ async fn authenticate_and_forward(gw: &Gateway, proxy: &Proxy, request: Request,
         // name (a shared cookie domain): never delete what is not ours.
         Authn::Anonymous => return unauthenticated(gw, &request, Present::default()),
         Authn::Rejected(Rejection::SessionEnded(ours)) => return unauthenticated(gw, &request, ours),
+        Authn::Rejected(Rejection::StoreUnavailable) => return store_unavailable(gw, request.headers()),
     };
     let (view, present) = (session.view(), session.present);
     match revalidate::check(gw, &view, now) {
@@ -129,6 +130,14 @@ pub(crate) async fn forward(
 pub(crate) fn unauthenticated(gw: &Gateway, request: &Request, present: Present) -> Response {
     let original = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     sign_in_required(gw, request.headers(), Some(original), true, present)
+}
+
+/// The session store is down: 503, a page for browsers and JSON for the
+/// rest, counted; the cookies stay, so the session works again once the
+/// store is back.
+pub(crate) fn store_unavailable(gw: &Gateway, headers: &HeaderMap) -> Response {
+    gw.metrics.request(Outcome::StoreUnavailable);
+    if wants_html(headers) { pages::store_unavailable() } else { pages::store_unavailable_json() }
 }
 
 /// No session: a browser (when `redirect_browsers`) is sent to sign in and

@@ -51,6 +51,10 @@ pub(crate) async fn sign_out(
 ) -> Response {
     // Only a cookie this gateway can open is its own to delete.
     let loaded = gw.sessions().load(&headers).await;
+    if loaded.unavailable {
+        // Not signed out server-side: say so rather than pretend.
+        return crate::gateway::routes::proxy::store_unavailable(&gw, &headers);
+    }
     let rd = q.rd.as_deref().and_then(|rd| safe_redirect(rd, &gw.config.external_url));
     let session = loaded.record.as_deref().and_then(|r| SessionView::decode(r).ok()).map(|v| v.to_session());
     let provider = session.as_ref().and_then(|s| gw.provider(&s.provider).map(|p| (s, p)));
@@ -72,8 +76,8 @@ pub(crate) async fn sign_out(
         (None, Some(target)) => found(&target),
         (None, None) => pages::signed_out(&gw.start_href(None, None, Some("login"))),
     };
-    if loaded.record.is_some() {
-        gw.sessions().end(loaded.present, response.headers_mut()).await;
+    if loaded.record.is_some() || loaded.ticket.is_some() {
+        gw.sessions().end(&loaded, response.headers_mut()).await;
     }
     pages::harden(response)
 }

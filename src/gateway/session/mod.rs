@@ -1,9 +1,11 @@
-//! Sessions live entirely in encrypted cookies: no server-side store, so
-//! any replica can serve any request.
+//! Sessions: sealed into encrypted cookies (no server-side state, so any
+//! replica serves any request), or kept in Redis behind a sealed ticket.
 //!
 //! - [`crypto`]: AES-256-GCM keyring, cookie name as associated data.
 //! - [`cookies`]: reading, chunking and writing the cookies.
 //! - [`flow`]: the short-lived cookie that carries one login attempt.
+//! - [`store`]: where records live: in the cookies, or in Redis
+//!   ([`redis_store`] over [`redis`]) with only a ticket in the cookie.
 //!
 //! The session payload is a compact binary record ([`codec`]) decoded once
 //! per request into a borrowed [`SessionView`], so the proxy hot path copies
@@ -13,6 +15,8 @@ pub mod codec;
 pub mod cookies;
 pub mod crypto;
 pub mod flow;
+pub mod redis;
+pub mod redis_store;
 pub mod revocations;
 pub mod store;
 
@@ -22,7 +26,8 @@ use codec::{Malformed, Reader, Writer};
 
 pub use cookies::{CookieSettings, Present};
 pub use crypto::Keyring;
-pub use store::{CookieStore, Loaded, SessionStore};
+pub use redis_store::{RedisSessions, RedisStore};
+pub use store::{CookieStore, Loaded, SessionStore, Sessions, Ticket};
 
 /// The record format written now. Version 2 adds the session id, the issue
 /// and re-validation times and the provider's session id; version 1

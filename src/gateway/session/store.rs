@@ -3,15 +3,17 @@
 //!
 //! A store loads the record a request carries, saves a new or refreshed
 //! one (writing whatever cookies carry or reference it), and ends one at
-//! sign-out. The methods are async because a server-side store (Redis)
-//! does I/O; the cookie store completes at once.
+//! sign-out. The methods are async because a server-side store (Redis,
+//! [`super::redis_store`]) does I/O; the cookie store completes at once.
+//! [`Sessions`] is the one a gateway's config selects.
 
 use std::future::Future;
 
 use axum::http::HeaderMap;
 
 use super::cookies::{CookieSettings, Present};
-use super::{Keyring, Session};
+use super::redis_store::{RedisStore, TICKET_SECRET_BYTES};
+use super::{Keyring, SESSION_ID_BYTES, Session};
 use crate::gateway::error::Error;
 
 /// What a request carried.
@@ -21,6 +23,27 @@ pub struct Loaded {
     pub record: Option<Vec<u8>>,
     /// Which session cookies (chunks) the request had, opened or not.
     pub present: Present,
+    /// A server-side store's ticket that opened: the cookie is ours, so a
+    /// missing record means the session has ended.
+    pub ticket: Option<Ticket>,
+    /// The store could not be asked (Redis down): the request must fail
+    /// closed, neither admitted nor sent to sign in.
+    pub unavailable: bool,
+}
+
+/// What a server-side session cookie carries: the session id and a random
+/// secret whose hash the store keeps.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ticket {
+    pub(super) id: [u8; SESSION_ID_BYTES],
+    pub(super) secret: [u8; TICKET_SECRET_BYTES],
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret is a credential.
+        f.debug_struct("Ticket").finish_non_exhaustive()
+    }
 }
 
 /// Keeps session records. See the module docs.
@@ -37,14 +60,15 @@ pub trait SessionStore: Sync {
         out: &mut HeaderMap,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Ends a session: forgets it, and writes into `out` the removal of the
-    /// `present` cookies.
-    fn end(&self, present: Present, out: &mut HeaderMap) -> impl Future<Output = ()> + Send;
+    /// Ends the session `loaded` from a request: forgets it server-side
+    /// (best effort: a failure is logged and counted), and writes into
+    /// `out` the removal of the cookies that carried it.
+    fn end(&self, loaded: &Loaded, out: &mut HeaderMap) -> impl Future<Output = ()> + Send;
 
-    /// Ends every stored session of `provider` naming `subject` and/or the
-    /// provider session `sid` (a back-channel logout). False when the store
-    /// cannot find sessions that way (cookies): the caller then remembers
-    /// the logout and refuses those sessions as they come.
+    /// Ends every session of one user at `provider`: those of `subject`,
+    /// and those of the provider session `sid` (back-channel logout).
+    /// `Ok(false)`: this store cannot (the cookie store keeps nothing to
+    /// delete).
     fn end_user(
         &self,
         provider: &str,
@@ -71,7 +95,7 @@ impl<'g> CookieStore<'g> {
     fn open(&self, headers: &HeaderMap) -> Loaded {
         let (sealed, present) = self.cookies.read_session(headers);
         let record = sealed.and_then(|s| self.keyring.open(self.cookies.name().as_bytes(), &s));
-        Loaded { record, present }
+        Loaded { record, present, ..Loaded::default() }
     }
 
     fn seal(&self, session: &Session, present: Present, out: &mut HeaderMap) -> Result<(), Error> {
@@ -95,17 +119,50 @@ impl SessionStore for CookieStore<'_> {
         std::future::ready(self.seal(session, present, out))
     }
 
-    fn end(&self, present: Present, out: &mut HeaderMap) -> impl Future<Output = ()> + Send {
-        self.cookies.clear_session(present, out);
+    fn end(&self, loaded: &Loaded, out: &mut HeaderMap) -> impl Future<Output = ()> + Send {
+        self.cookies.clear_session(loaded.present, out);
         std::future::ready(())
     }
 
-    fn end_user(
-        &self,
-        _provider: &str,
-        _subject: Option<&str>,
-        _sid: Option<&str>,
-    ) -> impl Future<Output = Result<bool, Error>> + Send {
+    fn end_user(&self, _: &str, _: Option<&str>, _: Option<&str>) -> impl Future<Output = Result<bool, Error>> + Send {
         std::future::ready(Ok(false))
+    }
+}
+
+/// The store a gateway's config selects.
+pub enum Sessions<'g> {
+    /// `store: Cookie`.
+    Cookie(CookieStore<'g>),
+    /// `store: Redis`.
+    Redis(RedisStore<'g>),
+}
+
+impl SessionStore for Sessions<'_> {
+    async fn load(&self, headers: &HeaderMap) -> Loaded {
+        match self {
+            Self::Cookie(s) => s.load(headers).await,
+            Self::Redis(s) => s.load(headers).await,
+        }
+    }
+
+    async fn save(&self, session: &Session, present: Present, out: &mut HeaderMap) -> Result<(), Error> {
+        match self {
+            Self::Cookie(s) => s.save(session, present, out).await,
+            Self::Redis(s) => s.save(session, present, out).await,
+        }
+    }
+
+    async fn end(&self, loaded: &Loaded, out: &mut HeaderMap) {
+        match self {
+            Self::Cookie(s) => s.end(loaded, out).await,
+            Self::Redis(s) => s.end(loaded, out).await,
+        }
+    }
+
+    async fn end_user(&self, provider: &str, subject: Option<&str>, sid: Option<&str>) -> Result<bool, Error> {
+        match self {
+            Self::Cookie(s) => s.end_user(provider, subject, sid).await,
+            Self::Redis(s) => s.end_user(provider, subject, sid).await,
+        }
     }
 }
