@@ -60,6 +60,7 @@ async fn a_redis_store_is_rendered_with_its_password_resolved() {
         assert_eq!(redis.password.as_ref().map(|p| p.expose()), Some(PASSWORD), "newline dropped");
         assert_eq!((redis.sentinel_master.as_deref(), redis.key_prefix.as_deref()), (None, None));
 
+        api.expect_event("Normal", "ConfigUpdated", "AuthPolicy", objects::POLICY).await;
         let status = answer(api.expect_status_patch(STATUS).await, &sent);
         assert_eq!(
             conditions_of(&status),
