@@ -122,6 +122,17 @@ pub fn signed_out(sign_in_href: &str) -> Response {
     page(StatusCode::OK, "Signed out", "signed-out", &body)
 }
 
+/// 401 for an API client: sign-in required, as JSON.
+pub(crate) fn unauthorized_json() -> Response {
+    let mut r = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({"error": "unauthorized", "message": "sign-in required"})),
+    )
+        .into_response();
+    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

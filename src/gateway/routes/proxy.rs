@@ -14,7 +14,6 @@ use crate::gateway::pages;
 use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::request_target;
 use crate::gateway::revalidate::{self, Check, Due};
-use crate::gateway::routes::session::unauthorized_json;
 use crate::gateway::server::{Gateway, Worker, found};
 use crate::gateway::session::{Present, SessionView, now};
 use crate::gateway::upstream::{Forwarded, Proxy, ProxyError};
@@ -155,7 +154,7 @@ pub(crate) fn sign_in_required(
         pages::harden(found(&gw.start_href(None, back, None)))
     } else {
         gw.metrics.request(Outcome::Unauthorized);
-        unauthorized_json()
+        pages::unauthorized_json()
     };
     if present != Present::default() {
         // A stale, foreign or tampered cookie: drop it.

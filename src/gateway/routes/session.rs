@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Json, Response};
 use serde::Deserialize;
 use url::Url;
@@ -130,7 +130,7 @@ pub(crate) async fn signed_out(State(gw): State<Arc<Gateway>>, Query(q): Query<S
 
 pub(crate) async fn userinfo(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let Authn::Caller(Caller::Session(session)) = gw.authenticate(&headers, now()).await else {
-        return unauthorized_json();
+        return pages::unauthorized_json();
     };
     let view = session.view();
     let mut r = Json(serde_json::json!({
@@ -140,14 +140,6 @@ pub(crate) async fn userinfo(State(gw): State<Arc<Gateway>>, headers: HeaderMap)
         "provider": view.provider,
     }))
     .into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-pub(crate) fn unauthorized_json() -> Response {
-    let mut r =
-        (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "unauthorized", "message": "sign-in required"})))
-            .into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

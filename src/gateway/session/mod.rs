@@ -18,6 +18,7 @@ pub mod flow;
 pub mod redis;
 pub mod redis_store;
 pub mod revocations;
+pub mod sessions;
 pub mod store;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,7 +28,8 @@ use codec::{Malformed, Reader, Writer};
 pub use cookies::{CookieSettings, Present};
 pub use crypto::Keyring;
 pub use redis_store::{RedisSessions, RedisStore};
-pub use store::{CookieStore, Loaded, SessionStore, Sessions, Ticket};
+pub use sessions::Sessions;
+pub use store::{CookieStore, Loaded, SessionStore, Ticket};
 
 /// The record format written now. Version 2 adds the session id, the issue
 /// and re-validation times and the provider's session id; version 1

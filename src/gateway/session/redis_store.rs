@@ -36,8 +36,7 @@ use crate::gateway::metrics::Metrics;
 /// A record key's `t` and `r` fields, as `HMGET` returns them.
 type HashAndRecord = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-/// Random bytes of a ticket's secret.
-pub const TICKET_SECRET_BYTES: usize = 32;
+pub use super::store::TICKET_SECRET_BYTES;
 
 /// Creates or updates a session. Refused (-1) after a tombstone; otherwise
 /// 1 when the record is new (its ticket hash was set), 0 when it existed.

@@ -12,7 +12,6 @@ use std::future::Future;
 use axum::http::HeaderMap;
 
 use super::cookies::{CookieSettings, Present};
-use super::redis_store::{RedisStore, TICKET_SECRET_BYTES};
 use super::{Keyring, SESSION_ID_BYTES, Session};
 use crate::gateway::error::Error;
 
@@ -30,6 +29,9 @@ pub struct Loaded {
     /// closed, neither admitted nor sent to sign in.
     pub unavailable: bool,
 }
+
+/// Random bytes of a ticket's secret.
+pub const TICKET_SECRET_BYTES: usize = 32;
 
 /// What a server-side session cookie carries: the session id and a random
 /// secret whose hash the store keeps.
@@ -126,43 +128,5 @@ impl SessionStore for CookieStore<'_> {
 
     fn end_user(&self, _: &str, _: Option<&str>, _: Option<&str>) -> impl Future<Output = Result<bool, Error>> + Send {
         std::future::ready(Ok(false))
-    }
-}
-
-/// The store a gateway's config selects.
-pub enum Sessions<'g> {
-    /// `store: Cookie`.
-    Cookie(CookieStore<'g>),
-    /// `store: Redis`.
-    Redis(RedisStore<'g>),
-}
-
-impl SessionStore for Sessions<'_> {
-    async fn load(&self, headers: &HeaderMap) -> Loaded {
-        match self {
-            Self::Cookie(s) => s.load(headers).await,
-            Self::Redis(s) => s.load(headers).await,
-        }
-    }
-
-    async fn save(&self, session: &Session, present: Present, out: &mut HeaderMap) -> Result<(), Error> {
-        match self {
-            Self::Cookie(s) => s.save(session, present, out).await,
-            Self::Redis(s) => s.save(session, present, out).await,
-        }
-    }
-
-    async fn end(&self, loaded: &Loaded, out: &mut HeaderMap) {
-        match self {
-            Self::Cookie(s) => s.end(loaded, out).await,
-            Self::Redis(s) => s.end(loaded, out).await,
-        }
-    }
-
-    async fn end_user(&self, provider: &str, subject: Option<&str>, sid: Option<&str>) -> Result<bool, Error> {
-        match self {
-            Self::Cookie(s) => s.end_user(provider, subject, sid).await,
-            Self::Redis(s) => s.end_user(provider, subject, sid).await,
-        }
     }
 }
