@@ -12,6 +12,7 @@ mod identity;
 mod path;
 mod principal;
 mod redirect;
+pub mod scope;
 
 use crate::api::AllowList;
 pub use canonical::is_canonical;
@@ -21,6 +22,7 @@ pub use identity::{Denial, DomainProof, Identity, Membership};
 pub use path::{has_dot_segment, merge_slashes, prefix_serves};
 pub use principal::{Principal, Proof, authorize};
 pub use redirect::safe_redirect;
+pub use scope::{Grant, permits};
 
 #[cfg(test)]
 mod test_identity {

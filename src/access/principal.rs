@@ -10,6 +10,25 @@ pub enum Proof {
     /// An interactive sign-in at the provider (authorization code with
     /// PKCE), or a refresh of one; kept afterwards in a session.
     SignIn,
+    /// A bearer JWT of a trusted issuer, verified on this request.
+    Bearer,
+    /// An ApiToken of the policy (an identity the policy's owners made, not
+    /// a person's).
+    ApiToken,
+    /// A device-flow token, approved in a browser by a signed-in user.
+    Device,
+}
+
+impl Proof {
+    /// The authentication method, as metrics label it.
+    pub fn method(self) -> &'static str {
+        match self {
+            Self::SignIn => "session",
+            Self::Bearer => "bearer",
+            Self::ApiToken => "api_token",
+            Self::Device => "device",
+        }
+    }
 }
 
 /// A caller as an authenticator established it: the identity the provider

@@ -121,6 +121,24 @@ pub struct AuthPolicySpec {
     /// gateway Service: an Ingress or a Gateway API HTTPRoute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expose: Option<Expose>,
+
+    /// Accept `Authorization: Bearer <JWT>` from trusted issuers, for
+    /// services and CI jobs. The policy's access rules apply to bearer
+    /// identities unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer: Option<super::machine::BearerSettings>,
+
+    /// Named scopes (methods and path prefixes) that ApiTokens and the
+    /// API-key claim grant. A request outside a token's scopes gets 403.
+    /// With no scopes here, tokens have full access, like a user.
+    #[x_kube(validation = Rule::new("self.all(s, self.exists_one(t, t.name == s.name))").message("scopes must not repeat a name"))]
+    #[schemars(length(max = 32))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<super::machine::Scope>,
+
+    /// The device authorization grant (RFC 8628) for `authgate login`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_flow: Option<super::machine::DeviceFlow>,
 }
 
 /// Forward-auth settings.

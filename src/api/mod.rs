@@ -5,6 +5,7 @@ pub mod allow_list;
 pub mod auth_policy;
 pub mod conditions;
 pub mod identity_provider;
+pub mod machine;
 pub mod routes;
 mod rules;
 pub mod session;
@@ -21,6 +22,7 @@ pub use identity_provider::{
     ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ProviderType,
     ResolvedEndpoints, SecretKeyRef,
 };
+pub use machine::{BearerAlgorithm, BearerClaims, BearerIssuer, BearerSettings, DeviceFlow, KubernetesIssuer, Scope};
 pub use routes::{Cors, InjectedHeader, Route, TokenAuth, ValueFrom};
 pub use session::{RedisSentinel, RedisSettings, RedisTls, SessionStoreKind};
 pub use session_revocation::{SessionRevocation, SessionRevocationSpec, SessionRevocationStatus};

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use super::machine::MachineConfig;
 pub use super::redacted::Redacted;
 use super::routes::{Cors, RouteConfig, TlsConfig};
 pub use super::session::{RedisConfig, SessionConfig, StoreConfig, UserRevocation};
@@ -68,6 +69,10 @@ pub struct GatewayConfig {
     /// CORS for every path without a route of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Cors>,
+    /// Callers without a browser: bearer issuers, scopes, ApiTokens and
+    /// the device flow.
+    #[serde(default, skip_serializing_if = "MachineConfig::is_empty")]
+    pub machine: MachineConfig,
 }
 
 /// Time limits, in seconds. They bound what a slow or malicious peer can
@@ -336,6 +341,7 @@ cors: {allowedOrigins: ['*'], allowCredentials: false}
             routes: vec![],
             public_paths: vec![],
             cors: None,
+            machine: crate::contract::machine::MachineConfig::default(),
         };
         assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/base/oauth2/callback");
         let yaml = cfg.to_yaml().unwrap();

@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod keys;
+pub mod machine;
 pub mod redacted;
 pub mod routes;
 pub mod rules;

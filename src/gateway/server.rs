@@ -16,8 +16,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use super::authn::api_token::ApiTokenAuthenticator;
+use super::authn::bearer::BearerAuthenticator;
+use super::authn::device::DeviceAuthenticator;
 use super::authn::session::Ended;
-use super::authn::{self, Authn, SessionAuthenticator};
+use super::authn::{self, Authn, Link, SessionAuthenticator};
 use super::coalescer::RefreshCoalescer;
 use super::config::{Authentication, GatewayConfig};
 use super::error::Error;
@@ -111,6 +114,27 @@ pub struct Gateway {
     pub(crate) forward_auth: Option<Vec<ipnet::IpNet>>,
     /// With `store: Redis`: its keys and (lazy) connection.
     pub(crate) redis: Option<RedisSessions>,
+    /// The machine-caller authenticators of this config.
+    pub(crate) machine: MachineAuthenticators,
+}
+
+/// The authenticators after the session cookie, built once per config.
+pub struct MachineAuthenticators {
+    pub(crate) bearer: BearerAuthenticator,
+    pub(crate) api_tokens: ApiTokenAuthenticator,
+    pub(crate) device: DeviceAuthenticator,
+}
+
+impl MachineAuthenticators {
+    fn new(config: &GatewayConfig) -> Result<Self, Error> {
+        let machine = &config.machine;
+        Ok(Self {
+            bearer: BearerAuthenticator::new(&machine.bearer)
+                .map_err(|e| Error::Config(format!("machine.bearer: {e}")))?,
+            api_tokens: ApiTokenAuthenticator::new(&machine.api_tokens),
+            device: DeviceAuthenticator,
+        })
+    }
 }
 
 impl Gateway {
@@ -191,6 +215,7 @@ impl Gateway {
             revocations: Revocations::new(&config.session),
             verdicts: super::revalidate::verdicts::Verdicts::default(),
             redis: redis_sessions(&config)?,
+            machine: MachineAuthenticators::new(&config)?,
             config,
         })
     }
@@ -244,8 +269,13 @@ impl Gateway {
 
     /// Who is calling: the authenticator chain over a request's headers.
     pub(crate) async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authn {
-        authn::authenticate(&[SessionAuthenticator::with_revocations(self.sessions(), self.ended())], headers, now)
-            .await
+        let chain = [
+            Link::Session(SessionAuthenticator::with_revocations(self.sessions(), self.ended())),
+            Link::Bearer(&self.machine.bearer),
+            Link::ApiToken(&self.machine.api_tokens),
+            Link::Device(&self.machine.device),
+        ];
+        authn::authenticate(&chain, headers, now).await
     }
 
     pub(crate) fn start_href(&self, provider: Option<&str>, rd: Option<&str>, prompt: Option<&str>) -> String {

@@ -269,6 +269,7 @@ pub fn merge(
             routes: Vec::new(),
             public_paths: Vec::new(),
             cors: None,
+            machine: crate::contract::machine::MachineConfig::default(),
         },
     };
     if let Some(v) = args.ops_listen {

@@ -44,6 +44,7 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
         routes: vec![],
         public_paths: vec![],
         cors: None,
+        machine: Default::default(),
     }
 }
 

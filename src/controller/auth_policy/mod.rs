@@ -8,6 +8,7 @@
 //! cannot be written (`expose`): the gateway is still kept up to date.
 
 mod expose;
+mod machine;
 pub mod readiness;
 pub mod render;
 mod render_error;
@@ -216,6 +217,10 @@ async fn write_children(
     }
     let collected = revocations::in_force(ctx, policy, ns).await?;
     config.session.revocations = collected.revocations.clone();
+    config.machine = match machine::config(ctx, policy, ns).await? {
+        Ok(m) => m,
+        Err(blocked) => return Ok(Err(blocked)),
+    };
     // Never write a config the gateway would refuse to start with.
     if let Err(problem) = crate::contract::validate::check(&config) {
         return Ok(Err(Blocked::new(ACCEPTED, "Invalid", problem, true)));

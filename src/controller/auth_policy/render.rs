@@ -123,6 +123,7 @@ pub fn gateway_config(
         routes,
         public_paths: spec.public_paths.clone(),
         cors: spec.cors.clone(),
+        machine: crate::contract::machine::MachineConfig::default(),
     })
 }
 

@@ -12,15 +12,23 @@
 //! When every authenticator says `NotMine`, the caller is anonymous.
 //!
 //! The cookie session ([`session`]) is the first authenticator. Bearer
-//! tokens, API tokens and device grants are next, each an authenticator of
-//! its own.
+//! JWTs ([`bearer`]), ApiTokens ([`api_token`]) and device-flow tokens
+//! ([`device`]) are next, each an authenticator of its own ([`chain`]);
+//! what they establish is a [`MachineCaller`].
 
+pub mod api_token;
+pub mod bearer;
+pub mod chain;
+pub mod device;
+pub mod machine;
 pub mod session;
 
 use std::future::Future;
 
 use crate::gateway::session::Present;
 
+pub use chain::Link;
+pub use machine::MachineCaller;
 pub use session::{SessionAuthenticator, SessionCaller};
 
 /// A caller an authenticator established.
@@ -28,6 +36,9 @@ pub use session::{SessionAuthenticator, SessionCaller};
 pub enum Caller {
     /// A browser with a live session.
     Session(SessionCaller),
+    /// A service, CI job or CLI with a machine credential. Shared, so a
+    /// cache of verified credentials hands it out without copying.
+    Machine(std::sync::Arc<MachineCaller>),
 }
 
 /// Why a credential was refused.
@@ -39,6 +50,13 @@ pub enum Rejection {
     /// The session store could not be asked (Redis down): neither admit
     /// nor send to sign in; answer 503 and keep the cookies.
     StoreUnavailable,
+    /// A machine credential that does not verify: 401 with
+    /// `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3.1).
+    /// The reason is a metrics label and a log word, never a token part.
+    InvalidToken(&'static str),
+    /// A bearer JWT of a trusted issuer whose keys cannot be had right
+    /// now: 503, since the token may well be good.
+    IssuerUnavailable,
 }
 
 /// One authenticator's answer. See the module docs.

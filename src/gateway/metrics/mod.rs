@@ -5,6 +5,7 @@
 //! proxy hot path touches only atomics.
 
 mod histogram;
+mod machine;
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub use histogram::AtomicHistogram;
+pub use machine::MachineMetrics;
 
 /// What became of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +40,15 @@ pub enum Outcome {
     /// A forward-auth check refused before authentication: an untrusted
     /// peer, a foreign host, an aliased or malformed original request.
     ForwardAuthRefused,
-    /// The session store could not be reached: 503, nothing let in.
+    /// The session store (or a bearer issuer's keys) could not be
+    /// reached: 503, nothing let in.
     StoreUnavailable,
+    /// A caller was established but may not make this request: 403.
+    Forbidden,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 9] = [
+    const ALL: [Outcome; 10] = [
         Self::Proxied,
         Self::PassedThrough,
         Self::LoginRedirect,
@@ -53,6 +58,7 @@ impl Outcome {
         Self::ForwardAuthAllowed,
         Self::ForwardAuthRefused,
         Self::StoreUnavailable,
+        Self::Forbidden,
     ];
 
     fn label(self) -> &'static str {
@@ -66,6 +72,7 @@ impl Outcome {
             Self::ForwardAuthAllowed => "forward_auth_allowed",
             Self::ForwardAuthRefused => "forward_auth_refused",
             Self::StoreUnavailable => "session_store_unavailable",
+            Self::Forbidden => "forbidden",
         }
     }
 }
@@ -186,7 +193,7 @@ pub fn upstream_tokens() -> &'static TokenMetrics {
 /// All gateway metrics.
 pub struct Metrics {
     registry: Registry,
-    outcomes: [Counter; 9],
+    outcomes: [Counter; 10],
     logins: Family<LoginLabels, Counter>,
     refreshes: Family<ResultLabels, Counter>,
     upstream_latency: AtomicHistogram,
@@ -195,6 +202,8 @@ pub struct Metrics {
     reloads: Family<ResultLabels, Counter>,
     logouts: Family<ResultLabels, Counter>,
     store_errors: Family<OperationLabels, Counter>,
+    /// Machine callers: methods, bearer failures, device flow.
+    pub machine: MachineMetrics,
 }
 
 impl Default for Metrics {
@@ -245,6 +254,7 @@ impl Default for Metrics {
             "Failed session store operations (Redis unreachable or erroring), by operation",
             store_errors.clone(),
         );
+        let machine = MachineMetrics::register(&mut registry);
         let tokens = upstream_tokens();
         registry.register(
             "upstream_token_fetches",
@@ -267,6 +277,7 @@ impl Default for Metrics {
             reloads,
             logouts,
             store_errors,
+            machine,
         }
     }
 }
@@ -342,7 +353,12 @@ mod tests {
         token.fetched(1_900_000_000);
         token.failed();
         token.failed();
+        m.machine.authenticated(crate::access::Proof::Bearer);
+        m.machine.bearer_failure("audience");
         let text = m.render();
+        assert!(text.contains(r#"authgate_gateway_authenticated_requests_total{method="bearer"} 1"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_authenticated_requests_total{method="api_token"} 0"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_bearer_failures_total{reason="audience"} 1"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_requests_total{outcome="proxied"} 2"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_logins_total{provider="corp",result="success"} 1"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_token_refreshes_total{result="success"} 1"#), "{text}");

@@ -22,15 +22,18 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::gateway::authn::MachineCaller;
+use crate::gateway::authn::machine::token_in_query;
 use crate::gateway::authn::{Authn, Caller, Rejection};
 use crate::gateway::metrics::Outcome;
 use crate::gateway::original_request::{self, Original, Refused};
 use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::revalidate::{self, Check};
+use crate::gateway::routes::machine;
 use crate::gateway::routes::proxy::{sign_in_required, store_unavailable};
 use crate::gateway::server::Gateway;
 use crate::gateway::session::{Present, SessionView, now};
-use crate::gateway::upstream::identity::{UserToken, add_identity};
+use crate::gateway::upstream::identity::{UserToken, Who, add_identity};
 
 /// `X-Auth-Request-Access-Token`, as oauth2-proxy names it.
 static X_AUTH_REQUEST_ACCESS_TOKEN: HeaderName = HeaderName::from_static("x-auth-request-access-token");
@@ -92,10 +95,17 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
     let now = now();
     let session = match gw.authenticate(headers, now).await {
         Authn::Caller(Caller::Session(session)) => session,
+        Authn::Caller(Caller::Machine(caller)) => return allow_machine(gw, original.as_ref(), contract, &caller, now),
+        Authn::Anonymous if original.as_ref().is_some_and(|o| token_in_query(query_of(&o.path_and_query))) => {
+            return machine::invalid_token(gw, "token_in_query");
+        }
         Authn::Anonymous => return deny(gw, headers, original.as_ref(), contract, Present::default()),
         Authn::Rejected(Rejection::SessionEnded(ours)) => return deny(gw, headers, original.as_ref(), contract, ours),
         Authn::Rejected(Rejection::StoreUnavailable) => return store_unavailable(gw, headers),
+        Authn::Rejected(Rejection::InvalidToken(reason)) => return machine::invalid_token(gw, reason),
+        Authn::Rejected(Rejection::IssuerUnavailable) => return machine::issuer_unavailable(gw),
     };
+    gw.metrics.machine.authenticated(crate::access::Proof::SignIn);
     let (stored, present) = (session.view(), session.present);
     let mut out = HeaderMap::new();
     let refreshed: Vec<u8>;
@@ -118,9 +128,9 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
     add_identity(
         &mut out,
         &gw.identity,
-        &view,
+        &Who::session(&view),
         forward.identity_headers,
-        UserToken::new(forward.id_token, forward.access_token),
+        UserToken::new(forward.id_token, forward.access_token).of(&view),
     );
     if forward.access_token
         && let Ok(mut token) = HeaderValue::from_str(view.access_token)
@@ -135,11 +145,46 @@ async fn check(gw: &Gateway, peer: SocketAddr, request: Parts, contract: Contrac
     response
 }
 
+/// A machine caller passes when [`machine::admit`] lets it make the
+/// original request; the identity headers go back to the ingress.
+fn allow_machine(
+    gw: &Gateway,
+    original: Option<&Original>,
+    contract: Contract,
+    caller: &MachineCaller,
+    now: u64,
+) -> Response {
+    // Without an original request (nginx's plain `auth_request` with no
+    // X-Original-URL), scopes are checked against `/` with GET: a scoped
+    // token is then admitted only if it could read the root.
+    let (method, path) = original.map_or(("GET", "/"), |o| (o.method.as_str(), path_of(&o.path_and_query)));
+    if let Err(refusal) = machine::admit(gw, caller, method, &crate::access::merge_slashes(path), now) {
+        return machine::refused(gw, &refusal);
+    }
+    gw.metrics.machine.authenticated(caller.principal.proof);
+    let mut out = HeaderMap::new();
+    let forward = &gw.config.forward;
+    let token = caller.upstream_token.as_deref().filter(|_| forward.access_token);
+    add_identity(&mut out, &gw.identity, &Who::identity(&caller.principal.identity), forward.identity_headers, token);
+    gw.metrics.request(Outcome::ForwardAuthAllowed);
+    let status = if contract == Contract::AuthRequest { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let mut response = status.into_response();
+    response.headers_mut().extend(out);
+    response
+}
+
+fn path_of(path_and_query: &str) -> &str {
+    path_and_query.split(['?', '#']).next().unwrap_or_default()
+}
+
+fn query_of(path_and_query: &str) -> Option<&str> {
+    path_and_query.split('#').next().and_then(|pq| pq.split_once('?')).map(|(_, q)| q)
+}
+
 /// Whether the original request's path (never its query) is public,
 /// after the same normalization the proxy applies.
 fn is_public(gw: &Gateway, path_and_query: &str) -> bool {
-    let path = path_and_query.split(['?', '#']).next().unwrap_or_default();
-    gw.is_public(&crate::access::merge_slashes(path))
+    gw.is_public(&crate::access::merge_slashes(path_of(path_and_query)))
 }
 
 /// The peer must be trusted before any header it sends is read.

@@ -5,6 +5,7 @@
 pub mod backchannel;
 pub mod forward_auth;
 pub mod login;
+pub mod machine;
 pub mod proxy;
 pub mod session;
 

@@ -1,5 +1,5 @@
-//! Every request that is not the gateway's own: authenticate by session
-//! cookie, refresh when due, then forward.
+//! Every request that is not the gateway's own: authenticate (a session
+//! cookie, refreshed when due, or a machine credential), then forward.
 
 use std::net::SocketAddr;
 
@@ -7,13 +7,15 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::gateway::authn::{Authn, Caller, Rejection};
+use crate::gateway::authn::machine::token_in_query;
+use crate::gateway::authn::{Authn, Caller, MachineCaller, Rejection};
 use crate::gateway::config::Authentication;
 use crate::gateway::metrics::Outcome;
 use crate::gateway::pages;
 use crate::gateway::refresh::{Renewal, renew};
 use crate::gateway::request_target;
 use crate::gateway::revalidate::{self, Check, Due};
+use crate::gateway::routes::machine;
 use crate::gateway::server::{Gateway, Worker, found};
 use crate::gateway::session::{Present, SessionView, now};
 use crate::gateway::upstream::{Forwarded, Proxy, ProxyError};
@@ -73,12 +75,20 @@ async fn authenticate_and_forward(gw: &Gateway, proxy: &Proxy, request: Request,
     let now = now();
     let session = match gw.authenticate(request.headers(), now).await {
         Authn::Caller(Caller::Session(session)) => session,
+        Authn::Caller(Caller::Machine(caller)) => return forward_machine(gw, proxy, request, peer, &caller, now).await,
+        // A token where tokens are never read is refused, not ignored.
+        Authn::Anonymous if token_in_query(request.uri().query()) => {
+            return machine::invalid_token(gw, "token_in_query");
+        }
         // A cookie that did not open may be another gateway's of the same
         // name (a shared cookie domain): never delete what is not ours.
         Authn::Anonymous => return unauthenticated(gw, &request, Present::default()),
         Authn::Rejected(Rejection::SessionEnded(ours)) => return unauthenticated(gw, &request, ours),
         Authn::Rejected(Rejection::StoreUnavailable) => return store_unavailable(gw, request.headers()),
+        Authn::Rejected(Rejection::InvalidToken(reason)) => return machine::invalid_token(gw, reason),
+        Authn::Rejected(Rejection::IssuerUnavailable) => return machine::issuer_unavailable(gw),
     };
+    gw.metrics.machine.authenticated(crate::access::Proof::SignIn);
     let (view, present) = (session.view(), session.present);
     match revalidate::check(gw, &view, now) {
         Check::Current => {}
@@ -88,7 +98,24 @@ async fn authenticate_and_forward(gw: &Gateway, proxy: &Proxy, request: Request,
     if view.access_expired(now) && gw.config.forward.access_token {
         return unauthenticated(gw, &request, present);
     }
-    forward(gw, proxy, request, peer, Some(&view), Outcome::Proxied).await
+    forward(gw, proxy, request, peer, Some(Forwarded::Session(&view)), Outcome::Proxied).await
+}
+
+/// A machine caller: admitted by its expiry, the access rules and its
+/// scopes, then forwarded with its identity. Never sent to sign in.
+async fn forward_machine(
+    gw: &Gateway,
+    proxy: &Proxy,
+    request: Request,
+    peer: SocketAddr,
+    caller: &MachineCaller,
+    now: u64,
+) -> Response {
+    if let Err(refusal) = machine::admit(gw, caller, request.method().as_str(), request.uri().path(), now) {
+        return machine::refused(gw, &refusal);
+    }
+    gw.metrics.machine.authenticated(caller.principal.proof);
+    forward(gw, proxy, request, peer, Some(Forwarded::Machine(caller)), Outcome::Proxied).await
 }
 
 pub(crate) async fn forward(
@@ -96,29 +123,35 @@ pub(crate) async fn forward(
     proxy: &Proxy,
     request: Request,
     peer: SocketAddr,
-    session: Option<&SessionView<'_>>,
+    user: Option<Forwarded<'_>>,
     outcome: Outcome,
 ) -> Response {
-    let user = session.map(|session| Forwarded { session });
     match proxy.forward(request, peer.ip(), user, &gw.cookies).await {
         Ok((response, elapsed)) => {
             gw.metrics.request(outcome);
             gw.metrics.upstream_latency(elapsed);
             response
         }
-        Err(e @ ProxyError::ClientBody) => {
+        Err(e) => proxy_error(gw, e),
+    }
+}
+
+/// The answer when forwarding failed.
+fn proxy_error(gw: &Gateway, e: ProxyError) -> Response {
+    match e {
+        e @ ProxyError::ClientBody => {
             gw.metrics.request(Outcome::BadRequest);
             tracing::debug!(error = %e, "client request refused");
             (e.status(), "the request body could not be read\n").into_response()
         }
-        Err(e @ ProxyError::Token(_)) => {
+        e @ ProxyError::Token(_) => {
             // The token source logs each failed fetch once; one line per
             // refused request would flood the log during an outage.
             gw.metrics.request(Outcome::UpstreamError);
             tracing::debug!(error = %e, "no token for the route's upstream");
             (e.status(), "upstream unavailable\n").into_response()
         }
-        Err(e) => {
+        e => {
             gw.metrics.request(Outcome::UpstreamError);
             tracing::warn!(error = %e.detail(), "upstream unavailable");
             (e.status(), "upstream unavailable\n").into_response()
@@ -178,13 +211,16 @@ pub(crate) async fn refresh_and_forward(
     match renew(gw, view, due, present, now, &mut cookies).await {
         Renewal::Renewed(record) => {
             let fresh = SessionView::decode(&record).expect("just encoded");
-            let mut response = forward(gw, proxy, request, peer, Some(&fresh), Outcome::Proxied).await;
+            let mut response =
+                forward(gw, proxy, request, peer, Some(Forwarded::Session(&fresh)), Outcome::Proxied).await;
             for value in cookies.get_all(header::SET_COOKIE) {
                 response.headers_mut().append(header::SET_COOKIE, value.clone());
             }
             response
         }
-        Renewal::KeepCurrent => forward(gw, proxy, request, peer, Some(view), Outcome::Proxied).await,
+        Renewal::KeepCurrent => {
+            forward(gw, proxy, request, peer, Some(Forwarded::Session(view)), Outcome::Proxied).await
+        }
         Renewal::SignInAgain => unauthenticated(gw, &request, present),
     }
 }

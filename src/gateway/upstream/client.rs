@@ -23,7 +23,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
 use super::headers::{self, Forwarding};
-use super::identity::{IdentityHeaders, UserToken, add_identity};
+use super::identity::{IdentityHeaders, UserToken, Who, add_identity};
 use super::routes::{Credentials, Route};
 use super::tls;
 use super::token::TokenError;
@@ -83,11 +83,15 @@ impl ProxyError {
     }
 }
 
-/// What the upstream learns about the user.
-pub struct Forwarded<'a> {
-    /// The signed-in user's session: identity headers and, when
-    /// forwarded, the access token come from it.
-    pub session: &'a SessionView<'a>,
+/// What the upstream learns about the caller.
+#[derive(Clone, Copy)]
+pub enum Forwarded<'a> {
+    /// A signed-in user's session: identity headers and, when forwarded,
+    /// the access (or ID) token come from it.
+    Session(&'a SessionView<'a>),
+    /// A machine caller: identity headers from its identity, and only a
+    /// trusted issuer's JWT is ever sent on as its token.
+    Machine(&'a crate::gateway::authn::MachineCaller),
 }
 
 /// The upstream and a connection pool to it.
@@ -196,13 +200,14 @@ impl Proxy {
             parts.headers.insert(http::header::HOST, host);
         }
         if let Some(user) = user {
-            add_identity(
-                &mut parts.headers,
-                &self.identity,
-                user.session,
-                self.forward.identity_headers,
-                self.user_token,
-            );
+            let (who, token) = match user {
+                Forwarded::Session(view) => (Who::session(view), self.user_token.of(view)),
+                Forwarded::Machine(caller) => (
+                    Who::identity(&caller.principal.identity),
+                    caller.upstream_token.as_deref().filter(|_| self.user_token != UserToken::Neither),
+                ),
+            };
+            add_identity(&mut parts.headers, &self.identity, &who, self.forward.identity_headers, token);
         }
         for (name, value) in &self.credentials.headers {
             parts.headers.insert(name.clone(), value.clone());

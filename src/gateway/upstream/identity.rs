@@ -134,24 +134,67 @@ impl IdentityHeaders {
         &self.custom
     }
 
-    /// Sets the identity headers of `session`.
-    pub fn add(&self, headers: &mut HeaderMap, session: &SessionView<'_>) {
-        if let Ok(v) = HeaderValue::from_str(session.user) {
+    /// Sets the identity headers of `who`.
+    pub fn add(&self, headers: &mut HeaderMap, who: &Who<'_>) {
+        if let Ok(v) = HeaderValue::from_str(who.user) {
             if let Some(second) = &self.preferred_username {
                 headers.insert(second.clone(), v.clone());
             }
             headers.insert(self.user.clone(), v);
         }
-        if let Ok(v) = HeaderValue::from_str(session.subject) {
+        if let Ok(v) = HeaderValue::from_str(who.subject) {
             headers.insert(self.user_id.clone(), v);
         }
-        if let Some(email) = session.email
+        if let Some(email) = who.email
             && let Ok(v) = HeaderValue::from_str(email)
         {
             headers.insert(self.email.clone(), v);
         }
-        if let Some(v) = encode_groups(session.groups()) {
+        let groups = match who.groups {
+            WhoGroups::Session(view) => encode_groups(view.groups()),
+            WhoGroups::List(list) => encode_groups(list.iter().map(String::as_str)),
+        };
+        if let Some(v) = groups {
             headers.insert(self.groups.clone(), v);
+        }
+    }
+}
+
+/// Whom the identity headers describe: a session's user or a machine
+/// caller's identity, borrowed.
+pub struct Who<'a> {
+    /// `X-Auth-Request-User`.
+    pub user: &'a str,
+    /// `X-Auth-Request-User-Id`.
+    pub subject: &'a str,
+    /// `X-Auth-Request-Email` (verified).
+    pub email: Option<&'a str>,
+    /// `X-Auth-Request-Groups`.
+    pub groups: WhoGroups<'a>,
+}
+
+/// Where [`Who`]'s groups are read from.
+#[derive(Clone, Copy)]
+pub enum WhoGroups<'a> {
+    /// A session record's encoded list.
+    Session(&'a SessionView<'a>),
+    /// A list in hand.
+    List(&'a [String]),
+}
+
+impl<'a> Who<'a> {
+    /// The user of a session.
+    pub fn session(view: &'a SessionView<'a>) -> Self {
+        Self { user: view.user, subject: view.subject, email: view.email, groups: WhoGroups::Session(view) }
+    }
+
+    /// A machine caller's identity.
+    pub fn identity(identity: &'a crate::access::Identity) -> Self {
+        Self {
+            user: &identity.user,
+            subject: &identity.subject,
+            email: identity.email.as_deref().filter(|_| identity.email_verified),
+            groups: WhoGroups::List(identity.groups.values()),
         }
     }
 }
@@ -189,25 +232,31 @@ impl UserToken {
     }
 }
 
-/// The gateway's identity headers for a session, under `names`, and the
-/// user's `token`.
+/// The gateway's identity headers for `who`, under `names` (when
+/// `identity`), and the user's bearer `token` for the upstream.
 pub fn add_identity(
     headers: &mut HeaderMap,
     names: &IdentityHeaders,
-    session: &SessionView<'_>,
+    who: &Who<'_>,
     identity: bool,
-    token: UserToken,
+    token: Option<&str>,
 ) {
     if identity {
-        names.add(headers, session);
+        names.add(headers, who);
     }
-    let token = match token {
-        UserToken::Neither => None,
-        UserToken::Access => Some(session.access_token),
-        UserToken::Id => session.id_token,
-    };
     if let Some(v) = token.and_then(bearer) {
         headers.insert(AUTHORIZATION, v);
+    }
+}
+
+impl UserToken {
+    /// The token of `session` this choice sends upstream.
+    pub fn of<'a>(self, session: &SessionView<'a>) -> Option<&'a str> {
+        match self {
+            Self::Neither => None,
+            Self::Access => Some(session.access_token),
+            Self::Id => session.id_token,
+        }
     }
 }
 

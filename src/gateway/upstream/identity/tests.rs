@@ -29,14 +29,14 @@ fn identity_headers() {
     let buf = session.encode();
     let view = SessionView::decode(&buf).unwrap();
     let mut h = HeaderMap::new();
-    add_identity(&mut h, &IdentityHeaders::default(), &view, true, UserToken::Access);
+    add_identity(&mut h, &IdentityHeaders::default(), &Who::session(&view), true, UserToken::Access.of(&view));
     assert_eq!(h.get(&X_AUTH_REQUEST_USER).unwrap(), "alice@example.com");
     assert_eq!(h.get(&X_AUTH_REQUEST_USER_ID).unwrap(), "alice");
     assert_eq!(h.get(&X_AUTH_REQUEST_EMAIL).unwrap(), "alice@example.com");
     assert_eq!(h.get(&X_AUTH_REQUEST_GROUPS).unwrap(), "sre,dev");
     assert_eq!(h.get(AUTHORIZATION).unwrap(), "Bearer at");
     let mut quiet = HeaderMap::new();
-    add_identity(&mut quiet, &IdentityHeaders::default(), &view, false, UserToken::Neither);
+    add_identity(&mut quiet, &IdentityHeaders::default(), &Who::session(&view), false, UserToken::Neither.of(&view));
     assert!(quiet.is_empty());
 }
 
@@ -52,7 +52,7 @@ fn chosen_names_carry_the_identity_and_are_stripped_from_clients() {
     let buf = session.encode();
     let view = SessionView::decode(&buf).unwrap();
     let mut h = HeaderMap::new();
-    names.add(&mut h, &view);
+    names.add(&mut h, &Who::session(&view));
     assert_eq!(h["x-forwarded-user"], "alice@example.com");
     assert_eq!(h["x-forwarded-preferred-username"], "alice@example.com");
     assert_eq!(h["x-forwarded-email"], "alice@example.com");
