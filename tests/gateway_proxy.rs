@@ -351,6 +351,7 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
         claims: Default::default(),
         filters: Default::default(),
         ca_pem: None,
+        email_verified: Default::default(),
     });
     let (status, log) = gateway::run_expecting_failure(&github).await;
     assert!(!status.success());

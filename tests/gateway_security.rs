@@ -376,3 +376,57 @@ async fn logs_never_contain_tokens_codes_secrets_or_cookies() {
         assert!(!logs.contains(key.expose()), "the gateway logged a cookie key");
     }
 }
+
+/// A gateway for one provider whose users table has `erin`, whose email
+/// comes without any `email_verified` claim (as Entra ID sends it), under
+/// a domain rule, with the provider's `emailVerified` set to `policy`.
+async fn erin_behind(
+    policy: authgate::api::EmailVerification,
+) -> Option<(Gateway, common::op::Op, common::echo::Echo)> {
+    use common::op::{self, Op, OpSettings};
+    common::init();
+    let port = common::ports::free_port();
+    let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
+    let mut users = op::users();
+    users["erin"] = serde_json::json!({"email": "erin@example.com", "groups": ["sre"], "name": "Erin"});
+    let op = Op::start(OpSettings {
+        clients: vec![op::client(common::CLIENT_ID, common::CLIENT_SECRET, &[&callback])],
+        users,
+        ..OpSettings::default()
+    })
+    .await?;
+    let echo = common::echo::Echo::start().await;
+    let mut provider = gateway::oidc_provider(&op, "corp", common::CLIENT_ID, common::CLIENT_SECRET);
+    provider.email_verified = policy;
+    let mut config = gateway::config(port, &echo.url(), vec![provider]);
+    corp_policy(&mut config);
+    Some((Gateway::start_with(config, &[]).await, op, echo))
+}
+
+#[tokio::test]
+async fn an_email_without_email_verified_is_refused_by_default_and_admitted_only_with_if_present() {
+    use authgate::api::EmailVerification;
+    let Some((strict, _op, echo)) = erin_behind(EmailVerification::Required).await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    let reply = agent.sign_in(&strict, "erin", "/").await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+    assert!(agent.session_cookies(gateway::COOKIE_NAME).is_empty(), "no session for an unverified email");
+    assert_eq!(echo.hits(), 0);
+
+    let Some((lenient, _op, echo)) = erin_behind(EmailVerification::IfPresent).await else {
+        return;
+    };
+    let mut agent = Agent::new();
+    let reply = agent.sign_in(&lenient, "erin", "/whoami").await;
+    assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
+    let seen = agent.get(&lenient.url("/whoami"), Accept::Json).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    assert_eq!(header(&seen.json(), "x-auth-request-email").as_deref(), Some("erin@example.com"));
+    assert_eq!(echo.hits(), 1);
+    // An explicit `false` stays unverified under IfPresent too: carol.
+    let mut agent = Agent::new();
+    let reply = agent.sign_in(&lenient, "carol", "/").await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.body);
+}

@@ -77,10 +77,47 @@ pub struct IdentityProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<ClaimMapping>,
 
+    /// When an email address counts as verified (oidc, gitlab). `Required`
+    /// (the default): only with `email_verified: true`. `IfPresent`: also
+    /// when the provider sends no `email_verified` claim at all, for
+    /// issuers that never send it but own every address they issue
+    /// (Microsoft Entra ID work accounts). An explicit `false` is refused
+    /// either way. Choose `IfPresent` only for an issuer whose users cannot
+    /// set their own address: otherwise anyone could claim any domain.
+    #[serde(default, skip_serializing_if = "EmailVerification::is_required")]
+    pub email_verified: EmailVerification,
+
     /// Who may sign in with this provider, for every policy that uses it.
     /// Empty lists: no restriction at this level.
     #[serde(flatten)]
     pub allow: AllowList,
+}
+
+/// When a provider's email address counts as verified.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EmailVerification {
+    /// Only with `email_verified: true`.
+    #[default]
+    Required,
+    /// With `email_verified: true`, or when the claim is absent.
+    IfPresent,
+}
+
+impl EmailVerification {
+    /// Whether this is the strict default.
+    pub fn is_required(&self) -> bool {
+        *self == Self::Required
+    }
+
+    /// Whether an address is verified, given the `email_verified` claim
+    /// (`None`: the provider sent none).
+    pub fn verified(self, claim: Option<bool>) -> bool {
+        match (self, claim) {
+            (_, Some(v)) => v,
+            (Self::Required, None) => false,
+            (Self::IfPresent, None) => true,
+        }
+    }
 }
 
 /// Kind of identity provider.

@@ -19,8 +19,8 @@ pub use auth_policy::{
     GatewaySettings, HttpRouteExpose, IdentityHeaderNames, IngressExpose, ParentRef, SessionSettings,
 };
 pub use identity_provider::{
-    ClaimMapping, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus, ProviderType,
-    ResolvedEndpoints, SecretKeyRef,
+    ClaimMapping, EmailVerification, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus,
+    ProviderType, ResolvedEndpoints, SecretKeyRef,
 };
 pub use machine::{BearerAlgorithm, BearerClaims, BearerIssuer, BearerSettings, DeviceFlow, KubernetesIssuer, Scope};
 pub use routes::{Cors, InjectedHeader, Route, TokenAuth, ValueFrom};

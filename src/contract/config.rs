@@ -180,6 +180,9 @@ pub struct ProviderConfig {
     /// the system's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_pem: Option<String>,
+    /// When an email counts as verified (the provider's `emailVerified`).
+    #[serde(default, skip_serializing_if = "crate::api::EmailVerification::is_required")]
+    pub email_verified: crate::api::EmailVerification,
 }
 
 fn default_listen() -> SocketAddr {

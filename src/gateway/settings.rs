@@ -422,6 +422,7 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
         claims: Default::default(),
         filters: AllowList::default(),
         ca_pem: None,
+        email_verified: Default::default(),
     })
 }
 

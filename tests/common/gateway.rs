@@ -68,6 +68,7 @@ pub fn oidc_provider(op: &Op, name: &str, client_id: &str, client_secret: &str) 
         claims: ClaimMapping::default(),
         filters: AllowList::default(),
         ca_pem: None,
+        email_verified: Default::default(),
     }
 }
 
@@ -102,6 +103,7 @@ pub fn provider(
         claims: Default::default(),
         filters,
         ca_pem: None,
+        email_verified: Default::default(),
     }
 }
 

@@ -89,6 +89,7 @@ pub fn gateway_config(
                 claims: p.idp.spec.claims.clone().unwrap_or_default(),
                 filters: p.idp.spec.allow.clone(),
                 ca_pem: p.ca_pem.clone(),
+                email_verified: p.idp.spec.email_verified,
             })
         })
         .collect::<Result<Vec<_>, RenderError>>()?;

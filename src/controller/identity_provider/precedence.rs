@@ -39,6 +39,7 @@ mod tests {
                 endpoints: None,
                 scopes: vec![],
                 claims: None,
+                email_verified: Default::default(),
                 allow: Default::default(),
             },
         );

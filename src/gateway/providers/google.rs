@@ -16,8 +16,18 @@ use crate::access::DomainProof;
 /// Extra authorization parameters: a refresh token (`access_type=offline`)
 /// and, when the allow-lists name exactly one domain, the `hd`
 /// account-chooser hint.
-pub fn authorization_params(domain_hint: Option<&str>) -> Vec<(&'static str, String)> {
+///
+/// Google returns a refresh token only when the user consents, which it
+/// asks only the first time: a second sign-in (new browser, cookie lost)
+/// would get none, and that session could not be refreshed or
+/// re-validated. So unless the login asks for a `prompt` of its own,
+/// `prompt=consent` is requested, as oauth2-proxy's default
+/// `approval_prompt=force` does.
+pub fn authorization_params(domain_hint: Option<&str>, prompted: bool) -> Vec<(&'static str, String)> {
     let mut params = vec![("access_type", "offline".to_owned())];
+    if !prompted {
+        params.push(("prompt", "consent".to_owned()));
+    }
     if let Some(only) = domain_hint {
         params.push(("hd", only.to_owned()));
     }
@@ -51,9 +61,16 @@ mod tests {
 
     #[test]
     fn offline_access_always_and_hd_only_with_a_hint() {
-        let one = authorization_params(Some("example.com"));
+        let one = authorization_params(Some("example.com"), false);
         assert!(one.contains(&("hd", "example.com".into())));
         assert!(one.contains(&("access_type", "offline".into())));
-        assert!(!authorization_params(None).iter().any(|(k, _)| *k == "hd"));
+        assert!(!authorization_params(None, false).iter().any(|(k, _)| *k == "hd"));
+    }
+
+    #[test]
+    fn consent_is_asked_so_that_every_sign_in_gets_a_refresh_token_unless_the_login_prompts_itself() {
+        assert!(authorization_params(None, false).contains(&("prompt", "consent".into())));
+        let prompted = authorization_params(None, true);
+        assert!(!prompted.iter().any(|(k, _)| *k == "prompt"), "one prompt only: the login's own");
     }
 }

@@ -194,7 +194,7 @@ impl OidcProvider {
             request = request.add_extra_param("prompt", prompt.to_owned());
         }
         if self.config.provider_type == ProviderType::Google {
-            for (name, value) in google::authorization_params(domain_hint) {
+            for (name, value) in google::authorization_params(domain_hint, prompt.is_some()) {
                 request = request.add_extra_param(name, value);
             }
         }
@@ -341,7 +341,8 @@ impl OidcProvider {
         let mapping = &self.config.claims;
         let subject = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_owned();
         let email = string_claim(claims, &mapping.email);
-        let email_verified = bool_claim(claims, "email_verified");
+        let sent = claims.get("email_verified").map(|_| bool_claim(claims, "email_verified"));
+        let email_verified = self.config.email_verified.verified(sent);
         // The user name comes only from a claim that identifies the account:
         // the configured one, or the verified email (in the canonical form
         // the filters match), else the stable subject. Never a self-chosen
