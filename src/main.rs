@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use authgate::controller::children::pod_defaults::PodDefaults;
 use authgate::controller::{self, Settings, health, leader, metrics::Metrics};
 use authgate::{check, crd, gateway, revoke, telemetry};
 
@@ -75,6 +76,11 @@ struct ControllerArgs {
     /// Gateway replicas when a policy sets none.
     #[arg(long, env = "AUTHGATE_GATEWAY_REPLICAS", default_value_t = 1)]
     gateway_replicas: i32,
+    /// What the platform decides about every gateway pod, as JSON:
+    /// `imagePullSecrets`, `resources`, `priorityClassName`, `podLabels`,
+    /// `podAnnotations`, `spreadAcrossNodes`.
+    #[arg(long, env = "AUTHGATE_GATEWAY_POD_DEFAULTS", default_value = "")]
+    gateway_pod_defaults: String,
     /// Watch and reconcile only this namespace (default: all namespaces).
     #[arg(long, env = "AUTHGATE_WATCH_NAMESPACE")]
     watch_namespace: Option<String>,
@@ -170,8 +176,9 @@ fn run_check(paths: &[PathBuf]) -> ExitCode {
 }
 
 async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) -> anyhow::Result<()> {
-    // Bound first, so a bad address (an admin address off loopback) stops
-    // the process before it does anything.
+    // Checked first, so a bad setting stops the process before it does
+    // anything.
+    let gateway_pod = PodDefaults::parse(&args.gateway_pod_defaults).map_err(anyhow::Error::msg)?;
     let listeners = health::Listeners::bind(args.metrics_addr, args.admin_addr).await?;
     let client = kube::Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
@@ -188,6 +195,7 @@ async fn run_controller(args: ControllerArgs, log: telemetry::LogLevelHandle) ->
         gateway_image_pull_policy: args.gateway_image_pull_policy,
         gateway_allowed_images: args.gateway_allowed_images.into_iter().filter(|i| !i.is_empty()).collect(),
         gateway_replicas: args.gateway_replicas,
+        gateway_pod,
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         discovery_timeout: Duration::from_secs(10),
         watch_namespace: args.watch_namespace,

@@ -23,6 +23,8 @@ pub struct Settings {
     pub gateway_allowed_images: Vec<String>,
     /// Replicas of a gateway Deployment unless a policy sets them.
     pub gateway_replicas: i32,
+    /// What the platform decides about every gateway pod.
+    pub gateway_pod: super::children::pod_defaults::PodDefaults,
     /// How often an unchanged resource is looked at again.
     pub resync: Duration,
     /// Timeout of OIDC discovery requests.

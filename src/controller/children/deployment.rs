@@ -62,7 +62,6 @@ pub fn build(policy: &AuthPolicy, settings: &Settings, config_hash: &str) -> Dep
         ]),
         readiness_probe: Some(probe("/readyz", 5)),
         liveness_probe: Some(probe("/healthz", 10)),
-        resources: gw.resources,
         security_context: Some(SecurityContext {
             run_as_non_root: Some(true),
             read_only_root_filesystem: Some(true),
@@ -78,45 +77,47 @@ pub fn build(policy: &AuthPolicy, settings: &Settings, config_hash: &str) -> Dep
         }]),
         ..Container::default()
     };
-    let pod_labels = labels::labels(&name);
+    let defaults = &settings.gateway_pod;
+    let pod_labels = defaults.labels(labels::labels(&name));
+    let replicas = gw.replicas.unwrap_or(settings.gateway_replicas);
+    let mut pod = PodSpec {
+        containers: vec![container],
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        node_selector: gw.node_selector,
+        tolerations: gw.tolerations,
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(65532),
+            run_as_group: Some(65532),
+            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..SeccompProfile::default() }),
+            ..PodSecurityContext::default()
+        }),
+        volumes: Some(vec![Volume {
+            name: "config".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret_name(&name)),
+                default_mode: Some(0o440),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]),
+        ..PodSpec::default()
+    };
+    defaults.apply(&mut pod, &labels::selector(&name), replicas, gw.resources);
+    let annotations = defaults.annotations(BTreeMap::from([(CONFIG_HASH.to_owned(), config_hash.to_owned())]));
     Deployment {
         metadata: labels::child_meta(policy, gateway_name(&name)),
         spec: Some(DeploymentSpec {
-            replicas: Some(gw.replicas.unwrap_or(settings.gateway_replicas)),
+            replicas: Some(replicas),
             selector: LabelSelector { match_labels: Some(labels::selector(&name)), ..LabelSelector::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
-                    annotations: Some(BTreeMap::from([(CONFIG_HASH.to_owned(), config_hash.to_owned())])),
+                    annotations: Some(annotations),
                     ..ObjectMeta::default()
                 }),
-                spec: Some(PodSpec {
-                    containers: vec![container],
-                    automount_service_account_token: Some(false),
-                    enable_service_links: Some(false),
-                    node_selector: gw.node_selector,
-                    tolerations: gw.tolerations,
-                    security_context: Some(PodSecurityContext {
-                        run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
-                        seccomp_profile: Some(SeccompProfile {
-                            type_: "RuntimeDefault".into(),
-                            ..SeccompProfile::default()
-                        }),
-                        ..PodSecurityContext::default()
-                    }),
-                    volumes: Some(vec![Volume {
-                        name: "config".into(),
-                        secret: Some(SecretVolumeSource {
-                            secret_name: Some(secret_name(&name)),
-                            default_mode: Some(0o440),
-                            ..SecretVolumeSource::default()
-                        }),
-                        ..Volume::default()
-                    }]),
-                    ..PodSpec::default()
-                }),
+                spec: Some(pod),
             },
             ..DeploymentSpec::default()
         }),
