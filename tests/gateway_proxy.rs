@@ -372,3 +372,49 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
     assert!(!status.success());
     assert!(log.contains("at least 32 are required"), "{log}");
 }
+
+/// An upstream that answers every request after `delay`, one connection
+/// at a time is enough here.
+async fn slow_upstream(delay: Duration) -> url::Url {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(n) = conn.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                tokio::time::sleep(delay).await;
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nslow").await;
+            });
+        }
+    });
+    url::Url::parse(&format!("http://{addr}/")).unwrap()
+}
+
+#[tokio::test]
+async fn a_terminated_gateway_stops_accepting_finishes_in_flight_requests_and_exits() {
+    common::init();
+    let upstream = slow_upstream(Duration::from_millis(1500)).await;
+    let mut config = gateway::config(common::ports::free_port(), &upstream, vec![]);
+    config.authentication = Authentication::Disabled;
+    let mut gw = Gateway::start(config).await;
+    let in_flight = tokio::spawn(reqwest::get(gw.url("/report")));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    gw.terminate();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fresh = reqwest::Client::new().get(gw.url("/late")).timeout(Duration::from_secs(2)).send().await;
+    assert!(fresh.is_err(), "a terminating gateway accepts no new connection: {fresh:?}");
+    let reply = in_flight.await.unwrap().expect("the in-flight request is answered, not dropped");
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.text().await.unwrap(), "slow");
+    let status = gw.exited_within(Duration::from_secs(10)).await.expect("the gateway exits once drained");
+    assert!(status.success(), "{status}; log:\n{}", gw.logs());
+}

@@ -261,6 +261,16 @@ impl Gateway {
         self.child.wait().expect("wait for gateway")
     }
 
+    /// Sends SIGTERM, as the kubelet does when a pod stops.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
     /// Waits for the process to exit by itself (e.g. a bad config).
     pub async fn exited_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + within;
