@@ -39,13 +39,31 @@ enum Command {
         reference: bool,
     },
     /// Validate manifests offline: schema, CEL rules, semantics, one provider per type.
-    Check {
-        /// Files or directories of YAML manifests.
-        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
-        paths: Vec<PathBuf>,
-    },
+    #[command(
+        after_help = "Exit codes:\n  0  no errors (warnings may have been printed)\n  1  problems found that the apiserver or the controller would refuse\n  2  the input could not be read"
+    )]
+    Check(CheckArgs),
     /// End sessions: one user's (a SessionRevocation), or everyone's on a policy (--all).
     Revoke(revoke::RevokeArgs),
+}
+
+/// `authgate check`: validate manifests offline.
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// Files or directories of YAML manifests; `-` reads standard input
+    /// (`kustomize build | authgate check -f -`).
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    paths: Vec<PathBuf>,
+    /// Namespace of manifests that name none (as `kubectl apply -n`).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Report references to objects outside the checked files (a policy's
+    /// provider, a revocation's policy) as warnings, not errors.
+    #[arg(long)]
+    allow_missing_refs: bool,
+    /// How to print the result.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    output: check::output::Format,
 }
 
 #[derive(clap::Args, Debug)]
@@ -121,7 +139,7 @@ async fn main() -> ExitCode {
             print!("{}", crd::render_all());
             ExitCode::SUCCESS
         }
-        Command::Check { paths } => run_check(&paths),
+        Command::Check(args) => run_check(&args),
         Command::Revoke(args) => match revoke::run(args).await {
             Ok(done) => {
                 println!("{done}");
@@ -155,18 +173,19 @@ async fn main() -> ExitCode {
     }
 }
 
-fn run_check(paths: &[PathBuf]) -> ExitCode {
-    match check::check(paths) {
-        Ok(problems) if problems.is_empty() => {
-            println!("ok: no problems found");
-            ExitCode::SUCCESS
-        }
+fn run_check(args: &CheckArgs) -> ExitCode {
+    let options = check::Options {
+        namespace: args.namespace.clone(),
+        missing_refs: if args.allow_missing_refs { check::MissingRefs::Warn } else { check::MissingRefs::Error },
+    };
+    match check::check_with(&args.paths, &options) {
         Ok(problems) => {
-            for p in &problems {
-                println!("{p}");
+            print!("{}", check::output::render(&problems, args.output));
+            let errors = check::output::errors(&problems);
+            if args.output == check::output::Format::Text && !problems.is_empty() {
+                eprintln!("{errors} error(s), {} warning(s)", problems.len() - errors);
             }
-            eprintln!("{} problem(s) found", problems.len());
-            ExitCode::FAILURE
+            if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -311,7 +311,114 @@ fn session_revocations_are_decoded_strictly_and_must_name_a_checked_policy() {
     );
     assert_eq!(of("default/ok") + of("default/everywhere"), 0, "{problems:#?}");
     assert_eq!(
-        of("document 3") + of("default/lost") + of("default/nobody"),
+        of("default/typo") + of("default/lost") + of("default/nobody"),
         problems.iter().filter(|p| p.file == file).count()
     );
+}
+
+// ---- strict structural schema, stdin, output formats, exit codes (issue 14 item 7) ----
+
+/// Runs `authgate check` with `args`, `stdin` piped in; returns the exit
+/// code, standard output and standard error.
+fn check_stdin(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .arg("check")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn policy_yaml(extra: &str) -> String {
+    format!(
+        "apiVersion: authgate.dev/v1alpha1\nkind: AuthPolicy\nmetadata: {{name: app, namespace: team}}\nspec:\n  upstream: {{url: 'http://app:8080'}}\n  externalUrl: https://app.example.com\n  providers: [corp]\n  access: {{allowedGroups: [sre]}}\n{extra}"
+    )
+}
+
+const CORP: &str = "apiVersion: authgate.dev/v1alpha1\nkind: IdentityProvider\nmetadata: {name: corp, namespace: team}\nspec: {type: oidc, issuerUrl: 'https://id.example.com', clientId: app, clientSecretRef: {name: corp}}\n";
+
+#[test]
+fn what_the_apiserver_refuses_check_refuses_naming_the_field_and_the_limit_in_text_and_json() {
+    let cases = [
+        ("  gateway: {replicas: 500}\n", "spec.gateway.replicas: Invalid value: should be less than or equal to 100"),
+        (
+            "  session: {cookieName: '_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'}\n",
+            "spec.session.cookieName: Too long: may not be more than 64 bytes",
+        ),
+        (
+            "  publicPaths: [/a, /b, /c, /d, /e, /f, /g, /h, /i, /j, /k, /l, /m, /n, /o, /p, /q]\n",
+            "spec.publicPaths: Too many: 17: must have at most 16 items",
+        ),
+        ("  sesion: {ttl: 8h}\n", "unknown field \"spec.sesion\""),
+        ("  scopes: [{methods: [GET]}]\n", "spec.scopes[0].name: Required value"),
+        (
+            "  authentication: Sometimes\n",
+            "field spec.authentication: unknown variant, expected `Enabled` or `Disabled`",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let input = format!("{CORP}---\n{}", policy_yaml(extra));
+        let (code, out, err) = check_stdin(&["-f", "-"], &input);
+        assert_eq!(code, Some(1), "{extra}: {out}{err}");
+        assert!(out.contains(expected), "{extra}: expected {expected:?} in text:\n{out}");
+        assert!(out.contains("-: AuthPolicy team/app: "), "stdin is named `-`: {out}");
+        let (code, out, _) = check_stdin(&["-f", "-", "-o", "json"], &input);
+        assert_eq!(code, Some(1));
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(report["errors"].as_u64().unwrap() >= 1, "{report}");
+        let messages: Vec<&str> =
+            report["problems"].as_array().unwrap().iter().filter_map(|p| p["message"].as_str()).collect();
+        assert!(messages.iter().any(|m| m.contains(expected)), "{extra}: {messages:?}");
+    }
+    // A wrong type keeps the decoder's line and column.
+    let wrong_type = policy_yaml("").replace("providers: [corp]", "providers: corp");
+    let (code, out, _) = check_stdin(&["-f", "-"], &format!("{CORP}---\n{wrong_type}"));
+    assert_eq!(code, Some(1));
+    assert!(out.contains("field spec.providers") && out.contains("line "), "{out}");
+}
+
+#[test]
+fn the_exit_codes_hold_and_are_documented() {
+    let good = format!("{CORP}---\n{}", policy_yaml(""));
+    let (code, out, _) = check_stdin(&["-f", "-"], &good);
+    assert_eq!((code, out.as_str()), (Some(0), "ok: no problems found\n"));
+    let (code, _, _) = check_stdin(&["-f", "-"], &policy_yaml("  sesion: {}\n"));
+    assert_eq!(code, Some(1));
+    let (code, _, err) = check_stdin(&["-f", "/nonexistent/manifests"], "");
+    assert_eq!(code, Some(2), "{err}");
+    let help = Command::new(env!("CARGO_BIN_EXE_authgate")).args(["check", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for line in ["0  no errors", "1  problems found", "2  the input could not be read", "--namespace", "--output"] {
+        assert!(help.contains(line), "--help lacks {line:?}:\n{help}");
+    }
+}
+
+#[test]
+fn missing_references_can_be_warnings_and_the_namespace_defaults() {
+    // The policy names `corp`, which is not among the checked files.
+    let lone = policy_yaml("");
+    let (code, out, _) = check_stdin(&["-f", "-"], &lone);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("MissingReference: provider \"corp\" is not defined"), "{out}");
+    let (code, out, _) = check_stdin(&["-f", "-", "--allow-missing-refs"], &lone);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("warning: MissingReference"), "{out}");
+    // Without a namespace, documents land in --namespace's, so the
+    // provider and the policy meet there.
+    let bare = |text: &str| text.replace(", namespace: team", "");
+    let input = format!("{}---\n{}", bare(CORP), bare(&policy_yaml("")));
+    let (code, out, _) = check_stdin(&["-f", "-", "-n", "team"], &input);
+    assert_eq!(code, Some(0), "{out}");
+    let junit = check_stdin(&["-f", "-", "-o", "junit", "-n", "other"], &bare(&policy_yaml(""))).1;
+    assert!(junit.contains("AuthPolicy other/app") && junit.contains("<failure"), "{junit}");
 }

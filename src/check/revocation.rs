@@ -61,10 +61,12 @@ pub(super) fn missing_policies(
             let wanted = f.obj.spec.policy.as_ref()?;
             let ns = ns_of(&f.obj);
             let found = policies.iter().any(|p| ns_of(&p.obj) == ns && kube::ResourceExt::name_any(&p.obj) == *wanted);
-            (!found).then(|| Problem {
-                file: f.file.clone(),
-                resource: label("SessionRevocation", &f.obj),
-                message: format!("policy {wanted:?} is not defined in namespace {ns} in the checked files"),
+            (!found).then(|| {
+                Problem::missing_reference(
+                    &f.file,
+                    label("SessionRevocation", &f.obj),
+                    format!("policy {wanted:?} is not defined in namespace {ns} in the checked files"),
+                )
             })
         })
         .collect()
