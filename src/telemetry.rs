@@ -1,5 +1,8 @@
 //! Logging and process signals shared by every subcommand: JSON logs with a level that can
-//! be changed at runtime (see `controller::health` for the endpoint).
+//! be changed at runtime (see `controller::health` for the endpoint), and
+//! the process metrics both halves serve ([`process`]).
+
+pub mod process;
 
 use tracing_subscriber::{EnvFilter, Registry, layer::SubscriberExt, reload, util::SubscriberInitExt};
 

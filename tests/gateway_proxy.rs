@@ -418,3 +418,28 @@ async fn a_terminated_gateway_stops_accepting_finishes_in_flight_requests_and_ex
     let status = gw.exited_within(Duration::from_secs(10)).await.expect("the gateway exits once drained");
     assert!(status.success(), "{status}; log:\n{}", gw.logs());
 }
+
+#[tokio::test]
+async fn the_access_log_names_method_path_and_status_never_the_query_and_responses_are_counted_by_code() {
+    common::init();
+    let echo = Echo::start().await;
+    let mut config = gateway::config(common::ports::free_port(), &echo.url(), vec![]);
+    config.authentication = Authentication::Disabled;
+    config.access_log = true;
+    let gw = Gateway::start(config).await;
+    let reply = reqwest::get(gw.url("/reports/q3?token=hunter2-secret")).await.unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let logs = gw.logs();
+    let line =
+        logs.lines().find(|l| l.contains("authgate::access")).unwrap_or_else(|| panic!("no access line:\n{logs}"));
+    assert!(line.contains("/reports/q3") && line.contains("200") && line.contains("GET"), "{line}");
+    assert!(!logs.contains("hunter2"), "the query reached the log:\n{logs}");
+    let metrics = gw.metrics().await;
+    assert!(metrics.contains(r#"authgate_gateway_responses_total{code="200"} 1"#), "{metrics}");
+
+    let mut quiet = gateway::config(common::ports::free_port(), &echo.url(), vec![]);
+    quiet.authentication = Authentication::Disabled;
+    let gw = Gateway::start(quiet).await;
+    assert_eq!(reqwest::get(gw.url("/reports/q3")).await.unwrap().status(), StatusCode::OK);
+    assert!(!gw.logs().contains("authgate::access"), "{}", gw.logs());
+}

@@ -352,6 +352,10 @@ pub struct GatewaySettings {
     /// Tolerations of the gateway pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerations: Option<Vec<Toleration>>,
+    /// Log one line per request: method, path (never the query, which may
+    /// carry tokens), status and duration. Reloads without a restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub access_log: bool,
 }
 
 /// Observed state of an AuthPolicy.

@@ -73,6 +73,10 @@ pub struct GatewayConfig {
     /// the device flow.
     #[serde(default, skip_serializing_if = "MachineConfig::is_empty")]
     pub machine: MachineConfig,
+    /// Log one line per public request: method, path (never the query),
+    /// status and duration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub access_log: bool,
 }
 
 /// Time limits, in seconds. They bound what a slow or malicious peer can
@@ -345,6 +349,7 @@ cors: {allowedOrigins: ['*'], allowCredentials: false}
             public_paths: vec![],
             cors: None,
             machine: crate::contract::machine::MachineConfig::default(),
+            access_log: false,
         };
         assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/base/oauth2/callback");
         let yaml = cfg.to_yaml().unwrap();

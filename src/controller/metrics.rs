@@ -71,6 +71,7 @@ impl Default for Metrics {
         let writes = Family::<KindLabel, Counter>::default();
         let leader = Gauge::default();
         let mut registry = Registry::with_prefix("authgate_controller");
+        registry.register_collector(Box::new(crate::telemetry::process::ProcessCollector));
         registry.register("reconciles", "Reconciles by kind and result", reconciles.clone());
         registry.register("reconcile_errors", "Failed reconciles by kind and reason", errors.clone());
         registry.register("reconcile_duration_seconds", "Reconcile duration", duration.clone());

@@ -18,6 +18,7 @@ pub mod error;
 pub mod listener;
 pub mod live;
 pub mod metrics;
+pub mod observe;
 pub mod original_request;
 pub mod pages;
 pub mod providers;

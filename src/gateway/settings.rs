@@ -270,6 +270,7 @@ pub fn merge(
             public_paths: Vec::new(),
             cors: None,
             machine: crate::contract::machine::MachineConfig::default(),
+            access_log: false,
         },
     };
     if let Some(v) = args.ops_listen {

@@ -45,6 +45,7 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
         public_paths: vec![],
         cors: None,
         machine: Default::default(),
+        access_log: false,
     }
 }
 

@@ -125,6 +125,7 @@ pub fn gateway_config(
         public_paths: spec.public_paths.clone(),
         cors: spec.cors.clone(),
         machine: crate::contract::machine::MachineConfig::default(),
+        access_log: spec.gateway.as_ref().is_some_and(|g| g.access_log),
     })
 }
 

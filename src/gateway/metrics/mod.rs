@@ -4,6 +4,7 @@
 //! through their handles, and the latency histogram is lock-free, so the
 //! proxy hot path touches only atomics.
 
+mod codes;
 mod histogram;
 mod machine;
 
@@ -204,6 +205,7 @@ pub struct Metrics {
     store_errors: Family<OperationLabels, Counter>,
     /// Machine callers: methods, bearer failures, device flow.
     pub machine: MachineMetrics,
+    responses: codes::ResponseCodes,
 }
 
 impl Default for Metrics {
@@ -255,6 +257,8 @@ impl Default for Metrics {
             store_errors.clone(),
         );
         let machine = MachineMetrics::register(&mut registry);
+        let responses = codes::ResponseCodes::register(&mut registry);
+        registry.register_collector(Box::new(crate::telemetry::process::ProcessCollector));
         let tokens = upstream_tokens();
         registry.register(
             "upstream_token_fetches",
@@ -278,6 +282,7 @@ impl Default for Metrics {
             logouts,
             store_errors,
             machine,
+            responses,
         }
     }
 }
@@ -286,6 +291,11 @@ impl Metrics {
     /// Counts a request.
     pub fn request(&self, outcome: Outcome) {
         self.outcomes[outcome as usize].inc();
+    }
+
+    /// Counts a public response by its status code.
+    pub fn response(&self, status: http::StatusCode) {
+        self.responses.count(status);
     }
 
     /// Counts a sign-in result.
@@ -353,9 +363,14 @@ mod tests {
         token.fetched(1_900_000_000);
         token.failed();
         token.failed();
+        m.response(http::StatusCode::OK);
+        m.response(http::StatusCode::from_u16(418).unwrap());
         m.machine.authenticated(crate::access::Proof::Bearer);
         m.machine.bearer_failure("audience");
         let text = m.render();
+        assert!(text.contains(r#"authgate_gateway_responses_total{code="200"} 1"#), "{text}");
+        assert!(text.contains(r#"authgate_gateway_responses_total{code="4xx"} 1"#), "{text}");
+        assert!(text.contains("authgate_gateway_build_info{version="), "{text}");
         assert!(text.contains(r#"authgate_gateway_authenticated_requests_total{method="bearer"} 1"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_authenticated_requests_total{method="api_token"} 0"#), "{text}");
         assert!(text.contains(r#"authgate_gateway_bearer_failures_total{reason="audience"} 1"#), "{text}");

@@ -47,7 +47,8 @@ pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
                 .route(&format!("{}/{{*original}}", paths.ext_authz), any(forward_auth::ext_authz));
         }
     }
-    router.fallback(proxy::proxy_request).with_state(Worker { gw, upstreams: Arc::new(upstreams) })
+    let observe = super::observe::ObserveLayer::new(gw.metrics.clone(), gw.config.access_log);
+    router.fallback(proxy::proxy_request).with_state(Worker { gw, upstreams: Arc::new(upstreams) }).layer(observe)
 }
 
 /// The operations router: `/healthz`, `/readyz` and `/metrics`. It holds
