@@ -697,3 +697,56 @@ async fn helm_template_passes_server_side_dry_run() {
         "{args:?}"
     );
 }
+
+// ---------------------------------------------------------------- monitoring
+
+/// The metric families the gateway and the controller register, by name
+/// (counters without their `_total`): those the code registers (families
+/// without a series yet are not rendered), and those a scrape renders now
+/// (the process collector's).
+fn registered_families() -> std::collections::BTreeSet<String> {
+    let register = regex::Regex::new(r#"register\(\s*"([a-z_]+)""#).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for (prefix, dir) in [("authgate_gateway_", "src/gateway/metrics"), ("authgate_controller_", "src/controller")] {
+        let files: Vec<PathBuf> = std::fs::read_dir(repo(dir))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rs") && p.to_string_lossy().contains("metric"))
+            .collect();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            names.extend(register.captures_iter(&text).map(|c| format!("{prefix}{}", &c[1])));
+        }
+    }
+    let gateway = authgate::gateway::metrics::Metrics::default().render();
+    let controller = authgate::controller::metrics::Metrics::default().render();
+    names.extend(
+        gateway
+            .lines()
+            .chain(controller.lines())
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .map(str::to_owned),
+    );
+    names
+}
+
+#[test]
+fn every_metric_the_alerts_and_the_dashboard_use_is_one_authgate_serves() {
+    let families = registered_families();
+    let chart = repo("charts/authgate");
+    for file in ["templates/monitoring.yaml", "dashboards/authgate.json"] {
+        let text = std::fs::read_to_string(chart.join(file)).unwrap();
+        let mut used = 0;
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !word.starts_with("authgate_") {
+                continue;
+            }
+            used += 1;
+            let family =
+                ["_bucket", "_total", "_count", "_sum"].iter().find_map(|s| word.strip_suffix(s)).unwrap_or(word);
+            assert!(families.contains(family), "{file} uses {word}, which nothing registers; families: {families:?}");
+        }
+        assert!(used >= 8, "{file} names only {used} metrics");
+    }
+}
