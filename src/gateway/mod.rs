@@ -13,6 +13,7 @@
 pub use crate::contract::config;
 pub mod authn;
 pub mod coalescer;
+pub mod device;
 pub mod cors;
 pub mod error;
 pub mod listener;
