@@ -132,7 +132,7 @@ impl MachineAuthenticators {
             bearer: BearerAuthenticator::new(&machine.bearer)
                 .map_err(|e| Error::Config(format!("machine.bearer: {e}")))?,
             api_tokens: ApiTokenAuthenticator::new(&machine.api_tokens),
-            device: DeviceAuthenticator,
+            device: DeviceAuthenticator::new(&config.session, machine.device_flow.is_some()),
         })
     }
 }
