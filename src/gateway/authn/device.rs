@@ -19,8 +19,8 @@ use super::{Authenticator, Caller, Rejection, Verdict};
 use crate::access::{DomainProof, Grant, Identity, Membership, Principal, Proof};
 use crate::contract::session::SessionConfig;
 use crate::gateway::device::Approval;
-use crate::gateway::session::revocations::Revocations;
 use crate::gateway::session::Keyring;
+use crate::gateway::session::revocations::Revocations;
 
 /// What every device token starts with.
 pub const PREFIX: &str = "agd_";

@@ -104,8 +104,9 @@ pub enum Poll {
 /// A fresh user code, `XXXX-XXXX`.
 pub fn new_user_code() -> String {
     let mut rng = rand::rng();
-    let chars: String =
-        (0..USER_CODE_CHARS).map(|_| USER_CODE_ALPHABET[rng.random_range(0..USER_CODE_ALPHABET.len())] as char).collect();
+    let chars: String = (0..USER_CODE_CHARS)
+        .map(|_| USER_CODE_ALPHABET[rng.random_range(0..USER_CODE_ALPHABET.len())] as char)
+        .collect();
     format!("{}-{}", &chars[..4], &chars[4..])
 }
 

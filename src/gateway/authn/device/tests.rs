@@ -30,7 +30,8 @@ async fn a_minted_token_names_the_approving_user() {
     let s = session();
     let token = mint(&Keyring::new(&s.keys).unwrap(), &approval(), 3600, 1000);
     assert!(token.starts_with(PREFIX));
-    let Verdict::Caller(Caller::Machine(caller)) = DeviceAuthenticator::new(&s, true).authenticate(&headers(&token), 1001).await
+    let Verdict::Caller(Caller::Machine(caller)) =
+        DeviceAuthenticator::new(&s, true).authenticate(&headers(&token), 1001).await
     else {
         panic!("not accepted");
     };
@@ -53,7 +54,10 @@ async fn other_tokens_are_not_mine_and_bad_ones_are_refused() {
     assert!(matches!(forged, Verdict::Reject(Rejection::InvalidToken("signature"))), "{forged:?}");
     // Another gateway's keys.
     let foreign = mint(&Keyring::new(&session().keys).unwrap(), &approval(), 3600, 0);
-    assert!(matches!(a.authenticate(&headers(&foreign), 1).await, Verdict::Reject(Rejection::InvalidToken("signature"))));
+    assert!(matches!(
+        a.authenticate(&headers(&foreign), 1).await,
+        Verdict::Reject(Rejection::InvalidToken("signature"))
+    ));
     let token = mint(&Keyring::new(&s.keys).unwrap(), &approval(), 60, 0);
     assert!(matches!(a.authenticate(&headers(&token), 60).await, Verdict::Reject(Rejection::InvalidToken("expired"))));
     let off = DeviceAuthenticator::new(&s, false);
