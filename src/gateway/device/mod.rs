@@ -30,6 +30,9 @@ pub const GUESSES_PER_IP: u64 = 10;
 pub const GUESSES_GLOBAL: u64 = 300;
 /// The window of the guess limits, in seconds.
 pub const GUESS_WINDOW: u64 = 300;
+/// How long a grant is kept past its expiry, so that a late poll hears
+/// `expired_token` rather than `invalid_grant`.
+pub const EXPIRED_GRACE: u64 = 600;
 
 /// A person's approval: who the device will act as.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -170,9 +173,7 @@ pub async fn authorize(
         expires_at: now + code_ttl,
         state: State::Pending,
     };
-    // Kept a while past expiry, so a late poll hears `expired_token`
-    // rather than `invalid_grant`.
-    store.set(&grant_key(&hash), &encode(&grant), code_ttl * 2, now).await?;
+    store.set(&grant_key(&hash), &encode(&grant), code_ttl + EXPIRED_GRACE, now).await?;
     Ok(Codes { device_code, user_code })
 }
 
@@ -219,8 +220,8 @@ pub async fn decide(store: &Store<'_>, hash: &str, mut grant: Grant, state: Stat
         return Ok(());
     }
     grant.state = state;
-    let left = grant.expires_at.saturating_sub(now).max(1);
-    store.set(&grant_key(hash), &encode(&grant), left * 2, now).await
+    let left = grant.expires_at.saturating_sub(now);
+    store.set(&grant_key(hash), &encode(&grant), left + EXPIRED_GRACE, now).await
 }
 
 /// One poll of the token endpoint with `device_code` by `client_id`,
