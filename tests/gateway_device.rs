@@ -285,3 +285,74 @@ async fn without_device_flow_its_endpoints_are_not_served() {
     // Proxied as any path is (sign-in wanted), never a device code.
     assert_ne!(r.status(), StatusCode::OK);
 }
+
+fn authgate(config_home: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_authgate"));
+    cmd.env("XDG_CONFIG_HOME", config_home).env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY").kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_logs_in_with_chromium_approving_and_its_token_reaches_the_upstream() {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::AsyncBufReadExt;
+
+    let Some(stack) = Stack::start(3600, with_device_flow(600, 1)).await else { return };
+    let Some(browser) = common::Browser::start().await else { return };
+    let home = tempfile::tempdir().unwrap();
+    let url = stack.gateway.url("");
+    let mut login = authgate(home.path())
+        .args(["login", &url, "--no-browser"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("authgate login");
+    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
+    let (mut code, mut complete) = (None, None);
+    while complete.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("login prints the code")
+            .unwrap()
+            .expect("login exited early");
+        if let Some(c) = line.strip_prefix("    ") {
+            code = Some(c.trim().to_owned());
+        }
+        if let Some(u) = line.strip_prefix("(or open ") {
+            complete = Some(u.trim_end_matches(')').to_owned());
+        }
+    }
+    let code = code.expect("the code line");
+    let complete = complete.unwrap();
+    assert!(complete.ends_with(&format!("user_code={code}")), "{complete}");
+    // Chromium opens the approval link, signs in at the OP, comes back.
+    browser.goto(&complete).await;
+    browser.sign_in_at_op("alice").await;
+    assert_eq!(browser.text("#code").await, code);
+    assert_eq!(browser.text("#client").await, CLIENT);
+    assert_eq!(browser.text("#ip").await, "127.0.0.1");
+    assert!(browser.text("#agent").await.starts_with("authgate-cli/"));
+    browser.click("#approve").await;
+    assert_eq!(browser.text("h1").await, "Device approved");
+    let status = tokio::time::timeout(Duration::from_secs(30), login.wait()).await.expect("login finishes").unwrap();
+    assert!(status.success(), "login failed");
+    browser.close().await;
+
+    let file = home.path().join("authgate").join("tokens.json");
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(file.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    let out = authgate(home.path()).args(["token", &url]).output().await.unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("agd_"), "{token}");
+    let r = reqwest::Client::new().get(stack.gateway.url("/cli")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let echo = common::echo::report(&r.text().await.unwrap());
+    assert_eq!(header(&echo, "x-auth-request-user").as_deref(), Some("alice@example.com"));
+    assert_eq!(header(&echo, "x-auth-request-groups").as_deref(), Some("sre,dev"));
+    // Logged out, `token` fails.
+    assert!(authgate(home.path()).args(["logout", &url]).status().await.unwrap().success());
+    let out = authgate(home.path()).args(["token", &url]).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("authgate login"));
+}
