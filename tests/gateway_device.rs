@@ -356,3 +356,79 @@ async fn the_cli_logs_in_with_chromium_approving_and_its_token_reaches_the_upstr
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("authgate login"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_redis_a_code_approved_on_one_replica_is_redeemed_once_on_another() {
+    use common::{CLIENT_ID, CLIENT_SECRET, Echo, Gateway, Op, OpSettings, free_port, gateway, op};
+
+    common::init();
+    let Some(redis) = common::redis::Redis::start().await else { return };
+    let ports = [free_port(), free_port()];
+    let public = format!("http://127.0.0.1:{}", ports[0]);
+    let Some(op) = Op::start(OpSettings {
+        clients: vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&format!("{public}/oauth2/callback")])],
+        ..OpSettings::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let echo = Echo::start().await;
+    let mut config =
+        gateway::config(ports[0], &echo.url(), vec![gateway::oidc_provider(&op, "corp", CLIENT_ID, CLIENT_SECRET)]);
+    with_device_flow(600, 1)(&mut config);
+    config.session.store = authgate::contract::session::StoreConfig::Redis(redis.config());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
+    let one = Gateway::start_from_file(&path, ports[0], &[]).await;
+    let two = Gateway::start_from_file(&path, ports[1], &[]).await;
+    let http = reqwest::Client::new();
+    let codes: Value = http
+        .post(one.url("/oauth2/device/code"))
+        .form(&[("client_id", CLIENT)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let device_code = codes["device_code"].as_str().unwrap();
+    let user_code = codes["user_code"].as_str().unwrap();
+    let poll_at = |gw: &Gateway| {
+        http.post(gw.url("/oauth2/token"))
+            .form(&[("grant_type", GRANT), ("device_code", device_code), ("client_id", CLIENT)])
+            .send()
+    };
+    let pending: Value = poll_at(&two).await.unwrap().json().await.unwrap();
+    assert_eq!(pending["error"], "authorization_pending", "the second replica knows the code");
+    // Approved on the first replica.
+    let mut alice = Agent::new();
+    assert!(alice.sign_in(&one, "alice", "/").await.status.is_redirection());
+    let page = alice.get(&format!("{}?user_code={user_code}", one.url("/oauth2/device")), Accept::Html).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.describe());
+    let mut form = hidden_inputs(&page.body);
+    form.push(("action".into(), "approve".into()));
+    assert_eq!(post_form(&mut alice, &one.url("/oauth2/device"), &form).await.status, StatusCode::OK);
+    // Polled on both at once: one token in all.
+    let polls = futures::future::join_all((0..8).map(|i| poll_at(if i % 2 == 0 { &one } else { &two }))).await;
+    let mut tokens = Vec::new();
+    for r in polls {
+        let r = r.unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        if status == StatusCode::OK {
+            tokens.push(body["access_token"].as_str().unwrap().to_owned());
+        } else {
+            assert_eq!(body["error"], "invalid_grant", "{body}");
+        }
+    }
+    assert_eq!(tokens.len(), 1);
+    // Either replica accepts it.
+    for gw in [&one, &two] {
+        let r = http.get(gw.url("/r")).bearer_auth(&tokens[0]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let echo = common::echo::report(&r.text().await.unwrap());
+        assert_eq!(header(&echo, "x-auth-request-user").as_deref(), Some("alice@example.com"));
+    }
+}
