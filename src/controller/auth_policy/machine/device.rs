@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn several_replicas_without_redis_are_refused() {
         let p = with(serde_json::json!({"deviceFlow": {}, "gateway": {"replicas": 3}}));
-        let blocked = config(&p).err().expect("refused");
+        let blocked = config(&p).expect_err("refused");
         assert_eq!(blocked.reason, "DeviceFlowNeedsSharedStore");
         assert_eq!(blocked.condition, ACCEPTED);
         assert!(blocked.message.contains("session.store: Redis"), "{}", blocked.message);
