@@ -432,3 +432,120 @@ async fn with_redis_a_code_approved_on_one_replica_is_redeemed_once_on_another()
         assert_eq!(header(&echo, "x-auth-request-user").as_deref(), Some("alice@example.com"));
     }
 }
+
+/// The `oauth2` crate's device client against `device_url`/`token_url`:
+/// the error codes of each poll (observed on the wire) and the outcome,
+/// polling for at most `within`.
+async fn oauth2_device_run(
+    device_url: &str,
+    token_url: &str,
+    client_id: &str,
+    between: impl AsyncFnOnce(&str),
+    within: Duration,
+) -> (Vec<String>, Result<String, String>) {
+    use oauth2::basic::BasicClient;
+    use oauth2::{
+        ClientId, DeviceAuthorizationUrl, RequestTokenError, StandardDeviceAuthorizationResponse, TokenResponse,
+        TokenUrl,
+    };
+    let client = BasicClient::new(ClientId::new(client_id.into()))
+        .set_device_authorization_url(DeviceAuthorizationUrl::new(device_url.into()).unwrap())
+        .set_token_uri(TokenUrl::new(token_url.into()).unwrap());
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let http = reqwest::Client::new();
+    let token_url = token_url.to_owned();
+    let send = |req: oauth2::HttpRequest| {
+        let (http, seen, token_url) = (http.clone(), seen.clone(), token_url.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            let url = parts.uri.to_string();
+            let resp = http.request(parts.method, &url).headers(parts.headers).body(body).send().await?;
+            let mut out = http::Response::builder().status(resp.status());
+            for (k, v) in resp.headers() {
+                out = out.header(k, v);
+            }
+            let bytes = resp.bytes().await?.to_vec();
+            if url == token_url
+                && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+                && let Some(e) = v["error"].as_str()
+            {
+                seen.lock().unwrap().push(e.to_owned());
+            }
+            Ok::<_, reqwest::Error>(out.body(bytes).unwrap())
+        }
+    };
+    let details: StandardDeviceAuthorizationResponse =
+        client.exchange_device_code().request_async(&send).await.expect("device authorization");
+    let complete = details.verification_uri_complete().map(|u| u.secret().clone()).expect("verification_uri_complete");
+    between(&complete).await;
+    let outcome = client
+        .exchange_device_access_token(&details)
+        .request_async(&send, tokio::time::sleep, Some(within))
+        .await
+        .map(|t| t.access_token().secret().clone())
+        .map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) => r.error().to_string(),
+            other => format!("{other:?}"),
+        });
+    let seen = seen.lock().unwrap().clone();
+    (seen, outcome)
+}
+
+/// oidc-provider's own RFC 8628 implementation and the gateway's, driven
+/// by the same client: both say `authorization_pending` before a decision
+/// and `access_denied` after a denial.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_answers_pending_and_denied_as_oidc_provider_does() {
+    let op_client = serde_json::json!({
+        "client_id": "op-device",
+        "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+        "token_endpoint_auth_method": "none",
+        "response_types": [],
+    });
+    let Some(stack) = Stack::start(3600, with_device_flow(600, 1)).await else { return };
+    let Some(op) = common::Op::start(common::OpSettings { clients: vec![op_client], ..Default::default() }).await
+    else {
+        return;
+    };
+    let Some(browser) = common::Browser::start().await else { return };
+    let discovery: Value =
+        reqwest::get(format!("{}/.well-known/openid-configuration", op.issuer.as_str().trim_end_matches('/')))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let op_device = discovery["device_authorization_endpoint"].as_str().expect("the OP serves the device flow");
+    let op_token = discovery["token_endpoint"].as_str().unwrap();
+    let meta: Value =
+        reqwest::get(stack.gateway.url("/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+    let gw_device = meta["device_authorization_endpoint"].as_str().unwrap();
+    let gw_token = meta["token_endpoint"].as_str().unwrap();
+
+    // Nobody decides: pending, until the client gives up.
+    let nothing = async |_: &str| {};
+    let (op_seen, _) = oauth2_device_run(op_device, op_token, "op-device", nothing, Duration::from_secs(2)).await;
+    let (gw_seen, _) = oauth2_device_run(gw_device, gw_token, CLIENT, nothing, Duration::from_secs(2)).await;
+    assert_eq!(op_seen.first().map(String::as_str), Some("authorization_pending"), "{op_seen:?}");
+    assert_eq!(gw_seen.first().map(String::as_str), Some("authorization_pending"), "{gw_seen:?}");
+
+    // Denied: at the OP with its Abort button, at the gateway with Deny.
+    let abort_at_op = async |complete: &str| {
+        browser.goto(complete).await;
+        browser.click("button[name=abort]").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let (_, op_outcome) =
+        oauth2_device_run(op_device, op_token, "op-device", abort_at_op, Duration::from_secs(20)).await;
+    let deny_at_gateway = async |complete: &str| {
+        let code =
+            url::Url::parse(complete).unwrap().query_pairs().find(|(k, _)| k == "user_code").unwrap().1.into_owned();
+        let mut alice = signed_in(&stack, "alice").await;
+        assert_eq!(decide(&mut alice, &stack, &code, "deny").await.status, StatusCode::OK);
+    };
+    let (_, gw_outcome) =
+        oauth2_device_run(gw_device, gw_token, CLIENT, deny_at_gateway, Duration::from_secs(20)).await;
+    assert_eq!(op_outcome, Err("access_denied".to_owned()));
+    assert_eq!(gw_outcome, op_outcome);
+    browser.close().await;
+}
