@@ -282,8 +282,11 @@ async fn without_device_flow_its_endpoints_are_not_served() {
         .send()
         .await
         .unwrap();
-    // Proxied as any path is (sign-in wanted), never a device code.
-    assert_ne!(r.status(), StatusCode::OK);
+    // Proxied as any path is: sign-in wanted, never a device code.
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(!r.text().await.unwrap().contains("device_code"));
+    let r = reqwest::get(stack.gateway.url("/.well-known/oauth-authorization-server")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "no metadata: the upstream's path, behind sign-in");
 }
 
 fn authgate(config_home: &std::path::Path) -> tokio::process::Command {
@@ -548,4 +551,42 @@ async fn the_gateway_answers_pending_and_denied_as_oidc_provider_does() {
     assert_eq!(op_outcome, Err("access_denied".to_owned()));
     assert_eq!(gw_outcome, op_outcome);
     browser.close().await;
+}
+
+/// The guess limit counts per client as the trusted proxies name it, and
+/// an untrusted `X-Forwarded-For` does not reset it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_guess_limit_follows_the_client_a_trusted_proxy_names() {
+    let Some(stack) = Stack::start(3600, |c| {
+        with_device_flow(600, 1)(c);
+        c.forward.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let codes = device_code(&stack).await;
+    let wrong = if codes["user_code"].as_str().unwrap().starts_with('B') { "CCCC-CCCC" } else { "BBBB-BBBB" };
+    let mut agent = signed_in(&stack, "alice").await;
+    let url = approve_url(&stack, wrong);
+    for _ in 0..authgate::gateway::device::GUESSES_PER_IP {
+        let r = agent.send(reqwest::Method::GET, &url, Accept::Html, &[("x-forwarded-for", "10.0.0.1")], None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+    let r = agent.send(reqwest::Method::GET, &url, Accept::Html, &[("x-forwarded-for", "10.0.0.1")], None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let r = agent.send(reqwest::Method::GET, &url, Accept::Html, &[("x-forwarded-for", "10.0.0.2")], None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "another client behind the proxy is not locked out");
+
+    // Without trusted proxies the header is the caller's word and counts for nothing.
+    let Some(plain) = Stack::start(3600, with_device_flow(600, 1)).await else { return };
+    let mut agent = signed_in(&plain, "alice").await;
+    let url = approve_url(&plain, wrong);
+    for i in 0..authgate::gateway::device::GUESSES_PER_IP {
+        let xff = format!("10.0.1.{i}");
+        let r = agent.send(reqwest::Method::GET, &url, Accept::Html, &[("x-forwarded-for", &xff)], None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+    let r = agent.send(reqwest::Method::GET, &url, Accept::Html, &[("x-forwarded-for", "10.0.9.9")], None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -106,8 +106,19 @@ fn unavailable(gw: &Gateway, e: &StoreError) -> Response {
     oauth_error(status, "temporarily_unavailable", "try again later")
 }
 
-fn peer_ip(peer: SocketAddr) -> String {
-    peer.ip().to_canonical().to_string()
+/// The requesting client's address: the connection's peer, or the
+/// client a trusted proxy (`forward.trustedProxies`) vouches for, by the
+/// same rule as the `X-Real-IP` the upstream gets. Guess limits count per
+/// this address and the approval page shows it.
+fn client_ip(gw: &Gateway, headers: &HeaderMap, peer: SocketAddr) -> String {
+    use crate::gateway::upstream::headers::Forwarding;
+    let peer_ip = peer.ip().to_canonical();
+    let Ok(forwarding) = Forwarding::new(&gw.config.external_url, &gw.config.forward.trusted_proxies) else {
+        return peer_ip.to_string();
+    };
+    let mut scratch = HeaderMap::new();
+    forwarding.apply(&mut scratch, peer_ip, forwarding.trusted_chain(headers, peer_ip));
+    scratch.get("x-real-ip").and_then(|v| v.to_str().ok()).map_or_else(|| peer_ip.to_string(), str::to_owned)
 }
 
 /// `GET …/.well-known/oauth-authorization-server`.
@@ -148,7 +159,15 @@ pub(crate) async fn device_code(
     };
     let cfg = settings(&gw);
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let codes = match device::authorize(&store(&gw), &client_id, &peer_ip(peer), ua, cfg.code_ttl_seconds, now()).await
+    let codes = match device::authorize(
+        &store(&gw),
+        &client_id,
+        &client_ip(&gw, &headers, peer),
+        ua,
+        cfg.code_ttl_seconds,
+        now(),
+    )
+    .await
     {
         Ok(codes) => codes,
         Err(e) => return unavailable(&gw, &e),
@@ -307,7 +326,7 @@ pub(crate) async fn approval_page(
     };
     let Some(typed) = typed else { return page::enter_code(&paths.approve) };
     let now = now();
-    let (_, grant) = match lookup(&gw, &peer_ip(peer), typed, now).await {
+    let (_, grant) = match lookup(&gw, &client_ip(&gw, &headers, peer), typed, now).await {
         Ok(found) => found,
         Err(r) => return r,
     };
@@ -346,10 +365,11 @@ pub(crate) async fn decide(
         Some("deny") => false,
         _ => return page::enter_code(&paths.approve),
     };
-    let (hash, grant) = match lookup(&gw, &peer_ip(peer), form.user_code.as_deref().unwrap_or(""), now).await {
-        Ok(found) => found,
-        Err(r) => return r,
-    };
+    let (hash, grant) =
+        match lookup(&gw, &client_ip(&gw, &headers, peer), form.user_code.as_deref().unwrap_or(""), now).await {
+            Ok(found) => found,
+            Err(r) => return r,
+        };
     let state = if approve {
         GrantState::Approved(Approval {
             subject: view.subject.to_owned(),
