@@ -16,12 +16,17 @@ use crate::controller::auth_policy::Blocked;
 /// Device token lifetime when `tokenTtl` is not set: 12 hours.
 pub const DEFAULT_DEVICE_TOKEN_TTL: u64 = 12 * 3600;
 
-/// The device flow of `policy`, or why it cannot be served.
-pub(in crate::controller::auth_policy) fn config(policy: &AuthPolicy) -> Result<Option<DeviceFlowConfig>, Blocked> {
+/// The device flow of `policy`, or why it cannot be served;
+/// `default_replicas` is the controller's `--gateway-replicas`, what a
+/// policy without `gateway.replicas` runs.
+pub(in crate::controller::auth_policy) fn config(
+    policy: &AuthPolicy,
+    default_replicas: i32,
+) -> Result<Option<DeviceFlowConfig>, Blocked> {
     let Some(device) = policy.spec.device_flow.as_ref().filter(|d| d.enabled) else {
         return Ok(None);
     };
-    let replicas = policy.spec.gateway.as_ref().and_then(|g| g.replicas).unwrap_or(1);
+    let replicas = policy.spec.gateway.as_ref().and_then(|g| g.replicas).unwrap_or(default_replicas);
     let shared = policy.spec.session.store == Some(SessionStoreKind::Redis);
     if replicas > 1 && !shared {
         return Err(Blocked::new(
@@ -63,28 +68,32 @@ mod tests {
 
     #[test]
     fn off_unless_enabled() {
-        assert_eq!(config(&objects::policy()).ok(), Some(None));
-        assert_eq!(config(&with(serde_json::json!({"deviceFlow": {"enabled": false}}))).ok(), Some(None));
+        assert_eq!(config(&objects::policy(), 1).ok(), Some(None));
+        assert_eq!(config(&with(serde_json::json!({"deviceFlow": {"enabled": false}})), 1).ok(), Some(None));
     }
 
     #[test]
     fn renders_the_token_ttl() {
-        let c = config(&with(serde_json::json!({"deviceFlow": {"tokenTtl": "1h30m"}}))).ok().flatten().unwrap();
+        let c = config(&with(serde_json::json!({"deviceFlow": {"tokenTtl": "1h30m"}})), 1).ok().flatten().unwrap();
         assert_eq!(c.token_ttl_seconds, 5400);
         assert_eq!(c.code_ttl_seconds, DEFAULT_DEVICE_CODE_TTL);
-        let c = config(&with(serde_json::json!({"deviceFlow": {}}))).ok().flatten().unwrap();
+        let c = config(&with(serde_json::json!({"deviceFlow": {}})), 1).ok().flatten().unwrap();
         assert_eq!(c.token_ttl_seconds, DEFAULT_DEVICE_TOKEN_TTL);
     }
 
     #[test]
     fn several_replicas_without_redis_are_refused() {
         let p = with(serde_json::json!({"deviceFlow": {}, "gateway": {"replicas": 3}}));
-        let blocked = config(&p).expect_err("refused");
+        let blocked = config(&p, 1).expect_err("refused");
         assert_eq!(blocked.reason, "DeviceFlowNeedsSharedStore");
         assert_eq!(blocked.condition, ACCEPTED);
         assert!(blocked.message.contains("session.store: Redis"), "{}", blocked.message);
         let one = with(serde_json::json!({"deviceFlow": {}, "gateway": {"replicas": 1}}));
-        assert!(config(&one).is_ok());
+        assert!(config(&one, 3).is_ok());
+        // Without gateway.replicas the controller's default counts.
+        let unset = with(serde_json::json!({"deviceFlow": {}}));
+        assert!(config(&unset, 1).is_ok());
+        assert_eq!(config(&unset, 2).expect_err("refused").reason, "DeviceFlowNeedsSharedStore");
     }
 
     #[test]
@@ -94,6 +103,6 @@ mod tests {
             "gateway": {"replicas": 3},
             "session": {"store": "Redis", "redis": {"address": "redis.team-a.svc:6379"}},
         }));
-        assert!(config(&p).ok().flatten().is_some());
+        assert!(config(&p, 1).ok().flatten().is_some());
     }
 }
