@@ -590,3 +590,79 @@ async fn the_guess_limit_follows_the_client_a_trusted_proxy_names() {
     let r = agent.send(reqwest::Method::GET, &url, Accept::Html, &[("x-forwarded-for", "10.0.9.9")], None).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Pending codes outlive a config reload (they are kept in the state
+/// reloads share); a SessionRevocation of the approving user, applied by a
+/// reload, ends the device token like a session; switching the device
+/// flow off refuses every device token.
+#[tokio::test(flavor = "multi_thread")]
+async fn device_tokens_end_with_a_revocation_and_codes_survive_a_reload() {
+    use authgate::contract::session::UserRevocation;
+    use common::projected::{Projected, wait_for_reloads};
+    use common::{CLIENT_ID, CLIENT_SECRET, Echo, Op, OpSettings, free_port, gateway, op};
+
+    common::init();
+    let port = free_port();
+    let Some(op) = Op::start(OpSettings {
+        clients: vec![op::client(CLIENT_ID, CLIENT_SECRET, &[&format!("http://127.0.0.1:{port}/oauth2/callback")])],
+        ..OpSettings::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let echo = Echo::start().await;
+    let mut config =
+        gateway::config(port, &echo.url(), vec![gateway::oidc_provider(&op, "corp", CLIENT_ID, CLIENT_SECRET)]);
+    with_device_flow(600, 1)(&mut config);
+    let mut file = Projected::new(&config);
+    let gw = file.start(&config, &[]).await;
+    let at = |path: &str| gw.url(path);
+    let http = reqwest::Client::new();
+    let codes: Value =
+        http.post(at("/oauth2/device/code")).form(&[("client_id", CLIENT)]).send().await.unwrap().json().await.unwrap();
+    config.public_paths = vec!["/public".into()];
+    file.write_config(&config);
+    wait_for_reloads(&gw, "accepted", 1).await;
+
+    let mut alice = Agent::new();
+    assert!(alice.sign_in(&gw, "alice", "/").await.status.is_redirection());
+    let page = alice
+        .get(&format!("{}?user_code={}", at("/oauth2/device"), codes["user_code"].as_str().unwrap()), Accept::Html)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "the code survived the reload: {}", page.describe());
+    let mut form = hidden_inputs(&page.body);
+    form.push(("action".into(), "approve".into()));
+    assert_eq!(post_form(&mut alice, &at("/oauth2/device"), &form).await.status, StatusCode::OK);
+    let token: Value = http
+        .post(at("/oauth2/token"))
+        .form(&[("grant_type", GRANT), ("device_code", codes["device_code"].as_str().unwrap()), ("client_id", CLIENT)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_owned();
+    let get = || http.get(at("/x")).bearer_auth(&token).send();
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK);
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    config.session.revocations =
+        vec![UserRevocation { user: Some("alice@example.com".into()), email: None, before: now }];
+    file.write_config(&config);
+    wait_for_reloads(&gw, "accepted", 2).await;
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+
+    config.session.revocations.clear();
+    file.write_config(&config);
+    wait_for_reloads(&gw, "accepted", 3).await;
+    assert_eq!(get().await.unwrap().status(), StatusCode::OK, "revocation lifted");
+    config.machine.device_flow = None;
+    file.write_config(&config);
+    wait_for_reloads(&gw, "accepted", 4).await;
+    assert_eq!(get().await.unwrap().status(), StatusCode::UNAUTHORIZED, "device flow off: its tokens too");
+}
