@@ -666,3 +666,20 @@ async fn device_tokens_end_with_a_revocation_and_codes_survive_a_reload() {
     wait_for_reloads(&gw, "accepted", 4).await;
     assert_eq!(get().await.unwrap().status(), StatusCode::UNAUTHORIZED, "device flow off: its tokens too");
 }
+
+/// One client cannot fill the store with device authorizations.
+#[tokio::test(flavor = "multi_thread")]
+async fn device_authorizations_are_limited_per_client() {
+    let Some(stack) = Stack::start(3600, with_device_flow(600, 1)).await else { return };
+    let http = reqwest::Client::new();
+    for _ in 0..authgate::gateway::device::AUTHORIZATIONS_PER_IP {
+        let r =
+            http.post(stack.gateway.url("/oauth2/device/code")).form(&[("client_id", CLIENT)]).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = http.post(stack.gateway.url("/oauth2/device/code")).form(&[("client_id", CLIENT)]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "slow_down");
+    let r = http.post(stack.gateway.url("/oauth2/device/code")).send().await.unwrap();
+    assert_ne!(r.status(), StatusCode::OK, "a client_id is required");
+}

@@ -30,6 +30,9 @@ pub const GUESSES_PER_IP: u64 = 10;
 pub const GUESSES_GLOBAL: u64 = 300;
 /// The window of the guess limits, in seconds.
 pub const GUESS_WINDOW: u64 = 300;
+/// Device authorizations one client IP may start per [`GUESS_WINDOW`]:
+/// enough for any person, and it keeps one client from filling the store.
+pub const AUTHORIZATIONS_PER_IP: u64 = 30;
 /// How long a grant is kept past its expiry, so that a late poll hears
 /// `expired_token` rather than `invalid_grant`.
 pub const EXPIRED_GRACE: u64 = 600;
@@ -183,6 +186,12 @@ fn encode(grant: &Grant) -> Vec<u8> {
 
 async fn load(store: &Store<'_>, hash: &str, now: u64) -> Result<Option<Grant>, StoreError> {
     Ok(store.get(&grant_key(hash), now).await?.and_then(|raw| serde_json::from_slice(&raw).ok()))
+}
+
+/// Counts a device authorization started from `ip`; whether it is within
+/// [`AUTHORIZATIONS_PER_IP`].
+pub async fn may_authorize(store: &Store<'_>, ip: &str, now: u64) -> Result<bool, StoreError> {
+    Ok(store.count(&format!("authz:{ip}"), GUESS_WINDOW, now).await? <= AUTHORIZATIONS_PER_IP)
 }
 
 /// Whether `ip` (and everyone together) may still guess user codes.

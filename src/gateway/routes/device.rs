@@ -159,16 +159,16 @@ pub(crate) async fn device_code(
     };
     let cfg = settings(&gw);
     let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let codes = match device::authorize(
-        &store(&gw),
-        &client_id,
-        &client_ip(&gw, &headers, peer),
-        ua,
-        cfg.code_ttl_seconds,
-        now(),
-    )
-    .await
-    {
+    let (store, ip, now) = (store(&gw), client_ip(&gw, &headers, peer), now());
+    match device::may_authorize(&store, &ip, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            gw.metrics.machine.device("rate_limited");
+            return oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "too many device authorizations; wait");
+        }
+        Err(e) => return unavailable(&gw, &e),
+    }
+    let codes = match device::authorize(&store, &client_id, &ip, ua, cfg.code_ttl_seconds, now).await {
         Ok(codes) => codes,
         Err(e) => return unavailable(&gw, &e),
     };
