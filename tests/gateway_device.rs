@@ -683,3 +683,26 @@ async fn device_authorizations_are_limited_per_client() {
     let r = http.post(stack.gateway.url("/oauth2/device/code")).send().await.unwrap();
     assert_ne!(r.status(), StatusCode::OK, "a client_id is required");
 }
+
+/// The Redis device store itself: a take is single under concurrency, and
+/// counters always carry their window's expiry.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_redis_device_store_takes_once_and_counters_expire() {
+    use authgate::gateway::device::Store;
+    use authgate::gateway::session::RedisSessions;
+
+    common::init();
+    let Some(redis) = common::redis::Redis::start().await else { return };
+    let session = authgate::contract::session::SessionConfig::default();
+    let sessions = RedisSessions::new(&session, &redis.config()).expect("valid");
+    let store = Store::Redis { backend: sessions.backend(), prefix: "t:".into() };
+    store.set("grant:x", b"approved", 60, 0).await.unwrap();
+    let takes = futures::future::join_all((0..8).map(|_| store.take("grant:x", 0))).await;
+    assert_eq!(takes.iter().filter(|t| matches!(t, Ok(Some(_)))).count(), 1, "{takes:?}");
+    assert_eq!(store.count("guess:1.2.3.4", 300, 0).await.unwrap(), 1);
+    assert_eq!(store.count("guess:1.2.3.4", 300, 0).await.unwrap(), 2);
+    let ttl: i64 = ::redis::cmd("TTL").arg("t:device:guess:1.2.3.4").query(&mut redis.connection().unwrap()).unwrap();
+    assert!((1..=300).contains(&ttl), "ttl {ttl}");
+    assert!(store.set_if_absent("poll:x", b"", 5, 0).await.unwrap());
+    assert!(!store.set_if_absent("poll:x", b"", 5, 0).await.unwrap());
+}

@@ -161,10 +161,13 @@ impl Store<'_> {
                 Ok(n)
             }
             Self::Redis { backend, .. } => {
-                let mut pipe = redis::pipe();
-                pipe.cmd("SET").arg(&key).arg(0).arg("NX").arg("EX").arg(window.max(1)).ignore();
-                pipe.cmd("INCR").arg(&key);
-                let (n,): (u64,) = backend.run(pipe).await?;
+                // One script, so the counter never lives without its expiry
+                // (an INCR racing an expiry would make a permanent key).
+                const SCRIPT: &str = "local n = redis.call('INCR', KEYS[1]) \
+                    if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end \
+                    return n";
+                let n: u64 =
+                    backend.run(redis::cmd("EVAL").arg(SCRIPT).arg(1).arg(&key).arg(window.max(1)).clone()).await?;
                 Ok(n)
             }
         }
