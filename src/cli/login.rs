@@ -50,6 +50,15 @@ fn same_origin(url: &str, origin: &str, gateway: &str) -> Result<String, CliErro
     }
 }
 
+/// Plain http is only for a gateway on this machine.
+fn refuse_cleartext(url: &str) -> Result<(), CliError> {
+    let parsed = url::Url::parse(url).map_err(|_| CliError::BadUrl(url.to_owned()))?;
+    if parsed.scheme() == "http" && !crate::idp::is_loopback(&parsed) {
+        return Err(CliError::Cleartext(url.to_owned()));
+    }
+    Ok(())
+}
+
 /// Whether a browser can be opened here.
 fn can_open_browser() -> bool {
     cfg!(target_os = "macos")
@@ -70,6 +79,7 @@ fn open_browser(url: &str) {
 /// Runs the flow and stores the token; progress goes to stderr.
 pub async fn login(args: &LoginArgs) -> Result<Stored, CliError> {
     let origin = store::origin(&args.url)?;
+    refuse_cleartext(&args.url)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
@@ -134,5 +144,22 @@ pub async fn login(args: &LoginArgs) -> Result<Stored, CliError> {
             (_, _, Some("expired_token")) => return Err(CliError::Expired),
             (_, _, other) => return Err(CliError::Refused(other.unwrap_or("no error code").to_owned())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_must_be_on_the_gateways_origin_and_http_only_on_loopback() {
+        let o = "https://app.example.com";
+        assert!(same_origin("https://app.example.com/oauth2/token", o, o).is_ok());
+        assert!(same_origin("https://evil.example.net/oauth2/token", o, o).is_err());
+        assert!(same_origin("http://app.example.com/oauth2/token", o, o).is_err(), "a downgrade is another origin");
+        assert!(refuse_cleartext("http://127.0.0.1:8080").is_ok());
+        assert!(refuse_cleartext("http://localhost").is_ok());
+        assert!(matches!(refuse_cleartext("http://app.example.com"), Err(CliError::Cleartext(_))));
+        assert!(refuse_cleartext("https://app.example.com").is_ok());
     }
 }

@@ -16,6 +16,9 @@ pub enum CliError {
     /// The URL is not an http(s) URL.
     #[error("{0} is not an http:// or https:// URL")]
     BadUrl(String),
+    /// Plain http to another machine: the token would travel in clear.
+    #[error("{0} is plain http on a non-loopback host; the token would travel unencrypted (use https://)")]
+    Cleartext(String),
     /// A request to the gateway failed.
     #[error("{0}")]
     Http(String),
