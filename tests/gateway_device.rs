@@ -336,7 +336,8 @@ async fn the_cli_logs_in_with_chromium_approving_and_its_token_reaches_the_upstr
     assert_eq!(browser.text("#ip").await, "127.0.0.1");
     assert!(browser.text("#agent").await.starts_with("authgate-cli/"));
     browser.click("#approve").await;
-    assert_eq!(browser.text("h1").await, "Device approved");
+    // Waits for the next page (its own id), not the old one's heading.
+    assert_eq!(browser.text("main#device-approved h1").await, "Device approved");
     let status = tokio::time::timeout(Duration::from_secs(30), login.wait()).await.expect("login finishes").unwrap();
     assert!(status.success(), "login failed");
     browser.close().await;
