@@ -12,6 +12,7 @@
 pub mod access;
 pub mod api;
 pub mod check;
+pub mod cli;
 pub mod contract;
 pub mod controller;
 pub mod crd;

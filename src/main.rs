@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use authgate::controller::children::pod_defaults::PodDefaults;
 use authgate::controller::{self, Settings, health, leader, metrics::Metrics};
-use authgate::{check, crd, gateway, revoke, telemetry};
+use authgate::{check, cli, crd, gateway, revoke, telemetry};
 
 #[derive(Parser, Debug)]
 #[command(name = "authgate", version, about = "Single sign-on in front of internal services, as a Kubernetes operator")]
@@ -45,6 +45,12 @@ enum Command {
     Check(CheckArgs),
     /// End sessions: one user's (a SessionRevocation), or everyone's on a policy (--all).
     Revoke(revoke::RevokeArgs),
+    /// Sign in to a gateway from the command line (device flow) and keep its token.
+    Login(cli::LoginArgs),
+    /// Print the stored token for a gateway (fails when there is none or it expired).
+    Token(cli::UrlArgs),
+    /// Forget the stored token for a gateway.
+    Logout(cli::UrlArgs),
 }
 
 /// `authgate check`: validate manifests offline.
@@ -119,6 +125,11 @@ struct ControllerArgs {
     resync_seconds: u64,
 }
 
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -140,6 +151,25 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check(args) => run_check(&args),
+        Command::Login(args) => match cli::login::login(&args).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+        Command::Token(args) => match cli::token(&args) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
+        Command::Logout(args) => match cli::logout(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("no stored token for {}", args.url);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        },
         Command::Revoke(args) => match revoke::run(args).await {
             Ok(done) => {
                 println!("{done}");

@@ -94,6 +94,27 @@ pub struct ApiTokenEntry {
 pub struct DeviceFlowConfig {
     /// Lifetime of an issued device token, in seconds.
     pub token_ttl_seconds: u64,
+    /// How long a device code waits for approval, in seconds (RFC 8628
+    /// `expires_in`).
+    #[serde(default = "default_code_ttl")]
+    pub code_ttl_seconds: u64,
+    /// Least seconds between two polls of one device code (RFC 8628
+    /// `interval`); faster polls are answered `slow_down`.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: u64,
+}
+
+/// Default [`DeviceFlowConfig::code_ttl_seconds`]: ten minutes.
+pub const DEFAULT_DEVICE_CODE_TTL: u64 = 600;
+/// Default [`DeviceFlowConfig::interval_seconds`] (RFC 8628's default).
+pub const DEFAULT_DEVICE_INTERVAL: u64 = 5;
+
+fn default_code_ttl() -> u64 {
+    DEFAULT_DEVICE_CODE_TTL
+}
+
+fn default_interval() -> u64 {
+    DEFAULT_DEVICE_INTERVAL
 }
 
 /// Everything about machine callers: `gateway.yaml`'s `machine`.

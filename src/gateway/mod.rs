@@ -14,6 +14,7 @@ pub use crate::contract::config;
 pub mod authn;
 pub mod coalescer;
 pub mod cors;
+pub mod device;
 pub mod error;
 pub mod listener;
 pub mod live;

@@ -85,6 +85,8 @@ pub struct Shared {
     pub(crate) refreshes: Arc<RefreshCoalescer>,
     /// Back-channel logouts received.
     pub(crate) logouts: Arc<Logouts>,
+    /// Pending device grants, when kept in memory (the cookie store).
+    pub(crate) device: Arc<super::device::MemoryStore>,
 }
 
 /// Everything the handlers share, for one config. Read-only once built
@@ -100,6 +102,8 @@ pub struct Gateway {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) refreshes: Arc<RefreshCoalescer>,
     pub(crate) logouts: Arc<Logouts>,
+    /// Pending device grants in memory (see [`Shared`]).
+    pub(crate) device: Arc<super::device::MemoryStore>,
     /// `notBefore` and SessionRevocations, indexed.
     pub(crate) revocations: Revocations,
     /// This config's verdicts on sessions validated before it.
@@ -132,7 +136,7 @@ impl MachineAuthenticators {
             bearer: BearerAuthenticator::new(&machine.bearer)
                 .map_err(|e| Error::Config(format!("machine.bearer: {e}")))?,
             api_tokens: ApiTokenAuthenticator::new(&machine.api_tokens),
-            device: DeviceAuthenticator,
+            device: DeviceAuthenticator::new(&config.session, machine.device_flow.is_some()),
         })
     }
 }
@@ -212,6 +216,7 @@ impl Gateway {
             metrics: shared.metrics,
             refreshes: shared.refreshes,
             logouts: shared.logouts,
+            device: shared.device,
             revocations: Revocations::new(&config.session),
             verdicts: super::revalidate::verdicts::Verdicts::default(),
             redis: redis_sessions(&config)?,
@@ -259,7 +264,12 @@ impl Gateway {
 
     /// The state that outlives a reload, to build the next config around.
     pub fn shared(&self) -> Shared {
-        Shared { metrics: self.metrics.clone(), refreshes: self.refreshes.clone(), logouts: self.logouts.clone() }
+        Shared {
+            metrics: self.metrics.clone(),
+            refreshes: self.refreshes.clone(),
+            logouts: self.logouts.clone(),
+            device: self.device.clone(),
+        }
     }
 
     /// What ends sessions besides expiry, for the authenticators.

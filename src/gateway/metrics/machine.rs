@@ -45,7 +45,7 @@ impl MachineMetrics {
         );
         registry.register(
             "device_flow",
-            "Device-flow events by result: authorized, approved, denied, issued, pending, slow_down, expired, rate_limited",
+            "Device-flow events by result: authorized, approved, denied, issued, pending, slow_down, expired, denied_poll, invalid_grant, wrong_code, csrf, rate_limited, unavailable",
             device.clone(),
         );
         Self { by_method: handles, bearer_failures, device }

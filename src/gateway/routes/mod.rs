@@ -3,6 +3,8 @@
 //! operations endpoints on their own port.
 
 pub mod backchannel;
+pub mod device;
+mod device_page;
 pub mod forward_auth;
 pub mod login;
 pub mod machine;
@@ -39,6 +41,14 @@ pub fn public(gw: Arc<Gateway>, upstreams: Upstreams) -> Router {
                 &session::sibling_path(&paths.sign_out, "backchannel_logout"),
                 post(backchannel::backchannel_logout),
             );
+        if gw.config.machine.device_flow.is_some() {
+            let d = device::DevicePaths::of(&gw);
+            router = router
+                .route(&d.code, post(device::device_code))
+                .route(&d.approve, get(device::approval_page).post(device::decide))
+                .route(&d.token, post(device::token))
+                .route(&d.metadata, get(device::metadata));
+        }
         if gw.forward_auth.is_some() {
             router = router
                 .route(&paths.auth, any(forward_auth::auth_request))

@@ -65,15 +65,21 @@ impl Revocations {
 
     /// Whether `view` has been ended by the config, and how.
     pub fn check(&self, view: &SessionView<'_>) -> Option<Revoked> {
-        if view.issued_at < self.not_before {
+        self.check_issued(view.issued_at, view.user, view.email)
+    }
+
+    /// Whether a credential of `user` (and `email`) issued at `issued_at`
+    /// has been ended by the config: sessions and device tokens alike.
+    pub fn check_issued(&self, issued_at: u64, user: &str, email: Option<&str>) -> Option<Revoked> {
+        if issued_at < self.not_before {
             return Some(Revoked::NotBefore);
         }
-        if self.by_user.get(view.user).is_some_and(|&before| view.issued_at < before) {
+        if self.by_user.get(user).is_some_and(|&before| issued_at < before) {
             return Some(Revoked::User);
         }
         if !self.by_email.is_empty()
-            && let Some(email) = view.email
-            && self.by_email.get(&email.to_ascii_lowercase()).is_some_and(|&before| view.issued_at < before)
+            && let Some(email) = email
+            && self.by_email.get(&email.to_ascii_lowercase()).is_some_and(|&before| issued_at < before)
         {
             return Some(Revoked::User);
         }

@@ -21,7 +21,7 @@ pub(super) async fn config(ctx: &Context, policy: &AuthPolicy, ns: &str) -> Resu
         Ok(issuers) => issuers,
         Err(blocked) => return Ok(Err(blocked)),
     };
-    let device_flow = match device::config(policy) {
+    let device_flow = match device::config(policy, ctx.settings.gateway_replicas) {
         Ok(device) => device,
         Err(blocked) => return Ok(Err(blocked)),
     };
