@@ -29,6 +29,7 @@ pub mod agent;
 pub mod browser;
 pub mod ci;
 pub mod cluster;
+pub mod device;
 pub mod echo;
 pub mod gateway;
 pub mod login;
