@@ -23,6 +23,9 @@
 #     (a redis-server this script starts): the cookie holds a ticket, and
 #     every request does one GET on Redis; its CPU counts the gateway's
 #     and redis-server's
+#     authgate-bearer: the authgate gateway again, but each request carries
+#     `Authorization: Bearer <JWT>` (RS256, signed here by a key whose JWKS
+#     is in gateway.yaml's `machine.bearer`) and no cookie: the bearer path
 #   BENCH_DIR [/tmp/authgate-bench]   state, configs, logs, raw wrk output
 #   BENCH_PORT_BASE [18180]           uses BASE+1 .. BASE+12 on 127.0.0.1
 #   MAX_BUSY [0.3] LOAD_TRIES [20] LOAD_WAIT [30]  before each run, wait (up
@@ -218,6 +221,38 @@ routes:
       clientId: bench-machine
       clientSecret: bench-machine-secret
 YAML
+# A trusted bearer issuer whose key is made here: the JWKS goes into the
+# config, the signed JWT into $DIR/bearer.jwt (valid for a day).
+python3 - "$DIR" <<'PY'
+import base64, json, sys, time
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+d = sys.argv[1]
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+num = lambda n: b64(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+pub = key.public_key().public_numbers()
+jwks = {"keys": [{"kty": "RSA", "kid": "bench", "use": "sig", "alg": "RS256", "n": num(pub.n), "e": num(pub.e)}]}
+open(f"{d}/bench.jwks", "w").write(json.dumps(jwks))
+now = int(time.time())
+header = {"alg": "RS256", "typ": "at+jwt", "kid": "bench"}
+claims = {"iss": "https://bench-issuer.example", "sub": "bench-service", "aud": "https://bench.example",
+          "iat": now, "nbf": now - 5, "exp": now + 86400, "email": "alice@example.com", "email_verified": True,
+          "groups": ["sre", "dev"]}
+signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+sig = key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+open(f"{d}/bearer.jwt", "w").write(signing + "." + b64(sig))
+PY
+cat >> "$DIR/gateway.yaml" <<YAML
+machine:
+  bearer:
+    - name: bench-issuer
+      issuer: https://bench-issuer.example
+      audiences: [https://bench.example]
+      algorithms: [RS256]
+      jwks: '$(cat "$DIR/bench.jwks")'
+      claims: {username: sub, email: email, groups: groups}
+YAML
 chmod 600 "$DIR/gateway.yaml"
 # Default log level (info), as deployed: the gateway logs no per-request line.
 env -u RUST_LOG "$BIN" --log-format json gateway --config "$DIR/gateway.yaml" > "$DIR/gateway.log" 2>&1 &
@@ -278,33 +313,36 @@ declare -A URL=(
   [authgate-open]="http://127.0.0.1:$OPEN_PORT/"
   [authgate-token]="http://127.0.0.1:$GATEWAY_PORT/tok/"
   [authgate-redis]="http://127.0.0.1:$REDIS_GATEWAY_PORT/"
+  [authgate-bearer]="http://127.0.0.1:$GATEWAY_PORT/"
 )
 # direct and nginx get authgate's cookie too, so every path parses a
-# request of about the same size.
-declare -A COOKIE=(
-  [direct]="$(cat "$DIR/cookie.authgate")"
-  [nginx]="$(cat "$DIR/cookie.authgate")"
-  [authgate]="$(cat "$DIR/cookie.authgate")"
-  [apache]="$(cat "$DIR/cookie.apache")"
-  [authgate-open]="$(cat "$DIR/cookie.authgate")"
-  [authgate-token]="$(cat "$DIR/cookie.authgate")"
-  [authgate-redis]="$(cat "$DIR/cookie.authgate-redis" 2>/dev/null)"
+# request of about the same size. The bearer path sends its JWT instead.
+cookie() { echo "Cookie: $(cat "$DIR/cookie.$1" 2>/dev/null)"; }
+declare -A HEADER=(
+  [direct]="$(cookie authgate)"
+  [nginx]="$(cookie authgate)"
+  [authgate]="$(cookie authgate)"
+  [apache]="$(cookie apache)"
+  [authgate-open]="$(cookie authgate)"
+  [authgate-token]="$(cookie authgate)"
+  [authgate-redis]="$(cookie authgate-redis)"
+  [authgate-bearer]="Authorization: Bearer $(cat "$DIR/bearer.jwt")"
 )
 # Root PIDs whose CPU time (with all their descendants) is "the proxy's".
-declare -A CPU_PID=([direct]="${PID[upstream]}" [nginx]="${PID[nginx]}" [authgate]="${PID[authgate]}" [apache]="${PID[apache]}" [authgate-open]="${PID[authgate-open]:-}" [authgate-token]="${PID[authgate]}" [authgate-redis]="${PID[authgate-redis]:-} ${PID[redis]:-}")
+declare -A CPU_PID=([direct]="${PID[upstream]}" [nginx]="${PID[nginx]}" [authgate]="${PID[authgate]}" [apache]="${PID[apache]}" [authgate-open]="${PID[authgate-open]:-}" [authgate-token]="${PID[authgate]}" [authgate-redis]="${PID[authgate-redis]:-} ${PID[redis]:-}" [authgate-bearer]="${PID[authgate]}")
 log "authgate cookie: $(wc -c < "$DIR/cookie.authgate") bytes, apache cookie: $(wc -c < "$DIR/cookie.apache") bytes"
 
 # --- Checks: authenticated requests really reach the upstream -------------
 body_expected="$(curl -fsS "${URL[direct]}")"
 for p in $BENCH_PATHS; do
   [[ -n "${URL[$p]:-}" ]] || die "unknown path $p"
-  got="$(curl -sS -o "$DIR/check.$p.body" -w '%{http_code}' -H "Cookie: ${COOKIE[$p]}" "${URL[$p]}")"
+  got="$(curl -sS -o "$DIR/check.$p.body" -w '%{http_code}' -H "${HEADER[$p]}" "${URL[$p]}")"
   [[ "$got" == 200 ]] || die "$p answered HTTP $got with its session cookie, expected 200"
   [[ "$(cat "$DIR/check.$p.body")" == "$body_expected" ]] || die "$p did not return the upstream's body"
 done
-for p in authgate authgate-redis apache; do
+for p in authgate authgate-redis authgate-bearer apache; do
   echo " $BENCH_PATHS " | grep -q " $p " || continue
-  seen="$(curl -fsS -H "Cookie: ${COOKIE[$p]}" "${URL[$p]}bench-check")"
+  seen="$(curl -fsS -H "${HEADER[$p]}" "${URL[$p]}bench-check")"
   [[ "$seen" == *"authorization=Bearer ey"* ]] || die "$p did not forward the access token as Bearer: $seen"
   [[ "$seen" == *"alice@example.com"* ]] || die "$p did not forward the user's email: $seen"
   # Without the session: refused (authgate: 401 for non-browser clients,
@@ -313,9 +351,9 @@ for p in authgate authgate-redis apache; do
   [[ "$got" == 401 || "$got" == 302 ]] || die "$p answered HTTP $got without a session"
 done
 if echo " $BENCH_PATHS " | grep -q " authgate-token "; then
-  seen="$(curl -fsS -H "Cookie: ${COOKIE[authgate-token]}" "${URL[authgate-token]}bench-check")"
+  seen="$(curl -fsS -H "${HEADER[authgate-token]}" "${URL[authgate-token]}bench-check")"
   [[ "$seen" == *"authorization=Bearer "* ]] || die "authgate-token did not inject a bearer: $seen"
-  [[ "$seen" != *"$(grep -o 'Bearer ey[^ ]*' <<< "$(curl -fsS -H "Cookie: ${COOKIE[authgate]}" "${URL[authgate]}bench-check")" | head -1)"* ]] \
+  [[ "$seen" != *"$(grep -o 'Bearer ey[^ ]*' <<< "$(curl -fsS -H "${HEADER[authgate]}" "${URL[authgate]}bench-check")" | head -1)"* ]] \
     || die "authgate-token forwarded the user's own token"
 fi
 log "checks passed: every path answers 200 with the upstream's body; authgate and apache forward Bearer + identity and refuse requests without a session"
@@ -387,7 +425,7 @@ wrk_cmd() { # path duration
   echo wrk "-t$THREADS" "-c$CONNECTIONS" "-d$2" --latency -H "Cookie: <session>" "${URL[$1]}"
 }
 run_wrk() { # path duration outfile
-  wrk "-t$THREADS" "-c$CONNECTIONS" "-d$2" --latency -H "Cookie: ${COOKIE[$1]}" "${URL[$1]}" > "$3"
+  wrk "-t$THREADS" "-c$CONNECTIONS" "-d$2" --latency -H "${HEADER[$1]}" "${URL[$1]}" > "$3"
 }
 
 # --- Run ------------------------------------------------------------------
