@@ -725,3 +725,45 @@ async fn a_tenant_image_outside_the_allowlist_is_refused_and_never_deployed() {
     let image = d.spec.unwrap().template.spec.unwrap().containers[0].image.clone();
     assert_eq!(image.as_deref(), Some("registry.example/authgate:fips"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_gateway_replicas_get_a_disruption_budget_that_goes_with_the_last_extra_replica() {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let Some(c) = connect().await else { return };
+    let ns = c.namespace("budget");
+    let (_ctl, aps) = ready_policy(&c, &ns.name, 300).await;
+    let budgets: Api<PodDisruptionBudget> = c.api(&ns.name);
+    assert!(budgets.get_opt("app-gateway").await.unwrap().is_none(), "one replica: no budget");
+
+    c.apply(&ns.name, &format!("{}  gateway: {{replicas: 3}}\n", policy_yaml("app", &["gh"])));
+    let pdb = wait_for("the budget", T, || async { budgets.get_opt("app-gateway").await.ok()? }).await;
+    let spec = pdb.spec.as_ref().unwrap();
+    assert_eq!(spec.max_unavailable, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1)));
+    assert_eq!(spec.selector.as_ref().unwrap().match_labels.as_ref().unwrap()["authgate.dev/policy"], "app");
+    let uid = aps.get("app").await.unwrap().uid().unwrap();
+    assert!(pdb.owner_references().iter().any(|o| o.uid == uid && o.controller == Some(true)));
+    let deployment: Deployment = c.api(&ns.name).get("app-gateway").await.unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.topology_spread_constraints.unwrap()[0].topology_key, "kubernetes.io/hostname");
+    let pre_stop = pod.containers[0].lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap();
+    assert!(pre_stop.sleep.is_some(), "the apiserver keeps the preStop sleep");
+
+    c.apply(&ns.name, &format!("{}  gateway: {{replicas: 1}}\n", policy_yaml("app", &["gh"])));
+    wait_for("the budget gone", T, || async { budgets.get_opt("app-gateway").await.ok()?.is_none().then_some(()) })
+        .await;
+
+    // A budget of that name someone else made stays exactly as it is.
+    c.apply(
+        &ns.name,
+        "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: app-gateway}\nspec: {minAvailable: 0, selector: {matchLabels: {app: theirs}}}\n",
+    );
+    let before = serde_json::to_value(budgets.get("app-gateway").await.unwrap().spec).unwrap();
+    c.apply(&ns.name, &format!("{}  gateway: {{replicas: 2}}\n", policy_yaml("app", &["gh"])));
+    wait_for("the foreign budget named in status", T, || async {
+        let s = aps.get("app").await.ok()?.status?;
+        let m = cluster::condition(&s.conditions, "Accepted")?;
+        (m.reason == "NameInUse" && m.message.contains("PodDisruptionBudget")).then_some(())
+    })
+    .await;
+    assert_eq!(serde_json::to_value(budgets.get("app-gateway").await.unwrap().spec).unwrap(), before);
+}

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::Client;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -51,6 +52,8 @@ pub struct Caches {
     pub deployments: Store<Deployment>,
     /// Gateway Services (label-selected by [`MANAGED_BY`]).
     pub services: Store<Service>,
+    /// Gateway PodDisruptionBudgets (label-selected by [`MANAGED_BY`]).
+    pub budgets: Store<PodDisruptionBudget>,
     /// `auth-credentials` Secrets (label-selected by [`MANAGED_BY`]).
     pub secrets: Store<Secret>,
     /// Generated Ingresses (label-selected by [`MANAGED_BY`]).
@@ -81,6 +84,8 @@ pub struct Children {
     pub deployments: Store<Deployment>,
     /// See [`Caches::services`].
     pub services: Store<Service>,
+    /// See [`Caches::budgets`].
+    pub budgets: Store<PodDisruptionBudget>,
     /// See [`Caches::secrets`].
     pub secrets: Store<Secret>,
     /// See [`Caches::ingresses`].
@@ -92,10 +97,11 @@ pub struct Children {
 impl Caches {
     /// Wraps the stores the controller's watch streams fill.
     pub fn new(children: Children, versions: Versions) -> Self {
-        let Children { deployments, services, secrets, ingresses, http_routes } = children;
+        let Children { deployments, services, budgets, secrets, ingresses, http_routes } = children;
         Self {
             deployments,
             services,
+            budgets,
             secrets,
             ingresses,
             http_routes,

@@ -26,6 +26,7 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector;
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
@@ -179,6 +180,11 @@ pub async fn run(
         .modify(drop_managed_fields)
         .reflect(svc_writer)
         .touched_objects();
+    let (pdb_store, pdb_writer) = reflector::store();
+    let budgets = watcher(scoped::<PodDisruptionBudget>(&client, scope.as_deref()), children.clone())
+        .modify(drop_managed_fields)
+        .reflect(pdb_writer)
+        .touched_objects();
     let (ing_store, ing_writer) = reflector::store();
     let ingresses = watcher(scoped::<Ingress>(&client, scope.as_deref()), children.clone())
         .modify(drop_managed_fields)
@@ -202,6 +208,7 @@ pub async fn run(
     let stores = cache::Children {
         deployments: dep_store,
         services: svc_store,
+        budgets: pdb_store,
         secrets: own_secret_store,
         ingresses: ing_store,
         http_routes: route_store,
@@ -271,6 +278,7 @@ pub async fn run(
     let ap_run = ap_controller
         .owns_stream(deployments)
         .owns_stream(services)
+        .owns_stream(budgets)
         .owns_stream(own_secrets)
         .owns_stream(ingresses)
         .owns_stream(http_routes)

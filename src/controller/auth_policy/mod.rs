@@ -7,6 +7,7 @@
 //! Secret and Deployment keep serving. The one exception is a route that
 //! cannot be written (`expose`): the gateway is still kept up to date.
 
+mod disruption;
 mod expose;
 mod machine;
 pub mod readiness;
@@ -285,10 +286,12 @@ async fn write_children(
         }
     };
     let route = expose::write_route(policy, ns, ctx);
-    let (secret_then_deployment, service, route) = tokio::try_join!(secret_then_deployment, service, route)?;
-    let ((secret, deployment), service) = match (secret_then_deployment, service) {
-        (Ok(sd), Ok(service)) => (sd, service),
-        (Err(blocked), _) | (_, Err(blocked)) => return Ok(Err(blocked)),
+    let budget = disruption::write(policy, ns, ctx, &uid);
+    let (secret_then_deployment, service, route, budget) =
+        tokio::try_join!(secret_then_deployment, service, route, budget)?;
+    let ((secret, deployment), service) = match (secret_then_deployment, service, budget) {
+        (Ok(sd), Ok(service), Ok(())) => (sd, service),
+        (Err(blocked), _, _) | (_, Err(blocked), _) | (_, _, Err(blocked)) => return Ok(Err(blocked)),
     };
     if secret == apply::Applied::Changed
         && let Some(message) = collected.capped_message()

@@ -5,6 +5,7 @@ pub mod deployment;
 pub mod httproute;
 pub mod ingress;
 pub mod labels;
+pub mod pdb;
 pub mod pod_defaults;
 pub mod route;
 pub mod secret;
