@@ -133,7 +133,7 @@ impl MachineAuthenticators {
     fn new(config: &GatewayConfig) -> Result<Self, Error> {
         let machine = &config.machine;
         Ok(Self {
-            bearer: BearerAuthenticator::new(&machine.bearer)
+            bearer: BearerAuthenticator::new(&machine.bearer, &machine.api_tokens)
                 .map_err(|e| Error::Config(format!("machine.bearer: {e}")))?,
             api_tokens: ApiTokenAuthenticator::new(&machine.api_tokens),
             device: DeviceAuthenticator::new(&config.session, machine.device_flow.is_some()),
