@@ -1,7 +1,7 @@
 # authgate — one command per job. See README.md.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/authgate/target
 
-.PHONY: test demo generate lint build controlplane bench
+.PHONY: test demo generate lint build controlplane bench fuzz
 
 ## Everything CI runs: set-up, control plane, OP, browser, lint, all tests.
 test:
@@ -26,3 +26,8 @@ build:
 
 controlplane:
 	bash tests/controlplane/cp.sh build
+
+## Coverage-guided fuzzing (AFL++ via cargo-afl): each target for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 600
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh run
