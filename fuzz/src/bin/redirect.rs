@@ -4,7 +4,8 @@ use authgate::access::safe_redirect;
 use url::Url;
 
 fn main() {
-    let externals = [Url::parse("https://app.example.com/").unwrap(), Url::parse("https://app.example.com/base/").unwrap()];
+    let externals =
+        [Url::parse("https://app.example.com/").unwrap(), Url::parse("https://app.example.com/base/").unwrap()];
     afl::fuzz!(|data: &[u8]| {
         let Ok(rd) = std::str::from_utf8(data) else { return };
         for external in &externals {
