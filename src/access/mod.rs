@@ -13,6 +13,10 @@ mod path;
 mod principal;
 mod redirect;
 pub mod scope;
+#[cfg(test)]
+mod redirect_props;
+#[cfg(test)]
+mod email_props;
 
 use crate::api::AllowList;
 pub use canonical::is_canonical;

@@ -20,6 +20,8 @@ pub mod redis_store;
 pub mod revocations;
 pub mod sessions;
 pub mod store;
+#[cfg(test)]
+mod session_props;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

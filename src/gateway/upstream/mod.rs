@@ -16,6 +16,8 @@ pub mod identity;
 pub mod routes;
 pub mod tls;
 pub mod token;
+#[cfg(test)]
+mod identity_props;
 
 pub use client::{Forwarded, Proxy, ProxyError};
 pub use routes::{Route, RouteTable, Upstreams};
