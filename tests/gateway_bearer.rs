@@ -223,3 +223,71 @@ async fn the_policys_access_rules_apply_to_bearer_identities() {
         assert_eq!(s.echo.hits(), hits, "{case}");
     }
 }
+
+/// A `client_credentials` JWT of the real OP (resource indicators, JWT
+/// access tokens, groups from `extraTokenClaims`), and the same OP's ID
+/// token from a browser login replayed as a bearer.
+#[tokio::test]
+async fn a_client_credentials_jwt_of_the_real_op_reaches_the_upstream() {
+    use common::{Accept, Agent, Op, OpSettings, op};
+    init();
+    let port = free_port();
+    let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
+    let mut machine = op::machine_client("ci-bot", "ci-bot-secret-0123456789");
+    machine["extra_token_claims"] = json!({"groups": ["sre", "ci"]});
+    let clients = vec![op::client(common::CLIENT_ID, common::CLIENT_SECRET, &[&callback]), machine];
+    let Some(op) = Op::start(OpSettings { clients, ..OpSettings::default() }).await else { return };
+    let echo = Echo::start().await;
+    let mut config = gateway::config(
+        port,
+        &echo.url(),
+        vec![gateway::oidc_provider(&op, "corp", common::CLIENT_ID, common::CLIENT_SECRET)],
+    );
+    config.access.allowed_groups = vec!["sre".into()];
+    config.forward.access_token = true;
+    config.forward.id_token = true;
+    config.machine.bearer = vec![BearerIssuerConfig {
+        name: "op-machines".into(),
+        issuer: op.issuer_str.clone(),
+        audiences: vec!["urn:authgate:upstream".into()],
+        algorithms: vec![BearerAlgorithm::RS256],
+        jwks_url: Some(op.endpoint("jwks")),
+        jwks: None,
+        ca_pem: None,
+        claims: BearerClaimPaths::default(),
+        login_client_ids: vec![common::CLIENT_ID.into()],
+    }];
+    let gw = Gateway::start(config).await;
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(op.endpoint("token"))
+        .basic_auth("ci-bot", Some("ci-bot-secret-0123456789"))
+        .form(&[("grant_type", "client_credentials"), ("resource", "urn:authgate:upstream"), ("scope", "groups")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap_or_else(|| panic!("no access token: {token}"));
+    assert_eq!(access.matches('.').count(), 2, "a JWT access token");
+    let r = http.get(gw.url("/api")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let echo_report = report(&r.text().await.unwrap());
+    assert_eq!(header(&echo_report, "x-auth-request-user").as_deref(), Some("ci-bot"));
+    assert_eq!(header(&echo_report, "x-auth-request-groups").as_deref(), Some("sre,ci"));
+
+    // The ID token of a browser login at the same OP, as a bearer: its aud
+    // is the login client. Refused before the upstream.
+    let mut agent = Agent::new();
+    agent.sign_in(&gw, "alice", "/").await;
+    let page = agent.get(&gw.url("/whoami"), Accept::Json).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let forwarded = header(&report(&page.body), "authorization").expect("the ID token is forwarded");
+    let id_token = forwarded.strip_prefix("Bearer ").unwrap().to_owned();
+    let hits = echo.hits();
+    let r = http.get(gw.url("/api")).bearer_auth(&id_token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<Value>().await.unwrap()["error_description"], "audience", "its aud is the login client only");
+    assert_eq!(echo.hits(), hits);
+}
