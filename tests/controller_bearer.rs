@@ -112,3 +112,94 @@ spec:
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "another audience");
     assert_eq!(echo.hits(), hits);
 }
+
+/// `provider: corp` reuses the IdentityProvider's discovered issuer and
+/// keys URL with its client id as the login client; an `issuerUrl` whose
+/// discovery cannot be fetched blocks the policy with a reason that says
+/// so, and is retried (not terminal).
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_issuers_are_rendered_and_unreachable_issuer_urls_block() {
+    let Some(c) = connect().await else { return };
+    let Some(op) = Op::start(OpSettings::default()).await else { return };
+    let ns = c.namespace("bearer-idp");
+    let dead = format!("http://127.0.0.1:{}/nobody", common::free_port());
+    c.apply(
+        &ns.name,
+        &format!(
+            r#"apiVersion: v1
+kind: Secret
+metadata: {{name: corp}}
+stringData: {{client-secret: {secret}}}
+---
+apiVersion: authgate.dev/v1alpha1
+kind: IdentityProvider
+metadata: {{name: corp}}
+spec:
+  type: oidc
+  clientId: {id}
+  clientSecretRef: {{name: corp, key: client-secret}}
+  issuerUrl: {issuer}
+  claims: {{groups: roles}}
+---
+apiVersion: authgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {{name: app}}
+spec:
+  upstream: {{url: "http://127.0.0.1:9/"}}
+  externalUrl: http://127.0.0.1:8080
+  providers: [corp]
+  bearer:
+    issuers:
+      - provider: corp
+        audiences: [urn:authgate:upstream]
+        algorithms: [RS256]
+        claims: {{username: client_id}}
+---
+apiVersion: authgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {{name: dead}}
+spec:
+  upstream: {{url: "http://127.0.0.1:9/"}}
+  externalUrl: http://127.0.0.1:8081
+  providers: [corp]
+  bearer:
+    issuers:
+      - issuerUrl: {dead}
+        audiences: [urn:authgate:upstream]
+"#,
+            secret = common::CLIENT_SECRET,
+            id = common::CLIENT_ID,
+            issuer = op.issuer_str,
+        ),
+    );
+    let _ctl = ControllerProcess::start(&c, &ns.name, 300);
+    let config = tokio::time::timeout(
+        Duration::from_secs(120),
+        wait_for("gateway.yaml with a bearer issuer", Duration::from_secs(180), || async {
+            common::cluster::gateway_config(&c, &ns.name, "app").await.filter(|g| !g.machine.bearer.is_empty())
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no bearer issuer rendered:\n{}", c.describe(&ns.name)));
+    let issuer = &config.machine.bearer[0];
+    assert_eq!(issuer.name, "corp", "named after the provider, so its filters apply");
+    assert_eq!(issuer.issuer, op.issuer_str);
+    assert_eq!(issuer.jwks_url.as_ref().map(|u| u.as_str()), Some(op.endpoint("jwks").as_str()));
+    assert_eq!(issuer.login_client_ids, vec![common::CLIENT_ID.to_owned()]);
+    assert_eq!(issuer.claims.username, "client_id", "the issuer's own claims win");
+    assert_eq!(issuer.claims.groups, "roles", "the provider's mapping fills the rest");
+    assert_eq!(issuer.audiences, vec!["urn:authgate:upstream".to_owned()]);
+
+    let aps: Api<AuthPolicy> = c.api(&ns.name);
+    let blocked = tokio::time::timeout(
+        Duration::from_secs(60),
+        wait_for("dead policy blocked", Duration::from_secs(90), || async {
+            let cond = common::cluster::policy_condition(&aps, "dead", "ResolvedRefs").await?;
+            (cond.status == "False" && cond.reason == "BearerIssuerUnavailable").then_some(cond)
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("dead issuer not reported:\n{}", c.describe(&ns.name)));
+    assert!(blocked.message.contains("spec.bearer.issuers[0]"), "{}", blocked.message);
+    assert!(blocked.message.contains("/.well-known/openid-configuration"), "{}", blocked.message);
+}

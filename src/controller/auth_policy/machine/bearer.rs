@@ -123,7 +123,9 @@ async fn from_provider(
 ) -> Result<Result<BearerIssuerConfig, IssuerError>> {
     let key = kube::runtime::reflector::ObjectRef::<crate::api::IdentityProvider>::new(name).within(ns);
     let Some(idp) = ctx.providers.get(&key) else {
-        return Ok(Err(IssuerError::Unresolved(format!("IdentityProvider {name:?} does not exist in namespace {ns:?}"))));
+        return Ok(Err(IssuerError::Unresolved(format!(
+            "IdentityProvider {name:?} does not exist in namespace {ns:?}"
+        ))));
     };
     if idp.spec.provider_type != ProviderType::Oidc {
         return Ok(Err(IssuerError::Invalid(format!("IdentityProvider {name:?} is not of type oidc"))));
@@ -165,7 +167,11 @@ async fn from_provider(
     }))
 }
 
-async fn from_issuer_url(ctx: &Context, url: &str, base: BearerIssuerConfig) -> Result<BearerIssuerConfig, IssuerError> {
+async fn from_issuer_url(
+    ctx: &Context,
+    url: &str,
+    base: BearerIssuerConfig,
+) -> Result<BearerIssuerConfig, IssuerError> {
     if !crate::idp::is_secure_url(url) {
         return Err(IssuerError::Invalid(format!("issuerUrl {url} must be https:// (or http:// to loopback)")));
     }
