@@ -51,8 +51,12 @@ const resourceIndicator = config.resource ?? 'urn:authgate:upstream';
 const resourceScope = 'openid email profile groups';
 const users = config.users ?? {};
 
-const clients = (config.clients ?? []).map((c) => {
+// Claims added to the JWT access tokens of a client (`extra_token_claims`
+// in its test config: not client metadata, so taken out here).
+const extraTokenClaimsByClient = {};
+const clients = (config.clients ?? []).map(({ extra_token_claims: extra, ...c }) => {
   if (!c.client_id) fail('every client needs a client_id');
+  if (extra) extraTokenClaimsByClient[c.client_id] = extra;
   const client = {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
@@ -149,6 +153,10 @@ const provider = new Provider(issuer, {
 
   // Always issue a refresh token when the client may use the refresh_token
   // grant (no offline_access / prompt=consent needed).
+  async extraTokenClaims(_ctx, token) {
+    return extraTokenClaimsByClient[token.clientId];
+  },
+
   async issueRefreshToken(_ctx, client) {
     return client.grantTypeAllowed('refresh_token');
   },

@@ -23,10 +23,13 @@ pub fn key(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// A verification: live until (Unix seconds), and its caller.
+type Entry = (u64, Arc<MachineCaller>);
+
 /// See the module docs.
 #[derive(Default)]
 pub struct VerifiedCache {
-    entries: RwLock<HashMap<[u8; 32], (u64, Arc<MachineCaller>)>>,
+    entries: RwLock<HashMap<[u8; 32], Entry>>,
 }
 
 impl VerifiedCache {
