@@ -8,15 +8,15 @@ mod allow_list;
 mod canonical;
 mod domain;
 mod email;
+#[cfg(test)]
+mod email_props;
 mod identity;
 mod path;
 mod principal;
 mod redirect;
-pub mod scope;
 #[cfg(test)]
 mod redirect_props;
-#[cfg(test)]
-mod email_props;
+pub mod scope;
 
 use crate::api::AllowList;
 pub use canonical::is_canonical;

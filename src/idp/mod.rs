@@ -3,6 +3,7 @@
 //! users in): discovery, URL rules, and one way to build an HTTP client.
 
 pub mod discovery;
+pub mod jws;
 
 use std::time::Duration;
 

@@ -10,14 +10,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
+use openidconnect::JsonWebKey;
+use openidconnect::core::CoreJwsSigningAlgorithm;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::oidc::{ALLOWED_ALGS, OidcProvider};
+use crate::idp::jws::{Jws, usable};
 
 /// The event a logout token must carry.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -123,20 +122,6 @@ pub async fn verify(provider: &OidcProvider, token: &str, now: u64) -> Result<Lo
     check_claims(provider, &claims, now)
 }
 
-/// A key that may verify `alg` signatures: the token's `kid` (when it
-/// names one), the algorithm's key type, a signing key, and the key's own
-/// `alg` when it states one.
-fn usable(key: &CoreJsonWebKey, kid: Option<&str>, alg: &CoreJwsSigningAlgorithm) -> bool {
-    kid.is_none_or(|kid| key.key_id().is_some_and(|id| id.as_str() == kid))
-        && alg.key_type().as_ref() == Some(key.key_type())
-        && key.key_use().is_none_or(|u| *u == CoreJsonWebKeyUse::Signature)
-        && match key.signing_alg() {
-            JsonWebKeyAlgorithm::Unspecified => true,
-            JsonWebKeyAlgorithm::Algorithm(a) => a == alg,
-            JsonWebKeyAlgorithm::Unsupported => false,
-        }
-}
-
 fn check_claims(
     provider: &OidcProvider,
     claims: &Map<String, Value>,
@@ -184,26 +169,8 @@ fn check_claims(
     Ok(LogoutClaims { subject, sid, jti, issued_at: iat })
 }
 
-/// A compact JWS taken apart; nothing verified yet.
-struct Jws<'t> {
-    header: Map<String, Value>,
-    claims: Map<String, Value>,
-    /// What the signature covers: `header.payload` as sent.
-    message: &'t str,
-    signature: Vec<u8>,
-}
-
 fn split(token: &str) -> Result<Jws<'_>, LogoutTokenError> {
-    let mut parts = token.splitn(4, '.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(LogoutTokenError::Malformed);
-    };
-    let json = |part: &str| -> Result<Map<String, Value>, LogoutTokenError> {
-        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| LogoutTokenError::Malformed)?;
-        serde_json::from_slice(&bytes).map_err(|_| LogoutTokenError::Malformed)
-    };
-    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| LogoutTokenError::Malformed)?;
-    Ok(Jws { header: json(h)?, claims: json(p)?, message: &token[..h.len() + 1 + p.len()], signature })
+    crate::idp::jws::split(token).ok_or(LogoutTokenError::Malformed)
 }
 
 /// Remembers which logout tokens were used, so that each is accepted once.

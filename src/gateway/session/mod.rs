@@ -18,10 +18,10 @@ pub mod flow;
 pub mod redis;
 pub mod redis_store;
 pub mod revocations;
-pub mod sessions;
-pub mod store;
 #[cfg(test)]
 mod session_props;
+pub mod sessions;
+pub mod store;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -13,11 +13,11 @@
 pub mod client;
 pub mod headers;
 pub mod identity;
+#[cfg(test)]
+mod identity_props;
 pub mod routes;
 pub mod tls;
 pub mod token;
-#[cfg(test)]
-mod identity_props;
 
 pub use client::{Forwarded, Proxy, ProxyError};
 pub use routes::{Route, RouteTable, Upstreams};

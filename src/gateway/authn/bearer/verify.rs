@@ -3,10 +3,8 @@
 //! named or carried by the token: `jku`, `x5u`, `jwk`, `x5c`; no `crit`),
 //! and the signature under the chosen issuer's keys only.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJsonWebKeyUse, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JwsSigningAlgorithm};
+use openidconnect::JsonWebKey;
+use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 use serde_json::{Map, Value};
 
 use super::BearerError;
@@ -17,30 +15,12 @@ use crate::contract::machine::BearerAlgorithm;
 /// refused outright.
 const KEY_HEADERS: [&str; 4] = ["jku", "x5u", "jwk", "x5c"];
 
-/// A compact JWS taken apart; nothing verified yet.
-pub struct Jws<'t> {
-    /// The protected header.
-    pub header: Map<String, Value>,
-    /// The payload, as a JSON object.
-    pub claims: Map<String, Value>,
-    /// What the signature covers: `header.payload` as sent.
-    pub message: &'t str,
-    /// The signature bytes.
-    pub signature: Vec<u8>,
-}
+pub use crate::idp::jws::Jws;
+use crate::idp::jws::usable;
 
 /// Takes `token` apart (three base64url parts, JSON objects).
 pub fn split(token: &str) -> Result<Jws<'_>, BearerError> {
-    let mut parts = token.splitn(4, '.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(BearerError::Malformed);
-    };
-    let json = |part: &str| -> Result<Map<String, Value>, BearerError> {
-        let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| BearerError::Malformed)?;
-        serde_json::from_slice(&bytes).map_err(|_| BearerError::Malformed)
-    };
-    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| BearerError::Malformed)?;
-    Ok(Jws { header: json(h)?, claims: json(p)?, message: &token[..h.len() + 1 + p.len()], signature })
+    crate::idp::jws::split(token).ok_or(BearerError::Malformed)
 }
 
 /// The header rules every token must pass before any issuer is chosen:
@@ -98,20 +78,6 @@ pub fn signature_verifies(keys: &CoreJsonWebKeySet, jws: &Jws<'_>, alg: &CoreJws
         .iter()
         .filter(|k| usable(k, kid, alg))
         .any(|k| k.verify_signature(alg, jws.message.as_bytes(), &jws.signature).is_ok())
-}
-
-/// A key that may verify `alg` signatures: the token's `kid` (when it
-/// names one), the algorithm's key type, a signing key, and the key's own
-/// `alg` when it states one.
-fn usable(key: &CoreJsonWebKey, kid: Option<&str>, alg: &CoreJwsSigningAlgorithm) -> bool {
-    kid.is_none_or(|kid| key.key_id().is_some_and(|id| id.as_str() == kid))
-        && alg.key_type().as_ref() == Some(key.key_type())
-        && key.key_use().is_none_or(|u| *u == CoreJsonWebKeyUse::Signature)
-        && match key.signing_alg() {
-            JsonWebKeyAlgorithm::Unspecified => true,
-            JsonWebKeyAlgorithm::Algorithm(a) => a == alg,
-            JsonWebKeyAlgorithm::Unsupported => false,
-        }
 }
 
 /// Whether the key named by `kid` is in `keys` at all.
