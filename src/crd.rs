@@ -7,7 +7,7 @@ use std::path::Path;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::{AuthPolicy, IdentityProvider, SessionRevocation};
+use crate::api::{ApiToken, AuthPolicy, IdentityProvider, SessionRevocation};
 
 /// Every CRD with the file name it is written to.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
@@ -15,6 +15,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("identityproviders.authgate.dev.yaml", IdentityProvider::crd()),
         ("authpolicies.authgate.dev.yaml", AuthPolicy::crd()),
         ("sessionrevocations.authgate.dev.yaml", SessionRevocation::crd()),
+        ("apitokens.authgate.dev.yaml", ApiToken::crd()),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! condition helpers and defaults. Nothing in here performs I/O.
 
 pub mod allow_list;
+pub mod api_token;
 pub mod auth_policy;
 pub mod conditions;
 pub mod identity_provider;
@@ -14,6 +15,7 @@ pub mod sign_out;
 pub mod upstream;
 
 pub use allow_list::AllowList;
+pub use api_token::{ApiToken, ApiTokenSpec, ApiTokenStatus};
 pub use auth_policy::{
     AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, Expose, ForwardAuth, ForwardSettings,
     GatewaySettings, HttpRouteExpose, IdentityHeaderNames, IngressExpose, ParentRef, SessionSettings,

@@ -3,6 +3,7 @@
 //! gateway reads. Pure data and rules, no I/O, so each of the three depends
 //! on this module and none on another's internals.
 //!
+//! - [`api_token`]: the ApiToken format (prefix, checksum, hash).
 //! - [`config`]: `gateway.yaml`, its defaults and the per-policy cookie name.
 //! - [`redacted`]: `Redacted`, a secret string that never shows in `Debug`.
 //! - [`keys`]: cookie encryption keys as the config carries them.
@@ -12,6 +13,7 @@
 //! - [`seed`]: the `auth-credentials` key names (the Foxglove format) and
 //!   their rules: comma-separated scopes, 64-byte cookie keys, the callback.
 
+pub mod api_token;
 pub mod config;
 pub mod keys;
 pub mod machine;

@@ -10,7 +10,7 @@ use kube::runtime::reflector::Store;
 
 use super::cache::Caches;
 use super::metrics::Metrics;
-use crate::api::{AuthPolicy, IdentityProvider, SessionRevocation};
+use crate::api::{ApiToken, AuthPolicy, IdentityProvider, SessionRevocation};
 
 /// Settings of the controller, from the command line.
 #[derive(Clone, Debug)]
@@ -49,6 +49,9 @@ pub struct Context {
     /// watch of them (see [`Context::with_revocations`]); empty and ready
     /// until then.
     pub revocations: Store<SessionRevocation>,
+    /// Cache of every ApiToken, fed by the AuthPolicy controller's watch of
+    /// them (see [`Context::with_api_tokens`]); empty and ready until then.
+    pub api_tokens: Store<ApiToken>,
     /// Publishes Events.
     pub recorder: Recorder,
     /// Controller settings.
@@ -85,6 +88,7 @@ impl Context {
             policies,
             caches,
             revocations: ready_empty_store(),
+            api_tokens: ready_empty_store(),
             recorder,
             settings,
             metrics,
@@ -96,6 +100,12 @@ impl Context {
     /// Uses `store` as the SessionRevocation cache.
     pub fn with_revocations(mut self, store: Store<SessionRevocation>) -> Self {
         self.revocations = store;
+        self
+    }
+
+    /// Uses `store` as the ApiToken cache.
+    pub fn with_api_tokens(mut self, store: Store<ApiToken>) -> Self {
+        self.api_tokens = store;
         self
     }
 

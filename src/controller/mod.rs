@@ -1,6 +1,7 @@
 //! The operator: reconcilers for IdentityProvider and AuthPolicy, their
 //! shared context, metrics and the health/metrics server.
 
+pub mod api_token;
 pub mod auth_policy;
 pub mod backoff;
 pub mod cache;
@@ -29,6 +30,7 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -37,7 +39,7 @@ use tracing::{info, warn};
 pub use context::{Context, Settings};
 pub use error::{Error, Result};
 
-use crate::api::{AuthPolicy, IdentityProvider, SessionRevocation};
+use crate::api::{ApiToken, AuthPolicy, IdentityProvider, SessionRevocation};
 use children::httproute::HttpRoute;
 use index::RefIndex;
 
@@ -228,9 +230,18 @@ pub async fn run(
         .map_ok(session_revocation::mark_deleted)
         .touched_objects()
         .filter(|event| futures::future::ready(event.is_ok()));
+    // ApiTokens: likewise; a change wakes the policy it names.
+    let (api_token_store, api_token_writer) = reflector::store();
+    let api_token_events = watcher(scoped::<ApiToken>(&client, scope.as_deref()), wc.clone())
+        .default_backoff()
+        .modify(drop_managed_fields)
+        .reflect(api_token_writer)
+        .touched_objects()
+        .filter(|event| futures::future::ready(event.is_ok()));
     let ctx = Arc::new(
         Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics)
-            .with_revocations(revocation_store),
+            .with_revocations(revocation_store)
+            .with_api_tokens(api_token_store),
     );
 
     // IdentityProvider: react to its Secrets, its CA bundle's ConfigMap and
@@ -294,6 +305,9 @@ pub async fn run(
         .watches_stream(revocation_events, move |r: SessionRevocation| {
             for_revocation.1.policies_for(&for_revocation.0.state(), &r)
         })
+        .watches_stream(api_token_events, |t: ApiToken| {
+            Some(ObjectRef::<AuthPolicy>::new(&t.spec.policy).within(&t.namespace().unwrap_or_default()))
+        })
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;
         })
@@ -333,13 +347,25 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
 
+    // ApiToken: its Secret and status; woken by the Secret it owns.
+    let mut at_stop = shutdown_tx.subscribe();
+    let at_run = Controller::new(scoped::<ApiToken>(&client, scope.as_deref()), wc.clone())
+        .with_config(limits())
+        .trigger_backoff(trigger_backoff())
+        .owns(scoped::<Secret>(&client, scope.as_deref()), wc.clone().labels(cache::MANAGED_BY))
+        .graceful_shutdown_on(async move {
+            let _ = at_stop.recv().await;
+        })
+        .run(|o, c| timed("ApiToken", o, c, api_token::reconcile), error_policy::<ApiToken>("ApiToken"), ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
     tokio::spawn(count_objects(ctx.clone()));
     info!("controllers started");
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(());
     });
-    futures::join!(idp_run, ap_run, srev_run);
+    futures::join!(idp_run, ap_run, srev_run, at_run);
     info!("controllers stopped");
 }
 

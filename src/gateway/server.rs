@@ -135,7 +135,7 @@ impl MachineAuthenticators {
         Ok(Self {
             bearer: BearerAuthenticator::new(&machine.bearer, &machine.api_tokens)
                 .map_err(|e| Error::Config(format!("machine.bearer: {e}")))?,
-            api_tokens: ApiTokenAuthenticator::new(&machine.api_tokens),
+            api_tokens: ApiTokenAuthenticator::new(machine),
             device: DeviceAuthenticator::new(&config.session, machine.device_flow.is_some()),
         })
     }
