@@ -54,7 +54,7 @@ fn crds_explain_themselves_and_key_conditions_by_type() {
         let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"].as_array().unwrap().clone();
         let wide: Vec<&str> =
             columns.iter().filter(|c| c["priority"] == 1).filter_map(|c| c["name"].as_str()).collect();
-        let shown = ["External URL", "Issuer", "Expires"];
+        let shown = ["External URL", "Issuer", "Expires", "Secret"];
         assert!(wide.iter().any(|w| shown.contains(w)), "{name}: {wide:?}");
     }
 }

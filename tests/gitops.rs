@@ -626,7 +626,11 @@ async fn helm_template_passes_server_side_dry_run() {
         "ClusterRole",
         // Aggregated into admin and edit: namespace admins end sessions.
         "ClusterRole",
+        // ApiTokens are access grants: aggregated editor (admin, edit) and viewer.
+        "ClusterRole",
+        "ClusterRole",
         "ClusterRoleBinding",
+        "CustomResourceDefinition",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
         "CustomResourceDefinition",
