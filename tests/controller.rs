@@ -742,8 +742,14 @@ async fn several_gateway_replicas_get_a_disruption_budget_that_goes_with_the_las
     assert_eq!(spec.selector.as_ref().unwrap().match_labels.as_ref().unwrap()["authgate.dev/policy"], "app");
     let uid = aps.get("app").await.unwrap().uid().unwrap();
     assert!(pdb.owner_references().iter().any(|o| o.uid == uid && o.controller == Some(true)));
-    let deployment: Deployment = c.api(&ns.name).get("app-gateway").await.unwrap();
-    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    // The budget and the Deployment are written side by side: wait for the
+    // Deployment's three replicas too.
+    let deployments: Api<Deployment> = c.api(&ns.name);
+    let pod = wait_for("the Deployment spread over nodes", T, || async {
+        let pod = deployments.get("app-gateway").await.ok()?.spec?.template.spec?;
+        pod.topology_spread_constraints.is_some().then_some(pod)
+    })
+    .await;
     assert_eq!(pod.topology_spread_constraints.unwrap()[0].topology_key, "kubernetes.io/hostname");
     let pre_stop = pod.containers[0].lifecycle.as_ref().unwrap().pre_stop.as_ref().unwrap();
     assert!(pre_stop.sleep.is_some(), "the apiserver keeps the preStop sleep");
