@@ -37,7 +37,7 @@ cargo test --no-fail-fast -- --skip controller_survives_an_apiserver_restart "$@
 # The reconcile suite again, with the controller holding only the Helm
 # chart's ServiceAccount token and RBAC: a missing permission fails here.
 echo "[test] cargo test (controller under the chart's RBAC)" >&2
-AUTHGATE_TEST_RBAC=chart cargo test --no-fail-fast --test controller --test controller_ha --test controller_expose --test controller_routes --test controller_revoke --test controller_device -- "$@" 2>&1 | tee -a "$LOG" || status=1
+AUTHGATE_TEST_RBAC=chart cargo test --no-fail-fast --test controller --test controller_ha --test controller_expose --test controller_routes --test controller_revoke --test controller_device --test controller_api_token -- "$@" 2>&1 | tee -a "$LOG" || status=1
 
 # Last, as it restarts the apiserver under everyone's feet.
 echo "[test] cargo test (apiserver restart)" >&2

@@ -5,7 +5,8 @@
 //! apiserver with strict field validation (`check/schema.rs`: types, enums,
 //! ranges, lengths, counts, patterns, unknown fields), the CRDs' CEL rules
 //! (evaluated client-side), the semantic checks the controller makes, and
-//! the one-provider-per-type rule across every file given. A Secret in the
+//! the one-provider-per-type rule across every file given, and for
+//! ApiTokens their lifetime, policy and scopes (`check/api_token.rs`). A Secret in the
 //! `auth-credentials` (Foxglove) format is checked too (`check/secret.rs`).
 //! References to objects outside the checked files are errors, or warnings
 //! with [`Options::missing_refs`]. `check/output.rs` renders the result as
@@ -19,10 +20,11 @@ use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use thiserror::Error;
 
-use crate::api::{AllowList, AuthPolicy, IdentityProvider, ProviderType};
+use crate::api::{AllowList, ApiToken, AuthPolicy, IdentityProvider, ProviderType};
 use crate::contract::rules;
 use crate::yaml_error;
 
+mod api_token;
 pub mod output;
 mod revocation;
 pub mod schema;
@@ -224,6 +226,7 @@ pub fn check_with(paths: &[PathBuf], options: &Options) -> Result<Vec<Problem>, 
     let mut idps: Vec<Found<IdentityProvider>> = Vec::new();
     let mut policies: Vec<Found<AuthPolicy>> = Vec::new();
     let mut revocations = Vec::new();
+    let mut tokens: Vec<Found<ApiToken>> = Vec::new();
     for file in files(paths)? {
         let text = read(&file)?;
         let docs: Vec<serde_json::Value> = match yaml_error::from_yaml_multiple(&text) {
@@ -283,6 +286,11 @@ pub fn check_with(paths: &[PathBuf], options: &Options) -> Result<Vec<Problem>, 
                     revocation::problems(&obj).into_iter().for_each(|m| push(name.clone(), m));
                     revocations.push(Found { file: file.clone(), obj });
                 }),
+                "ApiToken" => decode::<ApiToken>(&text, i, &doc).map(|obj| {
+                    let name = label(&kind, &obj);
+                    api_token::problems(&obj).into_iter().for_each(|m| push(name.clone(), m));
+                    tokens.push(Found { file: file.clone(), obj });
+                }),
                 other => {
                     push(unnamed, format!("unknown kind {other:?}"));
                     continue;
@@ -302,6 +310,7 @@ pub fn check_with(paths: &[PathBuf], options: &Options) -> Result<Vec<Problem>, 
     }
     problems.extend(cross_checks(&idps, &policies));
     problems.extend(revocation::missing_policies(&revocations, &policies));
+    problems.extend(api_token::cross_checks(&tokens, &policies));
     if options.missing_refs == MissingRefs::Warn {
         for p in &mut problems {
             if p.message.starts_with(MISSING_REFERENCE) {

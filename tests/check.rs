@@ -422,3 +422,54 @@ fn missing_references_can_be_warnings_and_the_namespace_defaults() {
     let junit = check_stdin(&["-f", "-", "-o", "junit", "-n", "other"], &bare(&policy_yaml(""))).1;
     assert!(junit.contains("AuthPolicy other/app") && junit.contains("<failure"), "{junit}");
 }
+
+#[test]
+fn api_tokens_need_a_checked_policy_its_scopes_and_a_ttl_within_the_maximum() {
+    let token = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: authgate.dev/v1alpha1\nkind: ApiToken\nmetadata: {{name: {name}, namespace: team}}\nspec: {spec}\n"
+        )
+    };
+    let scoped = policy_yaml("  scopes:\n    - {name: read, methods: [GET]}\n    - {name: admin}\n");
+    let text = [
+        CORP.to_owned(),
+        scoped,
+        token("ok", "{policy: app, user: ci, scopes: [read], ttl: 720h}"),
+        token("lost", "{policy: nope, user: ci, ttl: 1h}"),
+        token("unknown-scope", "{policy: app, user: ci, scopes: [read, write], ttl: 1h}"),
+        token("forever", "{policy: app, user: ci, scopes: [read], ttl: 8761h}"),
+        token("typo", "{policy: app, user: ci, ttl: 1h, scope: [read]}"),
+        token("no-ttl", "{policy: app, user: ci}"),
+    ]
+    .join("---\n");
+    let (code, stdout, _) = check_stdin(&["-f", "-", "-o", "json"], &text);
+    assert_eq!(code, Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let problems = report["problems"].as_array().expect("a problems array");
+    let of = |name: &str| -> Vec<String> {
+        problems
+            .iter()
+            .filter(|p| p["resource"].as_str().is_some_and(|r| r.ends_with(&format!("team/{name}"))))
+            .map(|p| p["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(of("ok").is_empty(), "{stdout}");
+    let lost = of("lost");
+    assert!(lost.len() == 1 && lost[0].contains(r#"policy "nope" is not defined in namespace team"#), "{lost:?}");
+    let unknown = of("unknown-scope");
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert!(unknown[0].contains(r#""write" is not a scope of AuthPolicy team/app (it defines read, admin)"#));
+    assert!(of("forever").iter().any(|m| m.contains("ttl") && m.contains("8760h")), "{:?}", of("forever"));
+    assert!(of("typo").iter().any(|m| m.contains("scope")), "{:?}", of("typo"));
+    assert!(of("no-ttl").iter().any(|m| m.contains("ttl")), "{:?}", of("no-ttl"));
+
+    // A missing policy is only a warning with --allow-missing-refs.
+    let lone = token("lost", "{policy: nope, user: ci, ttl: 1h}");
+    let (code, stdout, _) = check_stdin(&["-f", "-", "-o", "json", "--allow-missing-refs"], &lone);
+    assert_eq!(code, Some(0), "{stdout}");
+    // A policy without scopes gives full access: naming none is fine.
+    let open = [CORP.to_owned(), policy_yaml(""), token("any", "{policy: app, user: ci, scopes: [read], ttl: 1h}")]
+        .join("---\n");
+    let (code, stdout, _) = check_stdin(&["-f", "-", "-o", "json"], &open);
+    assert_eq!(code, Some(0), "{stdout}");
+}

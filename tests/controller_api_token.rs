@@ -1,19 +1,26 @@
 //! ApiTokens against the real control plane: the controller writes the
 //! token into an owned Secret, only its hash reaches the policy's
 //! gateway.yaml, rotation issues a new one, and deleting the ApiToken takes
-//! it out of gateway.yaml without rolling the gateway pods.
+//! it out of gateway.yaml without rolling the gateway pods. Gateways run
+//! from exactly those files enforce the token's scopes, its policy, its
+//! revocation and, with the controller stopped, its expiry.
 
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use authgate::api::{ApiToken, AuthPolicy};
 use authgate::contract::api_token::{looks_like, sha256_hex};
+use authgate::gateway::GatewayConfig;
+use common::Gateway;
 use common::cluster::{self, Cluster, ControllerProcess, connect, github_provider_yaml, policy_yaml, wait_for};
+use common::echo::{Echo, header, report};
+use common::projected::{Projected, wait_for_reloads};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
+use reqwest::StatusCode;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -60,7 +67,7 @@ async fn an_apitoken_is_issued_into_its_secret_its_hash_alone_reaches_its_policy
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ns = c.namespace("apitoken");
     let n = ns.name.as_str();
-    let _ctl = ControllerProcess::start(&c, n, 300);
+    let ctl = ControllerProcess::start(&c, n, 300);
     c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
     c.apply(n, &policy_yaml("app", &["gh"]));
     c.apply(n, &policy_yaml("other", &["gh"]));
@@ -94,6 +101,17 @@ async fn an_apitoken_is_issued_into_its_secret_its_hash_alone_reaches_its_policy
     assert_eq!(status.token_sha256.as_deref(), Some(hash.as_str()));
     assert_eq!(status.secret_name.as_deref(), Some("ci-token"));
     assert_eq!(status.expires_at.unwrap().0.as_second() - status.issued_at.unwrap().0.as_second(), 3600);
+
+    // The controller counts its ApiTokens by state (recounted every 10 s).
+    wait_for("api_tokens{state=active} 1", T, || async {
+        let m = ctl.metrics_opt().await?;
+        let want = [
+            "authgate_controller_api_tokens{state=\"active\"} 1",
+            "authgate_controller_api_tokens{state=\"expired\"} 0",
+        ];
+        want.iter().all(|w| m.lines().any(|l| l == *w)).then_some(())
+    })
+    .await;
 
     wait_for("the hash in app's gateway.yaml", T, || async {
         hashes_in_config(&c, n, "app").await.contains(&hash).then_some(())
@@ -131,4 +149,171 @@ async fn an_apitoken_is_issued_into_its_secret_its_hash_alone_reaches_its_policy
     wait_for("no token in gateway.yaml", T, || async { hashes_in_config(&c, n, "app").await.is_empty().then_some(()) })
         .await;
     assert_eq!(config_hash(&c, n, "app").await, hash_before, "no pod roll for a revoked token");
+}
+
+/// Two policies with scopes in front of one echo upstream, at the given
+/// gateway ports.
+fn scoped_policies_yaml(upstream: &str, app_port: u16, other_port: u16) -> String {
+    let policy = |name: &str, port: u16| {
+        format!(
+            r#"apiVersion: authgate.dev/v1alpha1
+kind: AuthPolicy
+metadata: {{name: {name}}}
+spec:
+  upstream: {{url: "{upstream}"}}
+  externalUrl: http://127.0.0.1:{port}
+  providers: [gh]
+  scopes:
+    - {{name: read, methods: [GET], pathPrefixes: [/api]}}
+    - {{name: admin}}
+"#
+        )
+    };
+    format!("{}---\n{}", policy("app", app_port), policy("other", other_port))
+}
+
+fn token_for(name: &str, policy: &str, ttl: &str) -> ApiToken {
+    let spec = serde_json::from_value(serde_json::json!({
+        "policy": policy, "user": format!("{name}-bot"), "groups": ["deployers"], "scopes": ["read"], "ttl": ttl
+    }))
+    .unwrap();
+    ApiToken::new(name, spec)
+}
+
+/// Copies `policy`'s gateway.yaml from its Secret into `projected` when it
+/// changed, as the kubelet does for a mounted Secret; returns whether it did.
+async fn kubelet_sync(c: &Cluster, ns: &str, policy: &str, projected: &mut Projected, last: &mut String) -> bool {
+    let now = raw_gateway_yaml(c, ns, policy).await;
+    if now == *last {
+        return false;
+    }
+    projected.write(&now);
+    *last = now;
+    true
+}
+
+/// A gateway run from exactly the gateway.yaml the controller wrote for `policy`.
+async fn gateway_for(c: &Cluster, ns: &str, policy: &str, port: u16) -> (Gateway, Projected, String) {
+    let raw = raw_gateway_yaml(c, ns, policy).await;
+    let config = GatewayConfig::from_yaml(&raw).unwrap();
+    let mut projected = Projected::new(&config);
+    projected.write(&raw);
+    let gateway = Gateway::start_from_file(&projected.path(), port, &[]).await;
+    (gateway, projected, raw)
+}
+
+async fn call(gateway: &Gateway, method: reqwest::Method, path: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new().request(method, gateway.url(path)).bearer_auth(token).send().await.unwrap()
+}
+
+/// The gateways side of ApiTokens, each run from the gateway.yaml the
+/// controller wrote: a token passes inside its scopes and gets 403 outside
+/// them, another policy's gateway refuses it, deleting it revokes it within
+/// the stated bound (controller write + the gateway's 2 s reload) with no
+/// pod roll, and its expiry is enforced by the gateway alone while the
+/// controller is stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_enforces_an_apitokens_scopes_policy_revocation_and_expiry() {
+    let Some(c) = connect().await else { return };
+    let out = c.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd/apitokens.authgate.dev"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let echo = Echo::start().await;
+    let (app_port, other_port) = (common::free_port(), common::free_port());
+    let ns = c.namespace("apitoken-gw");
+    let n = ns.name.as_str();
+    let mut ctl = ControllerProcess::start(&c, n, 300);
+    c.apply(n, &github_provider_yaml("gh", "gh-secret", "s"));
+    c.apply(n, &scoped_policies_yaml(echo.url().as_str(), app_port, other_port));
+    let aps: Api<AuthPolicy> = c.api(n);
+    for p in ["app", "other"] {
+        wait_for(&format!("policy {p} Ready"), Duration::from_secs(90), || async {
+            cluster::has(cluster::policy_condition(&aps, p, "Ready").await, "True", "Available")
+        })
+        .await;
+    }
+    let tokens: Api<ApiToken> = c.api(n);
+    tokens.create(&PostParams::default(), &token_for("ci", "app", "1h")).await.unwrap();
+    tokens.create(&PostParams::default(), &token_for("brief", "app", "40s")).await.unwrap();
+    let (_, ci) = issued(&c, n, "ci").await;
+    let (_, brief) = issued(&c, n, "brief").await;
+    wait_for("both hashes in app's gateway.yaml", T, || async {
+        let hashes = hashes_in_config(&c, n, "app").await;
+        (hashes.contains(&sha256_hex(&ci)) && hashes.contains(&sha256_hex(&brief))).then_some(())
+    })
+    .await;
+    let rolled_before = config_hash(&c, n, "app").await;
+    let (app, mut projected, mut last) = gateway_for(&c, n, "app", app_port).await;
+    let (other, _other_file, _) = gateway_for(&c, n, "other", other_port).await;
+
+    // Inside its scope: through, as the token's identity.
+    let r = call(&app, reqwest::Method::GET, "/api/items?x=1", &ci).await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", app.logs());
+    let seen = report(&r.text().await.unwrap());
+    assert_eq!(header(&seen, "x-auth-request-user").as_deref(), Some("ci-bot"));
+    assert_eq!(header(&seen, "x-auth-request-user-id").as_deref(), Some("apitoken:ci"));
+    assert_eq!(header(&seen, "x-auth-request-groups").as_deref(), Some("deployers"));
+    assert!(header(&seen, "authorization").is_none(), "the token does not travel upstream");
+    assert_eq!(call(&app, reqwest::Method::GET, "/api", &brief).await.status(), StatusCode::OK);
+
+    // Outside it (method, path, segment boundary, dot segments): 403, upstream untouched.
+    let hits = echo.hits();
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/items"),
+        (reqwest::Method::DELETE, "/api"),
+        (reqwest::Method::GET, "/admin"),
+        (reqwest::Method::GET, "/apix"),
+        (reqwest::Method::GET, "/api/../admin"),
+        (reqwest::Method::GET, "/api/%2e%2e/admin"),
+    ] {
+        let r = call(&app, method.clone(), path, &ci).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains("insufficient_scope"), "{method} {path}: {challenge}");
+    }
+    assert_eq!(echo.hits(), hits, "nothing outside the scopes reached the upstream");
+
+    // A token of policy app is nothing to policy other.
+    let r = call(&other, reqwest::Method::GET, "/api/items", &ci).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(other.metrics().await.contains("bearer_failures_total{reason=\"unknown_api_token\"} 1"));
+    assert_eq!(echo.hits(), hits);
+
+    // Deletion: the controller rewrites the Secret, the kubelet projects
+    // it, the gateway reloads; the token is refused within the bound.
+    let deleted = Instant::now();
+    tokens.delete("ci", &DeleteParams::default()).await.unwrap();
+    loop {
+        kubelet_sync(&c, n, "app", &mut projected, &mut last).await;
+        if call(&app, reqwest::Method::GET, "/api/items", &ci).await.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(deleted.elapsed() < Duration::from_secs(15), "still accepted 15 s after deletion:\n{}", app.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let revoked_in = deleted.elapsed();
+    eprintln!("delete ApiToken -> gateway refuses it (without the kubelet's sync period): {revoked_in:?}");
+    assert!(revoked_in < Duration::from_secs(5), "controller write + 2 s reload, took {revoked_in:?}");
+    wait_for_reloads(&app, "accepted", 1).await;
+    assert_eq!(config_hash(&c, n, "app").await, rolled_before, "no pod roll for a revocation");
+    assert_eq!(call(&app, reqwest::Method::GET, "/api", &brief).await.status(), StatusCode::OK, "the other stays");
+
+    // Expiry with no controller: nobody rewrites gateway.yaml, yet the
+    // gateway refuses the token once its expiresAt has passed.
+    let expires_at = tokens.get("brief").await.unwrap().status.unwrap().expires_at.unwrap().0.as_second();
+    ctl.kill();
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    assert!(now < expires_at, "the brief token expired before the controller was stopped; raise its ttl");
+    assert_eq!(call(&app, reqwest::Method::GET, "/api", &brief).await.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(u64::try_from(expires_at - now).unwrap() + 1)).await;
+    let hits = echo.hits();
+    let r = call(&app, reqwest::Method::GET, "/api", &brief).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+    assert!(app.metrics().await.contains("bearer_failures_total{reason=\"expired\"} 1"));
+    assert_eq!(echo.hits(), hits);
+    assert!(
+        hashes_in_config(&c, n, "app").await.contains(&sha256_hex(&brief)),
+        "the controller is stopped: the expired token is still in gateway.yaml, so the gateway refused it by itself"
+    );
+    assert!(!kubelet_sync(&c, n, "app", &mut projected, &mut last).await, "gateway.yaml did not change meanwhile");
 }

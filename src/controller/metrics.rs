@@ -36,6 +36,13 @@ pub struct ObjectLabels {
     pub ready: &'static str,
 }
 
+/// Labels of the ApiTokens-by-state gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiTokenLabels {
+    /// `active`, `expired` or `pending` ([`super::counts::api_token_state`]).
+    pub state: &'static str,
+}
+
 /// Labels of the duration histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -53,6 +60,8 @@ pub struct Metrics {
     pub duration: Family<KindLabel, Histogram>,
     /// Objects by kind and Ready status, as of their last reconcile.
     pub objects: Family<ObjectLabels, Gauge>,
+    /// ApiTokens by state.
+    pub api_tokens: Family<ApiTokenLabels, Gauge>,
     /// Writes issued to the apiserver (children applied, statuses patched).
     pub writes: Family<KindLabel, Counter>,
     /// 1 while this replica holds the leader Lease (or runs without election).
@@ -68,6 +77,7 @@ impl Default for Metrics {
             Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
         });
         let objects = Family::<ObjectLabels, Gauge>::default();
+        let api_tokens = Family::<ApiTokenLabels, Gauge>::default();
         let writes = Family::<KindLabel, Counter>::default();
         let leader = Gauge::default();
         let mut registry = Registry::with_prefix("authgate_controller");
@@ -76,9 +86,10 @@ impl Default for Metrics {
         registry.register("reconcile_errors", "Failed reconciles by kind and reason", errors.clone());
         registry.register("reconcile_duration_seconds", "Reconcile duration", duration.clone());
         registry.register("objects", "Objects by kind and Ready status", objects.clone());
+        registry.register("api_tokens", "ApiTokens by state: active, expired, pending", api_tokens.clone());
         registry.register("writes", "Writes sent to the apiserver by kind", writes.clone());
         registry.register("leader", "Whether this replica is the active leader", leader.clone());
-        Self { reconciles, errors, duration, objects, writes, leader, registry }
+        Self { reconciles, errors, duration, objects, api_tokens, writes, leader, registry }
     }
 }
 

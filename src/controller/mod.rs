@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod cache;
 pub mod children;
 pub mod context;
+pub mod counts;
 pub mod error;
 #[cfg(test)]
 mod fixtures;
@@ -359,7 +360,7 @@ pub async fn run(
         .run(|o, c| timed("ApiToken", o, c, api_token::reconcile), error_policy::<ApiToken>("ApiToken"), ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    tokio::spawn(count_objects(ctx.clone()));
+    tokio::spawn(counts::run(ctx.clone()));
     info!("controllers started");
     tokio::spawn(async move {
         shutdown.await;
@@ -392,36 +393,6 @@ where
         .reflect(writer)
         .touched_objects()
         .filter(|event| futures::future::ready(event.is_ok()))
-}
-
-/// Refreshes the objects-by-Ready gauge from the caches every few seconds.
-async fn count_objects(ctx: Arc<Context>) {
-    use crate::api::conditions::{READY, find};
-    let label =
-        |c: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>| match c.map(|c| c.status.as_str()) {
-            Some("True") => "True",
-            Some("False") => "False",
-            _ => "Unknown",
-        };
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    loop {
-        tick.tick().await;
-        let mut counts: std::collections::HashMap<(&'static str, &'static str), i64> = std::collections::HashMap::new();
-        for i in ctx.providers.state() {
-            let ready = label(i.status.as_ref().and_then(|s| find(&s.conditions, READY)));
-            *counts.entry(("IdentityProvider", ready)).or_default() += 1;
-        }
-        for p in ctx.policies.state() {
-            let ready = label(p.status.as_ref().and_then(|s| find(&s.conditions, READY)));
-            *counts.entry(("AuthPolicy", ready)).or_default() += 1;
-        }
-        for kind in ["IdentityProvider", "AuthPolicy"] {
-            for ready in ["True", "False", "Unknown"] {
-                let n = counts.get(&(kind, ready)).copied().unwrap_or(0);
-                ctx.metrics.objects.get_or_create(&metrics::ObjectLabels { kind, ready }).set(n);
-            }
-        }
-    }
 }
 
 /// An Api over every namespace, or over one when the controller is scoped.

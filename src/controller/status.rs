@@ -116,6 +116,7 @@ fn kind_of<K: Resource<DynamicType = ()>>() -> &'static str {
         "IdentityProvider" => "IdentityProvider",
         "AuthPolicy" => "AuthPolicy",
         "SessionRevocation" => "SessionRevocation",
+        "ApiToken" => "ApiToken",
         _ => "Other",
     }
 }
