@@ -11,10 +11,10 @@ test:
 demo:
 	bash scripts/demo.sh
 
-## Regenerate crds/ and the chart's CRDs from the Rust types.
+## Regenerate crds/ and the chart's CRD templates from the Rust types.
 generate:
 	cargo run --quiet -- crd --out crds
-	cargo run --quiet -- crd --out charts/authgate/crds
+	cargo run --quiet -- crd --chart-templates charts/authgate/templates/crds
 	cargo run --quiet -- crd --reference > docs/reference.md
 
 lint:

@@ -34,6 +34,10 @@ enum Command {
         /// Write one file per CRD into this directory instead of printing.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write one Helm template per CRD into this directory (the chart's
+        /// templates/crds: behind `crds.enabled`, with `crds.keep`).
+        #[arg(long, conflicts_with_all = ["out", "reference"])]
+        chart_templates: Option<PathBuf>,
         /// Print the Markdown field reference instead.
         #[arg(long, conflicts_with = "out")]
         reference: bool,
@@ -139,6 +143,13 @@ async fn main() -> ExitCode {
             print!("{}", crd::reference_markdown());
             ExitCode::SUCCESS
         }
+        Command::Crd { chart_templates: Some(dir), .. } => match crd::write_templates(&dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
         Command::Crd { out: Some(dir), .. } => match crd::write_all(&dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -3,19 +3,24 @@
 use std::path::Path;
 
 #[test]
-fn crds_and_chart_crds_are_fresh() {
+fn crds_and_chart_crd_templates_are_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for dir in ["crds", "charts/authgate/crds"] {
-        for (name, crd) in authgate::crd::all() {
-            let path = root.join(dir).join(name);
-            let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                on_disk == authgate::crd::render(&crd),
-                "{} is stale or missing: run `make generate`",
-                path.display()
-            );
-        }
+    let fresh = |path: &Path, want: String| {
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(on_disk == want, "{} is stale or missing: run `make generate`", path.display());
+    };
+    for (name, crd) in authgate::crd::all() {
+        fresh(&root.join("crds").join(name), authgate::crd::render(&crd));
+        fresh(&root.join("charts/authgate/templates/crds").join(name), authgate::crd::render_template(&crd));
     }
+    // Helm installs a chart's crds/ directory besides its templates, and
+    // never upgrades it: the CRDs are only templates.
+    assert!(!root.join("charts/authgate/crds").exists(), "charts/authgate/crds must not exist");
+    let templates: Vec<_> = std::fs::read_dir(root.join("charts/authgate/templates/crds"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(templates.len(), authgate::crd::all().len(), "a stale CRD template is left over: {templates:?}");
 }
 
 #[test]

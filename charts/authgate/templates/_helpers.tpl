@@ -30,3 +30,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- define "authgate.image" -}}
 {{- printf "%s:%s" .repository (default $.AppVersion .tag) -}}
 {{- end -}}
+
+{{- /* The CRDs' labels: the chart's, without the controller's name. */ -}}
+{{- define "authgate.crdLabels" -}}
+app.kubernetes.io/name: authgate
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: authgate
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
