@@ -55,13 +55,23 @@ bash "$ROOT/tests/controlplane/cp.sh" build
 # tests/gitops.rs computes the same paths (AUTHGATE_HELM / AUTHGATE_KSTATUS override).
 TOOLS="${AUTHGATE_CACHE:-$HOME/.cache/authgate}/tools"
 HELM_VERSION=v3.22.0
-if [[ ! -x "$TOOLS/helm-$HELM_VERSION/helm" ]]; then
+# Built as Helm's own release builds are: `helm template` and `helm lint`
+# assume the Kubernetes version of helm's client-go (v0.37 -> 1.37) instead of
+# the source default 1.20, which the chart's kubeVersion (>=1.28) refuses.
+HELM_KUBE_MINOR=37
+helm_stamp="$TOOLS/helm-$HELM_VERSION/.kube-1.$HELM_KUBE_MINOR"
+if [[ ! -x "$TOOLS/helm-$HELM_VERSION/helm" || ! -f "$helm_stamp" ]]; then
   echo "[setup] go install helm $HELM_VERSION" >&2
   mkdir -p "$TOOLS"
   tmp="$(mktemp -d "$TOOLS/.helm.XXXXXX")"
-  GOBIN="$tmp" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  ldflags=""
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$HELM_KUBE_MINOR"
+  done
+  GOBIN="$tmp" go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   mkdir -p "$TOOLS/helm-$HELM_VERSION"
   mv -f "$tmp/helm" "$TOOLS/helm-$HELM_VERSION/helm"
+  touch "$helm_stamp"
   rm -rf "$tmp"
 fi
 kstatus_hash="$(cd "$ROOT/tests/kstatus" && cat go.mod go.sum main.go | sha256sum | cut -c1-16)"
