@@ -673,7 +673,8 @@ async fn helm_template_passes_server_side_dry_run() {
     }
 
     // ServiceMonitor (against a stand-in CRD), one replica without leader
-    // election, one watched namespace.
+    // election, one watched namespace (the release's: the controller's Role
+    // and RoleBinding go there; tests/chart.rs checks another namespace).
     let out = c.kubectl_stdin(&["apply", "-f", "-"], SERVICE_MONITOR_CRD);
     assert!(out.status.success(), "{}", text(&out));
     let out = c.kubectl(&[
@@ -691,13 +692,13 @@ async fn helm_template_passes_server_side_dry_run() {
             "metrics.serviceMonitor.enabled=true",
             "replicaCount=1",
             "leaderElection.enabled=false",
-            "watchNamespace=team-a",
+            &format!("watchNamespace={n}"),
         ],
     );
-    assert_eq!(kinds(&items), with(&["ServiceMonitor"]));
+    assert_eq!(kinds(&items), with(&["Role", "RoleBinding", "ServiceMonitor"]));
     let args = controller_args(&items);
     assert!(
-        args.contains(&"--watch-namespace=team-a".to_owned()) && !args.contains(&"--leader-election".to_owned()),
+        args.contains(&format!("--watch-namespace={n}")) && !args.contains(&"--leader-election".to_owned()),
         "{args:?}"
     );
 }
