@@ -107,7 +107,7 @@ fn grants_resources(role: &Value) -> bool {
 }
 
 /// ClusterRoles bound to the controller's ServiceAccount by a ClusterRoleBinding.
-fn controller_cluster_roles<'a>(items: &'a [Value]) -> Vec<&'a Value> {
+fn controller_cluster_roles(items: &[Value]) -> Vec<&Value> {
     all(items, "ClusterRoleBinding")
         .into_iter()
         .filter(|b| b["subjects"].as_array().unwrap().iter().any(|s| s["name"] == "ag-authgate"))
@@ -601,4 +601,134 @@ async fn helm_adopts_upgrades_and_keeps_the_crds() {
         assert!(std::time::Instant::now() < deadline, "CRDs deleted with the release");
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+}
+
+/// `kubectl get <what> -n ns` until condition `type_` is `status`, for the
+/// object's current generation.
+async fn wait_condition(c: &common::cluster::Cluster, ns: &str, what: &str, type_: &str, status: &str) {
+    common::cluster::wait_for(&format!("{what} {type_}={status}"), std::time::Duration::from_secs(90), || async {
+        let out = c.kubectl(&["get", "-n", ns, what, "-o", "json"]);
+        let obj: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let cond = obj["status"]["conditions"].as_array()?.iter().find(|x| x["type"] == type_)?.clone();
+        (cond["status"] == status && obj["status"]["observedGeneration"] == obj["metadata"]["generation"]).then_some(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_controller_with_only_the_namespaced_rbac_reconciles_its_namespace() {
+    let Some(h) = helm_bin() else { return };
+    let Some(c) = connect().await else { return };
+    let team = c.namespace("chart-scoped");
+    let system = c.namespace("chart-system");
+    let release = format!("sc{:06x}", rand::random::<u32>() & 0xff_ffff);
+    let sa = format!("{release}-authgate");
+
+    // The chart's ServiceAccount and RBAC for watchNamespace, nothing else.
+    let values = format!("watchNamespace: {}\n", team.name);
+    let (_dir, file) = values_file(&values);
+    let out = helm(
+        &h,
+        &[
+            "template",
+            &release,
+            &chart(),
+            "--namespace",
+            &system.name,
+            "-f",
+            &file,
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let objects = parse(&rendered);
+    struct Cleanup<'a>(&'a common::cluster::Cluster, Vec<String>);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let mut args = vec!["delete", "--ignore-not-found"];
+            args.extend(self.1.iter().map(String::as_str));
+            let _ = self.0.kubectl(&args);
+        }
+    }
+    let cluster_scoped: Vec<String> = objects
+        .iter()
+        .filter(|o| o["metadata"].get("namespace").is_none())
+        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap().to_lowercase(), o["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    let _cleanup = Cleanup(&c, cluster_scoped);
+    let out = c.kubectl_stdin(&["apply", "-f", "-"], &rendered);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A kubeconfig with that ServiceAccount's token.
+    let token = c.kubectl(&["create", "token", &sa, "-n", &system.name, "--duration=1h"]);
+    assert!(token.status.success(), "{}", text(&token));
+    let token = String::from_utf8(token.stdout).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, c.kubectl(&["config", "view", "--raw", "--minify"]).stdout).unwrap();
+    let as_sa =
+        |args: &[&str]| Command::new(&c.kubectl).arg("--kubeconfig").arg(&kubeconfig).args(args).output().unwrap();
+    for args in [
+        vec!["config".to_owned(), "set-credentials".into(), "sa".into(), format!("--token={}", token.trim())],
+        vec!["config".into(), "set-context".into(), "--current".into(), "--user=sa".into()],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = as_sa(&args);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    // Namespaced permissions in the watched namespace only.
+    let can = |verb: &str, what: &str, ns: &str| {
+        String::from_utf8_lossy(&as_sa(&["auth", "can-i", verb, what, "-n", ns]).stdout).trim().to_owned()
+    };
+    assert_eq!(can("list", "authpolicies.authgate.dev", &team.name), "yes");
+    assert_eq!(can("create", "deployments.apps", &team.name), "yes");
+    for ns in [system.name.as_str(), "default"] {
+        assert_eq!(can("list", "authpolicies.authgate.dev", ns), "no", "{ns}");
+        assert_eq!(can("list", "secrets", ns), "no", "{ns}");
+    }
+    assert_eq!(can("get", "leases.coordination.k8s.io", &system.name), "yes", "its leader Lease");
+
+    // The controller, as the chart runs it, under that identity.
+    let log = dir.path().join("controller.log");
+    let controller = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .args(["--log-format", "text", "controller", "--watch-namespace", &team.name])
+        .args(["--leader-election", "--lease-namespace", &system.name, "--lease-name", &release])
+        .arg(format!("--metrics-addr=127.0.0.1:{}", common::free_port()))
+        .args(["--admin-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("RUST_LOG", "info,kube=warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("controller starts");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _controller = Kill(controller);
+    c.apply(&team.name, &common::cluster::github_provider_yaml("gh", "gh-secret", "s3cret"));
+    c.apply(&team.name, &common::cluster::policy_yaml("app", &["gh"]));
+    wait_condition(&c, &team.name, "identityprovider/gh", "Ready", "True").await;
+    wait_condition(&c, &team.name, "authpolicy/app", "Ready", "True").await;
+    let out = c.kubectl(&[
+        "get",
+        "-n",
+        &team.name,
+        "deployment,service,secret",
+        "-l",
+        "app.kubernetes.io/managed-by=authgate",
+        "-o",
+        "name",
+    ]);
+    let children = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(children.contains("deployment.apps/") && children.contains("service/"), "{children}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.to_lowercase().contains("forbidden"), "a permission the Role lacks:\n{logged}");
 }
