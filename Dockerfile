@@ -19,8 +19,12 @@ ARG DEBIAN_RELEASE=bookworm
 
 FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
 ARG TARGETARCH
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # A C cross toolchain and static C library for the target (ring builds C),
-# and the CA bundle the final stage copies.
+# and the CA bundle the final stage copies. Versions are those of the
+# Debian release the rust image is built on (pinning them would break at
+# its next point release).
+# hadolint ignore=DL3008
 RUN set -eux; \
     case "$TARGETARCH" in \
       amd64) gnu=x86-64 ;; \
