@@ -68,6 +68,15 @@ fn manifest_and_config() -> (Value, Value) {
     (manifest, config)
 }
 
+/// `name` on this process's PATH (the child's environment is cleared, so
+/// it cannot be looked up there).
+fn which(name: &str) -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not on PATH"))
+}
+
 /// The image unpacked into a fresh directory; removed on drop.
 struct Unpacked {
     dir: tempfile::TempDir,
@@ -98,12 +107,12 @@ impl Unpacked {
         let entrypoint: Vec<&str> = c["Entrypoint"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout == b"0\n");
         let mut cmd = if root {
-            let mut cmd = Command::new("chroot");
+            let mut cmd = Command::new(which("chroot"));
             cmd.arg(format!("--userspec={}", c["User"].as_str().unwrap()));
             cmd
         } else {
             // Not root: a user namespace in which this user may chroot.
-            let mut cmd = Command::new("unshare");
+            let mut cmd = Command::new(which("unshare"));
             cmd.args(["--map-root-user", "chroot"]);
             cmd
         };
