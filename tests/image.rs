@@ -300,6 +300,11 @@ async fn the_gateway_serves_from_the_rootfs_resolving_names_and_verifying_tls_wi
     let r = reqwest::get(format!("{}/refused", gw.base)).await.unwrap();
     assert_eq!(r.status(), 502, "{}", gw.logs());
     assert_eq!(echo.hits(), 0, "nothing reached the upstream");
+    let logs = gw.logs();
+    assert!(
+        logs.contains("UnknownIssuer"),
+        "refused for its certificate's issuer, not a name or connection error:\n{logs}"
+    );
     drop(gw);
 
     // The same image with the private CA added to the bundle it trusts:
