@@ -18,34 +18,38 @@ ARG RUST_VERSION=1.95
 ARG DEBIAN_RELEASE=bookworm
 
 FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+ARG BUILDARCH
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# A C cross toolchain and static C library for the target (ring builds C),
-# and the CA bundle the final stage copies. Versions are those of the
-# Debian release the rust image is built on (pinning them would break at
-# its next point release).
+# The target triple and its C compiler (ring builds C): the image's own gcc
+# for a native build, else Debian's cross gcc and static C library. Versions
+# are those of the Debian release the rust image is built on (pinning them
+# would break at its next point release).
 # hadolint ignore=DL3008
 RUN set -eux; \
     case "$TARGETARCH" in \
-      amd64) gnu=x86-64 ;; \
-      arm64) gnu=aarch64 ;; \
+      amd64) target=x86_64-unknown-linux-gnu; gnu=x86_64-linux-gnu; gcc_pkg=gcc-x86-64-linux-gnu ;; \
+      arm64) target=aarch64-unknown-linux-gnu; gnu=aarch64-linux-gnu; gcc_pkg=gcc-aarch64-linux-gnu ;; \
       *) echo "unsupported TARGETARCH=$TARGETARCH" >&2; exit 1 ;; \
     esac; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates "gcc-${gnu}-linux-gnu" "libc6-dev-${TARGETARCH}-cross"; \
-    rm -rf /var/lib/apt/lists/*
+    cc=gcc; \
+    if [ "$TARGETARCH" != "$BUILDARCH" ]; then \
+      apt-get update; \
+      apt-get install -y --no-install-recommends "$gcc_pkg" "libc6-dev-${TARGETARCH}-cross"; \
+      rm -rf /var/lib/apt/lists/*; \
+      cc="${gnu}-gcc"; \
+    fi; \
+    rustup target add "$target"; \
+    echo "$target" > /cross.target; \
+    { echo "export CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_LINKER=$cc"; \
+      echo "export CC_$(echo "$target" | tr '-' '_')=$cc"; } > /cross.env
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,id=authgate-target-${TARGETARCH},sharing=locked \
     set -eux; \
-    case "$TARGETARCH" in \
-      amd64) target=x86_64-unknown-linux-gnu; cc=x86_64-linux-gnu-gcc ;; \
-      arm64) target=aarch64-unknown-linux-gnu; cc=aarch64-linux-gnu-gcc ;; \
-    esac; \
-    rustup target add "$target"; \
-    t="$(echo "$target" | tr 'a-z-' 'A-Z_')"; \
-    export "CARGO_TARGET_${t}_LINKER=$cc" "CC_$(echo "$target" | tr '-' '_')=$cc"; \
+    target="$(cat /cross.target)"; \
+    . /cross.env; \
     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" --bin authgate; \
     mkdir -p /out/etc/ssl/certs; \
     cp "target/$target/release/authgate" /out/authgate; \
