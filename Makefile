@@ -1,7 +1,7 @@
 # authgate — one command per job. See README.md.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/authgate/target
 
-.PHONY: test demo generate lint build controlplane bench fuzz
+.PHONY: test demo generate lint build image controlplane bench fuzz
 
 ## Everything CI runs: set-up, control plane, OP, browser, lint, all tests.
 test:
@@ -23,6 +23,10 @@ lint:
 
 build:
 	cargo build --release
+
+## The OCI image, offline and without a daemon (static binary, FROM scratch): target/image/authgate-oci.
+image:
+	bash scripts/image.sh
 
 controlplane:
 	bash tests/controlplane/cp.sh build

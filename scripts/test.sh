@@ -12,6 +12,11 @@ echo "[test] cargo fmt --check" >&2
 cargo fmt --check
 echo "[test] cargo clippy" >&2
 cargo clippy --all-targets --quiet -- -D warnings
+echo "[test] lint the release workflow and the Dockerfile" >&2
+bash scripts/lint-release.sh
+# The OCI image tests/image.rs unpacks and runs (its static build is cached).
+echo "[test] make image" >&2
+bash scripts/image.sh
 
 STATE="$(mktemp -d /tmp/authgate-cp.XXXXXX)"
 cleanup() {
