@@ -1,8 +1,9 @@
 //! ApiTokens against the real control plane: the controller writes the
 //! token into an owned Secret, only its hash reaches the policy's
-//! gateway.yaml, rotation issues a new one, and deleting the ApiToken takes
-//! it out of gateway.yaml without rolling the gateway pods. Gateways run
-//! from exactly those files enforce the token's scopes, its policy, its
+//! gateway.yaml, rotation issues a new one, moving it to another policy
+//! takes it out of the old one at once, and deleting the ApiToken takes it
+//! out of gateway.yaml without rolling the gateway pods. Gateways run from
+//! exactly those files enforce the token's scopes, its policy, its
 //! revocation and, with the controller stopped, its expiry.
 
 mod common;
@@ -144,10 +145,24 @@ async fn an_apitoken_is_issued_into_its_secret_its_hash_alone_reaches_its_policy
     })
     .await;
 
+    // Moved to policy other: it leaves app at once (the resync is 300 s
+    // here), and other carries it.
+    let moved = Instant::now();
+    let to_other = serde_json::json!({"spec": {"policy": "other"}});
+    tokens.patch("ci", &PatchParams::default(), &Patch::Merge(&to_other)).await.unwrap();
+    wait_for("the hash only in other's gateway.yaml", T, || async {
+        let (app, other) = (hashes_in_config(&c, n, "app").await, hashes_in_config(&c, n, "other").await);
+        (app.is_empty() && other == [new_hash.clone()]).then_some(())
+    })
+    .await;
+    assert!(moved.elapsed() < Duration::from_secs(15), "watch-driven, not a resync: {:?}", moved.elapsed());
+
     // Deletion takes it out, without a pod roll.
     tokens.delete("ci", &DeleteParams::default()).await.unwrap();
-    wait_for("no token in gateway.yaml", T, || async { hashes_in_config(&c, n, "app").await.is_empty().then_some(()) })
-        .await;
+    wait_for("no token in gateway.yaml", T, || async {
+        hashes_in_config(&c, n, "other").await.is_empty().then_some(())
+    })
+    .await;
     assert_eq!(config_hash(&c, n, "app").await, hash_before, "no pod roll for a revoked token");
 }
 

@@ -31,7 +31,6 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::utils::{Backoff, ResetTimerBackoff};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
@@ -231,12 +230,14 @@ pub async fn run(
         .map_ok(session_revocation::mark_deleted)
         .touched_objects()
         .filter(|event| futures::future::ready(event.is_ok()));
-    // ApiTokens: likewise; a change wakes the policy it names.
+    // ApiTokens: likewise; a change wakes the policy it names and the one
+    // it named before.
     let (api_token_store, api_token_writer) = reflector::store();
     let api_token_events = watcher(scoped::<ApiToken>(&client, scope.as_deref()), wc.clone())
         .default_backoff()
         .modify(drop_managed_fields)
         .reflect(api_token_writer)
+        .map_ok(session_revocation::mark_deleted)
         .touched_objects()
         .filter(|event| futures::future::ready(event.is_ok()));
     let ctx = Arc::new(
@@ -287,6 +288,7 @@ pub async fn run(
     let for_secret = ref_index.clone();
     let for_config_map = ref_index;
     let for_revocation = (ap_store.clone(), session_revocation::Targets::default());
+    let for_api_token = api_token::targets::Targets::default();
     let ap_run = ap_controller
         .owns_stream(deployments)
         .owns_stream(services)
@@ -306,9 +308,7 @@ pub async fn run(
         .watches_stream(revocation_events, move |r: SessionRevocation| {
             for_revocation.1.policies_for(&for_revocation.0.state(), &r)
         })
-        .watches_stream(api_token_events, |t: ApiToken| {
-            Some(ObjectRef::<AuthPolicy>::new(&t.spec.policy).within(&t.namespace().unwrap_or_default()))
-        })
+        .watches_stream(api_token_events, move |t: ApiToken| for_api_token.policies_for(&t))
         .graceful_shutdown_on(async move {
             let _ = ap_stop.recv().await;
         })

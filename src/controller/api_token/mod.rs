@@ -10,6 +10,7 @@
 //! AuthPolicy reconciler ([`super::auth_policy::machine::api_tokens`]),
 //! which reads `status.tokenSha256` from the cache, never the Secret.
 
+pub mod targets;
 #[cfg(test)]
 mod tests;
 
