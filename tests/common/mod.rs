@@ -32,6 +32,7 @@ pub mod cluster;
 pub mod device;
 pub mod echo;
 pub mod gateway;
+pub mod helm;
 pub mod login;
 pub mod nginx;
 pub mod op;
