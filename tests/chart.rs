@@ -245,3 +245,36 @@ fn the_crd_templates_render_exactly_authgate_crd() {
         }
     }
 }
+
+/// ApiTokens are access grants: the chart lets namespace editors manage
+/// them and viewers see them, through aggregation into the built-in roles,
+/// and binds neither role to anyone itself.
+#[test]
+fn apitoken_roles_aggregate_into_admin_edit_and_view() {
+    let Some(h) = helm_bin() else { return };
+    let items = render(&h, &chart(), "");
+    let rules = |role: &Value| role["rules"].as_array().unwrap().clone();
+    let editor = one(&items, "ClusterRole", "ag-authgate-apitoken-editor");
+    for label in ["rbac.authorization.k8s.io/aggregate-to-admin", "rbac.authorization.k8s.io/aggregate-to-edit"] {
+        assert_eq!(editor["metadata"]["labels"][label], "true", "{label}");
+    }
+    assert!(editor["metadata"]["labels"].get("rbac.authorization.k8s.io/aggregate-to-view").is_none());
+    assert_eq!(
+        rules(editor),
+        [
+            json!({"apiGroups": ["authgate.dev"], "resources": ["apitokens"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]})
+        ]
+    );
+    let viewer = one(&items, "ClusterRole", "ag-authgate-apitoken-viewer");
+    assert_eq!(viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"], "true");
+    assert_eq!(
+        rules(viewer),
+        [json!({"apiGroups": ["authgate.dev"], "resources": ["apitokens"], "verbs": ["get", "list", "watch"]})]
+    );
+    let bound: Vec<&str> = all(&items, "ClusterRoleBinding")
+        .iter()
+        .chain(all(&items, "RoleBinding").iter())
+        .map(|b| b["roleRef"]["name"].as_str().unwrap())
+        .collect();
+    assert!(!bound.iter().any(|r| r.contains("apitoken")), "{bound:?}");
+}
