@@ -145,6 +145,22 @@ async fn an_apitoken_is_issued_into_its_secret_its_hash_alone_reaches_its_policy
     })
     .await;
 
+    // A token for a policy that does not exist says so, and is issued into
+    // its config once the policy appears (woken by it, not by a resync).
+    tokens.create(&PostParams::default(), &api_token("early", "later")).await.unwrap();
+    let reason = |want: &'static str| {
+        let tokens = tokens.clone();
+        async move {
+            let t = tokens.get("early").await.ok()?;
+            let conds = t.status?.conditions;
+            cluster::condition(&conds, "Ready").filter(|c| c.reason == want).cloned()
+        }
+    };
+    let lost = wait_for("early PolicyNotFound", T, || reason("PolicyNotFound")).await;
+    assert!(lost.message.contains(r#"AuthPolicy "later" does not exist"#), "{}", lost.message);
+    c.apply(n, &policy_yaml("later", &["gh"]));
+    wait_for("early Issued once its policy exists", T, || reason("Issued")).await;
+
     // Moved to policy other: it leaves app at once (the resync is 300 s
     // here), and other carries it.
     let moved = Instant::now();
@@ -256,6 +272,17 @@ async fn the_gateway_enforces_an_apitokens_scopes_policy_revocation_and_expiry()
         (hashes.contains(&sha256_hex(&ci)) && hashes.contains(&sha256_hex(&brief))).then_some(())
     })
     .await;
+    // A scope the policy does not define is said in status.
+    let mut wide = token_for("wide", "app", "1h");
+    wide.spec.scopes = vec!["read".into(), "write".into()];
+    tokens.create(&PostParams::default(), &wide).await.unwrap();
+    let unknown = wait_for("wide UnknownScope", T, || async {
+        let conds = tokens.get("wide").await.ok()?.status?.conditions;
+        cluster::condition(&conds, "Ready").filter(|c| c.reason == "UnknownScope").cloned()
+    })
+    .await;
+    assert!(unknown.message.contains(r#"["write"]"#) && unknown.message.contains("it defines read, admin"));
+
     let rolled_before = config_hash(&c, n, "app").await;
     let (app, mut projected, mut last) = gateway_for(&c, n, "app", app_port).await;
     let (other, _other_file, _) = gateway_for(&c, n, "other", other_port).await;

@@ -243,7 +243,7 @@ pub async fn run(
     let ctx = Arc::new(
         Context::new(client.clone(), idp_store.clone(), ap_store.clone(), caches, settings, metrics)
             .with_revocations(revocation_store)
-            .with_api_tokens(api_token_store),
+            .with_api_tokens(api_token_store.clone()),
     );
 
     // IdentityProvider: react to its Secrets, its CA bundle's ConfigMap and
@@ -348,12 +348,17 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
 
-    // ApiToken: its Secret and status; woken by the Secret it owns.
+    // ApiToken: its Secret and status; woken by the Secret it owns and by
+    // the policy it names.
     let mut at_stop = shutdown_tx.subscribe();
     let at_run = Controller::new(scoped::<ApiToken>(&client, scope.as_deref()), wc.clone())
         .with_config(limits())
         .trigger_backoff(trigger_backoff())
         .owns(scoped::<Secret>(&client, scope.as_deref()), wc.clone().labels(cache::MANAGED_BY))
+        // Its status says whether its policy exists and defines its scopes.
+        .watches(scoped::<AuthPolicy>(&client, scope.as_deref()), wc.clone(), move |p: AuthPolicy| {
+            api_token::targets::tokens_naming(&api_token_store.state(), &p)
+        })
         .graceful_shutdown_on(async move {
             let _ = at_stop.recv().await;
         })

@@ -24,6 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::context::Context;
@@ -32,7 +33,7 @@ use super::status;
 use crate::api::FIELD_MANAGER;
 use crate::api::api_token::{EXPIRED, ISSUED, ROTATE_ANNOTATION, TOKEN_KEY};
 use crate::api::conditions::{Desired, READY};
-use crate::api::{ApiToken, ApiTokenStatus};
+use crate::api::{ApiToken, ApiTokenSpec, ApiTokenStatus, AuthPolicy};
 use crate::contract::api_token::{generate, hashes_equal, looks_like, sha256_hex};
 use crate::contract::rules::parse_duration_secs;
 
@@ -41,6 +42,10 @@ use crate::contract::rules::parse_duration_secs;
 pub const SECRET_CONFLICT: &str = "SecretConflict";
 /// Condition reason while not expired.
 pub const NOT_EXPIRED: &str = "NotExpired";
+/// Ready reason: `spec.policy` names no AuthPolicy of the namespace.
+pub const POLICY_NOT_FOUND: &str = "PolicyNotFound";
+/// Ready reason: `spec.scopes` names scopes the policy does not define.
+pub const UNKNOWN_SCOPE: &str = "UnknownScope";
 
 /// The Secret holding `token`'s token.
 pub fn secret_name(token: &str) -> String {
@@ -99,7 +104,8 @@ pub async fn reconcile(token: Arc<ApiToken>, ctx: Arc<Context>) -> Result<Action
     let expires_at = issued_at
         .checked_add(SignedDuration::from_secs(i64::try_from(ttl).unwrap_or(i64::MAX)))
         .unwrap_or(Timestamp::MAX);
-    let conditions = judge(now, expires_at, &token.spec.policy);
+    let policy = ctx.policies.get(&ObjectRef::new(&token.spec.policy).within(&ns));
+    let conditions = judge(now, expires_at, &token.spec, &ns, policy.as_deref());
     let new = ApiTokenStatus {
         secret_name: Some(secret_name),
         token_sha256: Some(hash),
@@ -141,10 +147,18 @@ pub fn current(
     hashes_equal(&hash, recorded).then_some((hash, issued_at))
 }
 
-/// The Ready and Expired conditions at `now`.
-pub fn judge(now: Timestamp, expires_at: Timestamp, policy: &str) -> Vec<Desired> {
+/// The Ready and Expired conditions at `now`, given the token's policy as
+/// cached (`None`: there is no such AuthPolicy).
+pub fn judge(
+    now: Timestamp,
+    expires_at: Timestamp,
+    spec: &ApiTokenSpec,
+    ns: &str,
+    policy: Option<&AuthPolicy>,
+) -> Vec<Desired> {
+    let name = &spec.policy;
     if now >= expires_at {
-        vec![
+        return vec![
             Desired::falsy(
                 READY,
                 EXPIRED,
@@ -153,17 +167,39 @@ pub fn judge(now: Timestamp, expires_at: Timestamp, policy: &str) -> Vec<Desired
                 ),
             ),
             Desired::truthy(EXPIRED, EXPIRED, format!("expired at {expires_at}")),
-        ]
-    } else {
-        vec![
-            Desired::truthy(
-                READY,
-                ISSUED,
-                format!("in the gateway configuration of AuthPolicy {policy:?} until {expires_at}"),
-            ),
-            Desired::falsy(EXPIRED, NOT_EXPIRED, format!("valid until {expires_at}")),
-        ]
+        ];
     }
+    let not_expired = Desired::falsy(EXPIRED, NOT_EXPIRED, format!("valid until {expires_at}"));
+    let Some(policy) = policy else {
+        let ready = Desired::falsy(
+            READY,
+            POLICY_NOT_FOUND,
+            format!(
+                "AuthPolicy {name:?} does not exist in namespace {ns:?}, so no gateway accepts this token; check spec.policy (it takes effect once that policy exists)"
+            ),
+        );
+        return vec![ready, not_expired];
+    };
+    let defined: Vec<&str> = policy.spec.scopes.iter().map(|s| s.name.as_str()).collect();
+    let unknown: Vec<&str> =
+        spec.scopes.iter().map(String::as_str).filter(|s| !defined.is_empty() && !defined.contains(s)).collect();
+    if !unknown.is_empty() {
+        let ready = Desired::falsy(
+            READY,
+            UNKNOWN_SCOPE,
+            format!(
+                "scopes {unknown:?} are not in AuthPolicy {name:?}'s spec.scopes (it defines {}); the gateway grants nothing for them",
+                defined.join(", ")
+            ),
+        );
+        return vec![ready, not_expired];
+    }
+    let ready = Desired::truthy(
+        READY,
+        ISSUED,
+        format!("in the gateway configuration of AuthPolicy {name:?} until {expires_at}"),
+    );
+    vec![ready, not_expired]
 }
 
 /// The Secret carrying `value` for `token`.

@@ -1,7 +1,8 @@
 //! Which policies a changed ApiToken wakes: the one it names, and the one
 //! it named when last seen, so a token moved to another policy (or
 //! deleted) leaves the old policy's gateway configuration at once rather
-//! than at its next resync.
+//! than at its next resync; and which ApiTokens a changed policy wakes
+//! (their status says whether it exists and defines their scopes).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -39,6 +40,16 @@ impl Targets {
         }
         wake
     }
+}
+
+/// The ApiTokens of `tokens` that name `policy`.
+pub fn tokens_naming(tokens: &[std::sync::Arc<ApiToken>], policy: &AuthPolicy) -> Vec<ObjectRef<ApiToken>> {
+    let (ns, name) = (policy.namespace(), policy.name_any());
+    tokens
+        .iter()
+        .filter(|t| t.namespace() == ns && t.spec.policy == name)
+        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .collect()
 }
 
 #[cfg(test)]
