@@ -163,21 +163,7 @@ fn helm_lint_and_template_each_value_set() {
 #[test]
 fn works_as_a_subchart_with_global_values() {
     let Some(h) = helm_bin() else { return };
-    let parent = tempfile::tempdir().unwrap();
-    std::fs::write(
-        parent.path().join("Chart.yaml"),
-        "apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n  - name: authgate\n    version: 0.1.0\n",
-    )
-    .unwrap();
-    std::fs::write(
-        parent.path().join("values.yaml"),
-        "global:\n  imageRegistry: registry.example\n  anything: {nested: true}\nauthgate:\n  replicaCount: 1\n  leaderElection: {enabled: false}\n",
-    )
-    .unwrap();
-    let charts = parent.path().join("charts");
-    std::fs::create_dir(&charts).unwrap();
-    let out = Command::new("cp").arg("-r").arg(chart()).arg(charts.join("authgate")).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let parent = parent_chart();
     let p = parent.path().to_string_lossy().into_owned();
     let out = helm(&h, &["lint", "--strict", &p]);
     assert!(out.status.success(), "{}", text(&out));

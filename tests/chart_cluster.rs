@@ -65,6 +65,15 @@ async fn each_value_set_passes_server_side_dry_run() {
         let applied = applied["items"].as_array().cloned().unwrap_or_else(|| vec![applied]);
         assert_eq!(applied.len(), parse(&rendered).len(), "every object accepted");
     }
+    // As a subchart with `global` values.
+    let parent = parent_chart();
+    let out = helm(&h, &["template", "ag", &parent.path().to_string_lossy(), "--namespace", &release.name]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let out = c.kubectl_stdin(&["apply", "--dry-run=server", "-o", "json", "-f", "-"], &rendered);
+    assert!(out.status.success(), "server-side dry run of the subchart\n{}", text(&out));
+    let applied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(applied["items"].as_array().map(Vec::len), Some(parse(&rendered).len()), "every object accepted");
 }
 
 /// The chart with its CRDs moved to a group of their own (so the suite's

@@ -173,3 +173,24 @@ resources: {requests: {cpu: 100m, memory: 128Mi}, limits: {memory: 512Mi}}
 # OpenShift's restricted SCC assigns the ids.
 podSecurityContext: {runAsUser: null, runAsGroup: null}
 "#;
+
+/// A parent chart carrying this chart as a subchart, with `global` values
+/// and values for the subchart.
+pub fn parent_chart() -> tempfile::TempDir {
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::write(
+        parent.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n  - name: authgate\n    version: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        parent.path().join("values.yaml"),
+        "global:\n  imageRegistry: registry.example\n  anything: {nested: true}\nauthgate:\n  replicaCount: 1\n  leaderElection: {enabled: false}\n",
+    )
+    .unwrap();
+    let charts = parent.path().join("charts");
+    std::fs::create_dir(&charts).unwrap();
+    let out = Command::new("cp").arg("-r").arg(chart()).arg(charts.join("authgate")).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    parent
+}
