@@ -225,9 +225,16 @@ async fn start_gateway(cfg: GatewayConfig) -> Gateway {
 }
 
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+/// [`setup`] with the provider changed by `change` first.
+async fn setup_with(change: impl FnOnce(&mut authgate::gateway::config::ProviderConfig)) -> Setup {
     let op = HostileOp::start(CLIENT_ID, CLIENT_SECRET).await;
     let upstream = Echo::start().await;
-    let cfg = gateway_config(&upstream.url(), oidc_provider(&op));
+    let mut provider = oidc_provider(&op);
+    change(&mut provider);
+    let cfg = gateway_config(&upstream.url(), provider);
     let gw = start_gateway(cfg).await;
     op.register_redirect_uri(&gw.callback_url());
     Setup { op, gw, _upstream: upstream }
@@ -268,6 +275,31 @@ async fn valid_login_sends_nonce_and_pkce_and_forwards_bearer() {
     let groups = header_values(&echo, "x-auth-request-groups").join(",");
     assert!(groups.contains("staff") && groups.contains("engineering"), "groups: {groups:?}");
     assert!(s.op.jwks_fetches() >= 1);
+}
+
+/// Microsoft Entra ID leaves `email_verified` out of its tokens. Under the
+/// default `emailVerified: Required` such an email is unverified, so the
+/// policy's domain rule refuses it; a provider set to `IfPresent` admits it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entra_style_token_without_email_verified_is_refused_under_required_and_admitted_under_if_present() {
+    let strict = setup().await;
+    valid_login(&strict).await;
+    strict.op.set_mode(Mode::NoEmailVerified);
+    let mut browser = Agent::new();
+    let login = browser.login(&strict.gw, PROVIDER, RD).await;
+    assert!(login.callback.is_some(), "the flow reaches the callback\n{}", login.describe());
+    assert_no_session(&strict.gw, &mut browser, &login, RD).await;
+    let id_token = strict.op.issued_id_tokens().pop().unwrap();
+    let payload = URL_SAFE_NO_PAD.decode(id_token.split('.').nth(1).unwrap()).unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert!(claims.get("email_verified").is_none() && claims["email"] == EMAIL, "{claims}");
+
+    let lenient = setup_with(|p| p.email_verified = authgate::api::EmailVerification::IfPresent).await;
+    lenient.op.set_mode(Mode::NoEmailVerified);
+    let mut browser = Agent::new();
+    let login = browser.login(&lenient.gw, PROVIDER, RD).await;
+    let echo = assert_logged_in(&lenient.gw, &mut browser, &login, RD).await;
+    assert_eq!(header_values(&echo, "x-auth-request-email"), vec![EMAIL.to_owned()], "{echo:#}");
 }
 
 macro_rules! refused {

@@ -84,6 +84,9 @@ pub enum Mode {
     RotatedKey,
     /// Signed with a key under a `kid` the JWKS never publishes.
     UnknownKid,
+    /// A correct token without `email_verified`, in the ID token and in
+    /// userinfo alike, as Microsoft Entra ID issues them.
+    NoEmailVerified,
 }
 
 /// Every mode a relying party must refuse.
@@ -428,6 +431,9 @@ pub fn craft_id_token(issuer: &str, client_id: &str, mode: Mode, nonce: Option<S
         Mode::MissingNonce => {
             obj.remove("nonce");
         }
+        Mode::NoEmailVerified => {
+            obj.remove("email_verified");
+        }
     }
     match mode {
         Mode::BadSignature => rs256(&k.primary.kid, &k.attacker.encoding, &claims),
@@ -651,8 +657,9 @@ async fn userinfo(State(s): State<Shared>, headers: HeaderMap) -> Response {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer error=\"invalid_token\""));
         return resp;
     }
-    json_response(
-        StatusCode::OK,
-        json!({"sub": SUBJECT, "email": EMAIL, "email_verified": true, "name": "Alice Example", "groups": ["staff", "engineering"]}),
-    )
+    let mut profile = json!({"sub": SUBJECT, "email": EMAIL, "email_verified": true, "name": "Alice Example", "groups": ["staff", "engineering"]});
+    if inner.mode == Mode::NoEmailVerified {
+        profile.as_object_mut().expect("object").remove("email_verified");
+    }
+    json_response(StatusCode::OK, profile)
 }
