@@ -74,6 +74,7 @@ pub fn gateway_config(
             Ok(ProviderConfig {
                 name,
                 provider_type: p.idp.spec.provider_type,
+                display_name: p.idp.spec.display_name.clone(),
                 client_id: p.idp.spec.client_id.clone(),
                 client_secret: Redacted::new(p.client_secret.clone()),
                 issuer_url: opt_url("issuer", ep.issuer.as_ref())?,
@@ -126,6 +127,8 @@ pub fn gateway_config(
         cors: spec.cors.clone(),
         machine: crate::contract::machine::MachineConfig::default(),
         access_log: spec.gateway.as_ref().is_some_and(|g| g.access_log),
+        service_name: policy.metadata.name.clone(),
+        branding: spec.branding.clone(),
     })
 }
 
