@@ -340,6 +340,21 @@ cors: {allowedOrigins: ['*'], allowCredentials: false}
     }
 
     #[test]
+    fn providers_are_shown_by_display_name_else_by_type_or_issuer_host() {
+        let yaml = "externalUrl: https://x\nproviders:\n- {name: corp, type: oidc, clientId: c, clientSecret: s, issuerUrl: 'https://id.corp.example/', authorizeUrl: 'https://id.corp.example/a', tokenUrl: 'https://id.corp.example/t', scopes: [openid]}\nsession: {cookieName: _a, ttlSeconds: 60, keys: [k]}\n";
+        let mut p = GatewayConfig::from_yaml(yaml).unwrap().providers.remove(0);
+        assert_eq!(p.shown_name(), "id.corp.example");
+        for (kind, shown) in
+            [(ProviderType::Github, "GitHub"), (ProviderType::Gitlab, "GitLab"), (ProviderType::Google, "Google")]
+        {
+            p.provider_type = kind;
+            assert_eq!(p.shown_name(), shown);
+        }
+        p.display_name = Some("Corp SSO".into());
+        assert_eq!(p.shown_name(), "Corp SSO");
+    }
+
+    #[test]
     fn debug_never_shows_secrets() {
         let s = Redacted::new("hunter2");
         assert_eq!(format!("{s:?}"), "<redacted>");

@@ -113,6 +113,7 @@ impl Browser {
     /// Saves a PNG of the current page as `target/screenshots/<name>.png`
     /// (for a person to look at; never committed) and returns its path.
     pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        self.client.set_window_size(900, 1000).await.expect("window size");
         let png = self.client.screenshot().await.expect("WebDriver screenshot");
         assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
