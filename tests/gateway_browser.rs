@@ -214,7 +214,7 @@ async fn several_providers_show_a_chooser() {
     let gw = Gateway::start(config).await;
 
     browser.goto(&gw.url("/reports?q=1")).await;
-    assert!(browser.text("#provider-corp").await.contains("corp"));
+    assert!(browser.text("#provider-corp").await.contains("Sign in with 127.0.0.1"));
     browser.click("#provider-partner").await;
     browser.sign_in_at_op("alice").await;
     let seen = browser.echo().await;

@@ -337,6 +337,7 @@ async fn refuses_to_start_open_to_every_account_of_a_public_provider() {
     github.providers.push(authgate::gateway::config::ProviderConfig {
         name: "github".into(),
         provider_type: ProviderType::Github,
+        display_name: None,
         client_id: "id".into(),
         client_secret: authgate::gateway::config::Redacted::new("secret"),
         issuer_url: None,

@@ -109,6 +109,11 @@ pub struct AuthPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<GatewaySettings>,
 
+    /// How the gateway's sign-in, access-denied and signed-out pages
+    /// present this service: title, logo, footer and whom to ask.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branding: Option<super::Branding>,
+
     /// Serve forward-auth: an ingress (nginx `auth_request`, Traefik
     /// `ForwardAuth`, Envoy `ext_authz`) asks the gateway whether each
     /// request may pass, and as whom, at `externalUrl` + `/oauth2/auth`

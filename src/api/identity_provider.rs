@@ -40,6 +40,13 @@ pub struct IdentityProviderSpec {
     #[serde(rename = "type")]
     pub provider_type: ProviderType,
 
+    /// Name shown on the sign-in page: "Sign in with <displayName>".
+    /// Defaults to GitHub, GitLab or Google, or for `oidc` to the issuer's
+    /// host name.
+    #[schemars(length(min = 1, max = 64))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+
     /// OAuth2 client ID registered with the provider.
     #[schemars(length(min = 1, max = 512))]
     pub client_id: String,

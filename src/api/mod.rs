@@ -4,6 +4,7 @@
 pub mod allow_list;
 pub mod api_token;
 pub mod auth_policy;
+pub mod branding;
 pub mod conditions;
 pub mod identity_provider;
 pub mod machine;
@@ -20,6 +21,7 @@ pub use auth_policy::{
     AccessRules, AuthPolicy, AuthPolicySpec, AuthPolicyStatus, Authentication, Expose, ForwardAuth, ForwardSettings,
     GatewaySettings, HttpRouteExpose, IdentityHeaderNames, IngressExpose, ParentRef, SessionSettings,
 };
+pub use branding::Branding;
 pub use identity_provider::{
     ClaimMapping, EmailVerification, EndpointOverrides, IdentityProvider, IdentityProviderSpec, IdentityProviderStatus,
     ProviderType, ResolvedEndpoints, SecretKeyRef,

@@ -77,6 +77,12 @@ pub struct GatewayConfig {
     /// status and duration.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub access_log: bool,
+    /// The service's name on the gateway's pages (the policy's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The policy's `branding` for the gateway's pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branding: Option<crate::api::Branding>,
 }
 
 /// Time limits, in seconds. They bound what a slow or malicious peer can
@@ -144,6 +150,9 @@ pub struct ProviderConfig {
     /// Kind of provider.
     #[serde(rename = "type")]
     pub provider_type: ProviderType,
+    /// Name on the sign-in page; see [`ProviderConfig::shown_name`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// OAuth2 client ID.
     pub client_id: String,
     /// OAuth2 client secret.
@@ -187,6 +196,24 @@ pub struct ProviderConfig {
     /// When an email counts as verified (the provider's `emailVerified`).
     #[serde(default, skip_serializing_if = "crate::api::EmailVerification::is_required")]
     pub email_verified: crate::api::EmailVerification,
+}
+
+impl ProviderConfig {
+    /// The name on the sign-in page: `displayName`, else GitHub, GitLab,
+    /// Google, or an OIDC issuer's host name.
+    pub fn shown_name(&self) -> String {
+        if let Some(name) = &self.display_name {
+            return name.clone();
+        }
+        match self.provider_type {
+            ProviderType::Github => "GitHub".into(),
+            ProviderType::Gitlab => "GitLab".into(),
+            ProviderType::Google => "Google".into(),
+            ProviderType::Oidc => {
+                self.issuer_url.as_ref().and_then(|u| u.host_str()).map_or_else(|| self.name.clone(), str::to_owned)
+            }
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -313,6 +340,21 @@ cors: {allowedOrigins: ['*'], allowCredentials: false}
     }
 
     #[test]
+    fn providers_are_shown_by_display_name_else_by_type_or_issuer_host() {
+        let yaml = "externalUrl: https://x\nproviders:\n- {name: corp, type: oidc, clientId: c, clientSecret: s, issuerUrl: 'https://id.corp.example/', authorizeUrl: 'https://id.corp.example/a', tokenUrl: 'https://id.corp.example/t', scopes: [openid]}\nsession: {cookieName: _a, ttlSeconds: 60, keys: [k]}\n";
+        let mut p = GatewayConfig::from_yaml(yaml).unwrap().providers.remove(0);
+        assert_eq!(p.shown_name(), "id.corp.example");
+        for (kind, shown) in
+            [(ProviderType::Github, "GitHub"), (ProviderType::Gitlab, "GitLab"), (ProviderType::Google, "Google")]
+        {
+            p.provider_type = kind;
+            assert_eq!(p.shown_name(), shown);
+        }
+        p.display_name = Some("Corp SSO".into());
+        assert_eq!(p.shown_name(), "Corp SSO");
+    }
+
+    #[test]
     fn debug_never_shows_secrets() {
         let s = Redacted::new("hunter2");
         assert_eq!(format!("{s:?}"), "<redacted>");
@@ -350,6 +392,8 @@ cors: {allowedOrigins: ['*'], allowCredentials: false}
             cors: None,
             machine: crate::contract::machine::MachineConfig::default(),
             access_log: false,
+            service_name: None,
+            branding: None,
         };
         assert_eq!(cfg.callback_url().as_str(), "https://app.example.com/base/oauth2/callback");
         let yaml = cfg.to_yaml().unwrap();

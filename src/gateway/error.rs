@@ -67,6 +67,9 @@ pub enum Error {
     /// The user may not enter.
     #[error("{0}")]
     Denied(#[from] Denial),
+    /// The user signed in but may not enter; who they are is known.
+    #[error("{}", .0.denial)]
+    DeniedAs(Box<DeniedAs>),
     /// The session does not fit in cookies.
     #[error("the session is too large to store")]
     SessionTooLarge(#[from] TooLarge),
@@ -75,11 +78,22 @@ pub enum Error {
     StoreUnavailable,
 }
 
+/// A refusal after sign-in, with who was refused.
+#[derive(Debug)]
+pub struct DeniedAs {
+    /// Why.
+    pub denial: Denial,
+    /// The user name the provider gave.
+    pub user: String,
+    /// The provider's name.
+    pub provider: String,
+}
+
 impl Error {
     /// HTTP status for request-time errors.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::Denied(_) | Self::DeniedAs(_) => StatusCode::FORBIDDEN,
             Self::ProviderReturned(code) if code == "access_denied" => StatusCode::FORBIDDEN,
             Self::SignIn(_) => StatusCode::BAD_GATEWAY,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -106,6 +120,7 @@ impl Error {
             Self::ProviderReturned(_) => "provider_error",
             Self::SignIn(e) => e.reason(),
             Self::Denied(d) => d.reason(),
+            Self::DeniedAs(d) => d.denial.reason(),
             Self::SessionTooLarge(_) => "session_too_large",
             Self::StoreUnavailable => "store_unavailable",
             _ => "internal",

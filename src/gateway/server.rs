@@ -322,9 +322,25 @@ impl Gateway {
 
     pub(crate) fn error_page(&self, e: &Error) -> Response {
         let retry = self.start_href(None, None, None);
+        let another = || self.start_href(None, None, Some("login"));
         match e {
-            Error::Denied(_) => pages::denied(&e.user_message(), &self.start_href(None, None, Some("login"))),
-            _ => pages::error(e.status(), &e.user_message(), &retry),
+            Error::Denied(_) => pages::denied(&self.look(), &e.user_message(), None, &another()),
+            Error::DeniedAs(d) => {
+                let provider =
+                    self.provider(&d.provider).map_or_else(|| d.provider.clone(), |p| p.config().shown_name());
+                let who = pages::Who { user: &d.user, provider: &provider };
+                pages::denied(&self.look(), &e.user_message(), Some(who), &another())
+            }
+            _ => pages::error(&self.look(), e.status(), &e.user_message(), &retry),
+        }
+    }
+
+    /// The service and its branding, for the pages.
+    pub(crate) fn look(&self) -> pages::Look<'_> {
+        pages::Look {
+            service: self.config.service_name.as_deref(),
+            host: self.config.external_url.host_str(),
+            branding: self.config.branding.as_ref(),
         }
     }
 }

@@ -271,6 +271,8 @@ pub fn merge(
             cors: None,
             machine: crate::contract::machine::MachineConfig::default(),
             access_log: false,
+            service_name: None,
+            branding: None,
         },
     };
     if let Some(v) = args.ops_listen {
@@ -409,6 +411,7 @@ async fn resolve_provider(kind: ProviderType, args: &ProviderArgs) -> Result<Pro
     Ok(ProviderConfig {
         name,
         provider_type: kind,
+        display_name: None,
         client_id,
         client_secret,
         issuer_url: opt("issuer", &endpoints.issuer)?,

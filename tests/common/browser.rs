@@ -110,6 +110,24 @@ impl Browser {
         self.element(css).await.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Saves a PNG of the current page as `target/screenshots/<name>.png`
+    /// (for a person to look at; never committed) and returns its path.
+    pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        self.client.set_window_size(900, 1000).await.expect("window size");
+        let png = self.client.screenshot().await.expect("WebDriver screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).expect("target/screenshots");
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// An attribute of an element, once it is there.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.element(css).await.attr(name).await.expect("element attribute")
+    }
+
     /// Fills in the OP's login form and submits it.
     pub async fn sign_in_at_op(&self, user: &str) {
         let login = match self.client.wait().at_most(WAIT).for_element(Locator::Css(r#"input[name="login"]"#)).await {

@@ -46,6 +46,8 @@ pub fn config(port: u16, upstream: &Url, providers: Vec<ProviderConfig>) -> Gate
         cors: None,
         machine: Default::default(),
         access_log: false,
+        service_name: None,
+        branding: None,
     }
 }
 
@@ -55,6 +57,7 @@ pub fn oidc_provider(op: &Op, name: &str, client_id: &str, client_secret: &str) 
     ProviderConfig {
         name: name.into(),
         provider_type: ProviderType::Oidc,
+        display_name: None,
         client_id: client_id.into(),
         client_secret: Redacted::new(client_secret),
         issuer_url: Some(op.issuer.clone()),
@@ -90,6 +93,7 @@ pub fn provider(
     ProviderConfig {
         name: name.to_owned(),
         provider_type,
+        display_name: None,
         client_id: client_id.to_owned(),
         client_secret: Redacted::new(client_secret),
         issuer_url: None,

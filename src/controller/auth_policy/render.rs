@@ -74,6 +74,7 @@ pub fn gateway_config(
             Ok(ProviderConfig {
                 name,
                 provider_type: p.idp.spec.provider_type,
+                display_name: p.idp.spec.display_name.clone(),
                 client_id: p.idp.spec.client_id.clone(),
                 client_secret: Redacted::new(p.client_secret.clone()),
                 issuer_url: opt_url("issuer", ep.issuer.as_ref())?,
@@ -126,6 +127,8 @@ pub fn gateway_config(
         cors: spec.cors.clone(),
         machine: crate::contract::machine::MachineConfig::default(),
         access_log: spec.gateway.as_ref().is_some_and(|g| g.access_log),
+        service_name: policy.metadata.name.clone(),
+        branding: spec.branding.clone(),
     })
 }
 
@@ -188,5 +191,28 @@ mod tests {
         let kept = render(&policy("ns", "p", serde_json::json!({"signOut": {"endProviderSession": false}})));
         assert_eq!(kept[0].end_session_url, None);
         assert!(kept[0].revocation_url.is_some(), "revocation does not depend on it");
+    }
+
+    #[test]
+    fn display_name_branding_and_service_name_reach_gateway_yaml_and_reload_in_place() {
+        let mut idp = crate::controller::fixtures::objects::provider();
+        idp.spec.display_name = Some("Corp SSO".into());
+        let resolved = [ResolvedProvider { idp: std::sync::Arc::new(idp), client_secret: "s".into(), ca_pem: None }];
+        let branding = serde_json::json!({"title": "Grafana", "logoUrl": "https://cdn.example.com/l.png", "footer": "<b>f</b>", "contact": "mailto:a@example.com"});
+        let render = |p: &AuthPolicy| {
+            gateway_config(p, Some("http://app:8080"), &resolved, &Values::default(), Vec::new()).unwrap()
+        };
+        let plain = render(&policy("ns", "grafana", serde_json::json!({})));
+        let branded = render(&policy("ns", "grafana", serde_json::json!({"branding": branding})));
+        assert_eq!(branded.providers[0].display_name.as_deref(), Some("Corp SSO"));
+        assert_eq!(branded.service_name.as_deref(), Some("grafana"));
+        let b = branded.branding.as_ref().expect("branding");
+        assert_eq!((b.title.as_deref(), b.footer.as_deref()), (Some("Grafana"), Some("<b>f</b>")));
+        assert_eq!(b.logo_url.as_deref(), Some("https://cdn.example.com/l.png"));
+        assert_eq!(b.contact.as_deref(), Some("mailto:a@example.com"));
+        let yaml = branded.to_yaml().unwrap();
+        assert_eq!(GatewayConfig::from_yaml(&yaml).unwrap(), branded, "round trip through gateway.yaml");
+        assert!(yaml.contains("displayName: Corp SSO") && yaml.contains("logoUrl:"), "{yaml}");
+        assert!(plain.reloads_into(&branded), "branding changes do not roll the pods");
     }
 }

@@ -32,6 +32,7 @@ mod tests {
             name,
             IdentityProviderSpec {
                 provider_type: t,
+                display_name: None,
                 client_id: "x".into(),
                 client_secret_ref: SecretKeyRef { name: "s".into(), key: "k".into() },
                 issuer_url: None,

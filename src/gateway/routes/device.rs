@@ -251,7 +251,7 @@ async fn session_or_sign_in(
 ) -> Result<crate::gateway::authn::SessionCaller, Response> {
     match gw.authenticate(headers, now()).await {
         Authn::Caller(Caller::Session(session)) => Ok(session),
-        Authn::Rejected(Rejection::StoreUnavailable) => Err(crate::gateway::pages::store_unavailable()),
+        Authn::Rejected(Rejection::StoreUnavailable) => Err(crate::gateway::pages::store_unavailable(&gw.look())),
         _ => Err(found(&gw.start_href(None, Some(back), None))),
     }
 }
@@ -293,7 +293,7 @@ async fn lookup(gw: &Gateway, ip: &str, typed: &str, now: u64) -> Result<(String
         Ok(false) => {
             gw.metrics.machine.device("rate_limited");
             tracing::warn!(ip, "device flow: too many wrong user codes");
-            return Err(page::rate_limited());
+            return Err(page::rate_limited(&gw.look()));
         }
         Err(e) => return Err(unavailable(gw, &e)),
     }
@@ -306,7 +306,7 @@ async fn lookup(gw: &Gateway, ip: &str, typed: &str, now: u64) -> Result<(String
         None => {
             gw.metrics.machine.device("wrong_code");
             device::wrong_guess(&store, ip, now).await.map_err(|e| unavailable(gw, &e))?;
-            Err(page::unknown_code(&DevicePaths::of(gw).approve))
+            Err(page::unknown_code(&gw.look(), &DevicePaths::of(gw).approve))
         }
     }
 }
@@ -324,14 +324,14 @@ pub(crate) async fn approval_page(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Some(typed) = typed else { return page::enter_code(&paths.approve) };
+    let Some(typed) = typed else { return page::enter_code(&gw.look(), &paths.approve) };
     let now = now();
     let (_, grant) = match lookup(&gw, &client_ip(&gw, &headers, peer), typed, now).await {
         Ok(found) => found,
         Err(r) => return r,
     };
     let view = session.view();
-    page::confirm(&paths.approve, &grant, view.user, &csrf_token(&gw, &view.id, now))
+    page::confirm(&gw.look(), &paths.approve, &grant, view.user, &csrf_token(&gw, &view.id, now))
 }
 
 /// Form of `POST …/oauth2/device`.
@@ -358,12 +358,12 @@ pub(crate) async fn decide(
     let now = now();
     if !form.csrf.as_deref().is_some_and(|t| csrf_ok(&gw, &view.id, t, now)) {
         gw.metrics.machine.device("csrf");
-        return page::forbidden();
+        return page::forbidden(&gw.look());
     }
     let approve = match form.action.as_deref() {
         Some("approve") => true,
         Some("deny") => false,
-        _ => return page::enter_code(&paths.approve),
+        _ => return page::enter_code(&gw.look(), &paths.approve),
     };
     let (hash, grant) =
         match lookup(&gw, &client_ip(&gw, &headers, peer), form.user_code.as_deref().unwrap_or(""), now).await {
@@ -387,5 +387,5 @@ pub(crate) async fn decide(
     }
     gw.metrics.machine.device(if approve { "approved" } else { "denied" });
     tracing::info!(user = view.user, client_id, approved = approve, "device authorization decided");
-    page::decided(approve)
+    page::decided(&gw.look(), approve)
 }

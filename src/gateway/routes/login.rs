@@ -42,12 +42,17 @@ pub(crate) async fn start(State(gw): State<Arc<Gateway>>, Query(q): Query<StartQ
         },
         None if gw.providers.len() == 1 => &gw.providers[0],
         None => {
-            let links = gw
+            let choices = gw
                 .providers
                 .iter()
-                .map(|p| (p.name().to_owned(), gw.start_href(Some(p.name()), Some(&rd), prompt)))
+                .map(|p| pages::Choice {
+                    name: p.name().to_owned(),
+                    shown: p.config().shown_name(),
+                    kind: p.config().provider_type,
+                    href: gw.start_href(Some(p.name()), Some(&rd), prompt),
+                })
                 .collect::<Vec<_>>();
-            return pages::chooser(&links);
+            return pages::chooser(&gw.look(), &choices);
         }
     };
     let mut flow = LoginFlow::new(provider.name(), rd, provider.uses_nonce(), now());
@@ -131,7 +136,7 @@ pub(crate) async fn callback(
         Err(e) => {
             gw.metrics.login(&provider_label, e.reason());
             match &e {
-                Error::Denied(_) => {
+                Error::Denied(_) | Error::DeniedAs(_) => {
                     tracing::info!(provider = %provider_label, reason = e.reason(), "sign-in denied")
                 }
                 Error::SignIn(inner) => {
@@ -185,9 +190,15 @@ pub(crate) async fn finish_login(
         tokens.id_token = None;
     }
     let principal = Principal { identity, provider: provider.name().to_owned(), proof: Proof::SignIn };
-    gw.authorize(provider, &principal).inspect_err(|d| {
-        tracing::info!(provider = provider.name(), user = %principal.identity.user, reason = d.reason(), "access denied");
-    })?;
+    if let Err(denial) = gw.authorize(provider, &principal) {
+        tracing::info!(provider = provider.name(), user = %principal.identity.user, reason = denial.reason(), "access denied");
+        let who = crate::gateway::error::DeniedAs {
+            denial,
+            user: principal.identity.user.clone(),
+            provider: principal.provider.clone(),
+        };
+        return Err(Error::DeniedAs(Box::new(who)));
+    }
     let now = now();
     let session = Session { idp_sid, ..new_session(principal, groups, tokens, now, gw.config.session.ttl_seconds) };
     tracing::info!(provider = provider.name(), user = %session.user, "signed in");

@@ -169,7 +169,7 @@ pub(crate) fn unauthenticated(gw: &Gateway, request: &Request, present: Present)
 /// store is back.
 pub(crate) fn store_unavailable(gw: &Gateway, headers: &HeaderMap) -> Response {
     gw.metrics.request(Outcome::StoreUnavailable);
-    if wants_html(headers) { pages::store_unavailable() } else { pages::store_unavailable_json() }
+    if wants_html(headers) { pages::store_unavailable(&gw.look()) } else { pages::store_unavailable_json() }
 }
 
 /// No session: a browser (when `redirect_browsers`) is sent to sign in and

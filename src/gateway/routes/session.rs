@@ -74,7 +74,7 @@ pub(crate) async fn sign_out(
     let mut response = match (end_session, rd) {
         (Some(url), _) => found(url.as_str()),
         (None, Some(target)) => found(&target),
-        (None, None) => pages::signed_out(&gw.start_href(None, None, Some("login"))),
+        (None, None) => pages::signed_out(&gw.look(), &gw.start_href(None, None, Some("login"))),
     };
     if loaded.record.is_some() || loaded.ticket.is_some() {
         gw.sessions().end(&loaded, response.headers_mut()).await;
@@ -123,7 +123,7 @@ pub struct SignedOutQuery {
 pub(crate) async fn signed_out(State(gw): State<Arc<Gateway>>, Query(q): Query<SignedOutQuery>) -> Response {
     let response = match q.state.as_deref().and_then(|rd| safe_redirect(rd, &gw.config.external_url)) {
         Some(target) => found(&target),
-        None => pages::signed_out(&gw.start_href(None, None, Some("login"))),
+        None => pages::signed_out(&gw.look(), &gw.start_href(None, None, Some("login"))),
     };
     pages::harden(response)
 }
