@@ -186,16 +186,7 @@ async fn the_session_refreshes_the_access_token_without_a_new_login() {
 async fn several_providers_show_a_chooser() {
     common::init();
     let port = common::free_port();
-    let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
-    let Some(op) = Op::start(OpSettings {
-        clients: vec![
-            op::client("corp-client", "corp-secret", &[&callback]),
-            op::client("partner-client", "partner-secret", &[&callback]),
-        ],
-        ..OpSettings::default()
-    })
-    .await
-    else {
+    let Some(op) = Op::with_two_clients(port).await else {
         return;
     };
     let Some(browser) = Browser::start().await else {

@@ -9,7 +9,7 @@
 mod common;
 
 use authgate::api::Branding;
-use common::{Browser, Echo, Gateway, Op, OpSettings, gateway, op};
+use common::{Browser, Echo, Gateway, Op, gateway};
 
 const FOOTER: &str = "<b>Ops</b> & friends <script>alert(1)</script>";
 const LOGO: &str = "https://assets.example.com/brand/logo.png";
@@ -18,16 +18,7 @@ const LOGO: &str = "https://assets.example.com/brand/logo.png";
 async fn chooser_denied_and_signed_out_pages_name_the_service_and_show_the_branding() {
     common::init();
     let port = common::free_port();
-    let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
-    let Some(op) = Op::start(OpSettings {
-        clients: vec![
-            op::client("corp-client", "corp-secret", &[&callback]),
-            op::client("partner-client", "partner-secret", &[&callback]),
-        ],
-        ..OpSettings::default()
-    })
-    .await
-    else {
+    let Some(op) = Op::with_two_clients(port).await else {
         return;
     };
     let Some(browser) = Browser::start().await else {

@@ -152,6 +152,21 @@ fn ensure_node_modules() -> bool {
 }
 
 impl Op {
+    /// An OP with two clients, `corp-client`/`corp-secret` and
+    /// `partner-client`/`partner-secret`, both registered for the
+    /// callback of a gateway on `port` (a provider chooser's setup).
+    pub async fn with_two_clients(port: u16) -> Option<Self> {
+        let callback = format!("http://127.0.0.1:{port}/oauth2/callback");
+        Self::start(OpSettings {
+            clients: vec![
+                client("corp-client", "corp-secret", &[&callback]),
+                client("partner-client", "partner-secret", &[&callback]),
+            ],
+            ..OpSettings::default()
+        })
+        .await
+    }
+
     /// Starts the OP on a free port and waits for its READY line. `None`
     /// (test skipped) when node or the OP's modules are unavailable.
     pub async fn start(settings: OpSettings) -> Option<Self> {
