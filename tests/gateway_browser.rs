@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use authgate::gateway::GatewayConfig;
 use common::echo::header;
-use common::{Browser, Echo, Gateway, Op, OpSettings, Stack, gateway, op};
+use common::{Browser, Echo, Gateway, Op, Stack, gateway};
 use serde_json::json;
 
 fn corp_policy(c: &mut GatewayConfig) {

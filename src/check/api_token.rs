@@ -1,27 +1,15 @@
-//! ApiTokens in `authgate check`: the CRD's CEL rules, a `ttl` within the
-//! maximum, a `policy` that is an AuthPolicy in the checked files, and
+//! ApiTokens in `authgate check`: the CRD's CEL rules (among them a `ttl`
+//! within the maximum), a `policy` that is an AuthPolicy in the checked files, and
 //! scopes that policy defines (a scope it does not define grants nothing,
 //! so the token would be refused on every request).
 
 use super::{Found, Problem, label, ns_of};
-use crate::api::api_token::{MAX_API_TOKEN_TTL, MAX_API_TOKEN_TTL_SECONDS};
 use crate::api::{ApiToken, AuthPolicy};
-use crate::contract::rules::parse_duration_secs;
 
-/// The problems of one decoded ApiToken on its own: the CEL rules and the
-/// lifetime.
+/// The problems of one decoded ApiToken on its own: the CRD's CEL rules,
+/// which hold the `ttl` format and its maximum.
 pub(super) fn problems(obj: &ApiToken) -> Vec<String> {
-    let mut out = super::cel_problems(obj.validate_cel());
-    match parse_duration_secs(&obj.spec.ttl) {
-        Some(0) => out.push("spec.ttl: must be more than 0s".into()),
-        Some(secs) if secs > MAX_API_TOKEN_TTL_SECONDS => {
-            out.push(format!("spec.ttl: {} is longer than the maximum of {MAX_API_TOKEN_TTL}", obj.spec.ttl))
-        }
-        Some(_) => {}
-        None => out.push(format!("spec.ttl: {:?} is not a duration such as 30m, 720h or 1h30m", obj.spec.ttl)),
-    }
-    out.dedup();
-    out
+    super::cel_problems(obj.validate_cel())
 }
 
 /// Each token's policy must be among the checked AuthPolicies of its
